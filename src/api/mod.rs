@@ -1,0 +1,3 @@
+//! Server functions: the pages' door to the services. Thin: parse, call, map errors.
+
+pub mod runs;

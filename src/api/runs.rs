@@ -1,0 +1,59 @@
+//! Server functions for running code from the pages.
+
+use crate::model::{LanguageInfo, Run};
+use leptos::prelude::*;
+
+/// The language table, for the picker.
+#[server(prefix = "/fn", endpoint = "languages")]
+pub async fn get_languages() -> Result<Vec<LanguageInfo>, ServerFnError> {
+    Ok(crate::server::sandbox::LANGUAGES.iter().map(|l| l.info()).collect())
+}
+
+/// A run the caller may see (guests: made with their cookie).
+#[server(prefix = "/fn", endpoint = "run")]
+pub async fn get_run(id: String) -> Result<Option<Run>, ServerFnError> {
+    use crate::server::{auth::Caller, state::AppState};
+    let state = expect_context::<AppState>();
+    let caller = caller().await?;
+    let _ = &caller as &Caller;
+    Ok(state.runs.get(&id, &caller.owner()).await)
+}
+
+/// The form path that works without JavaScript: runs the code, waits for it, and sends
+/// the browser to the run's page, which shows the result.
+#[server(prefix = "/fn", endpoint = "run_form")]
+pub async fn run_form(language: String, code: String, stdin: Option<String>) -> Result<(), ServerFnError> {
+    use crate::server::{runs::NewRun, state::AppState};
+    let state = expect_context::<AppState>();
+    let caller = caller().await?;
+    let submitted = state.runs.submit(caller.owner(), NewRun { language: language.clone(), code, stdin }).await;
+    match submitted {
+        Ok(live) => {
+            let run = live.wait().await;
+            leptos_axum::redirect(&format!("/runs/{}", run.id));
+        }
+        Err(e) => {
+            let msg = e.public().message;
+            leptos_axum::redirect(&format!("/?lang={}&error={}", urlencode(&language), urlencode(&msg)));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(feature = "ssr")]
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The caller of the current request, as the identity middleware found it.
+#[cfg(feature = "ssr")]
+pub async fn caller() -> Result<crate::server::auth::Caller, ServerFnError> {
+    use axum::Extension;
+    let Extension(c) = leptos_axum::extract::<Extension<crate::server::auth::Caller>>().await?;
+    Ok(c)
+}

@@ -1,0 +1,52 @@
+//! The HTML shell, the root component and the route table.
+
+use crate::components::nav::Nav;
+use crate::pages::{editor::EditorPage, not_found::NotFound, run_detail::RunPage};
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::path;
+
+/// The document around the app, rendered on the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light dark"/>
+                <meta name="description" content="Own-IDE: write Python, C++, Java or JavaScript and run it in a locked-down sandbox."/>
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <script type="module" src="/editor/editor.js"></script>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// The app: header, and the page for the current route.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/own-ide.css"/>
+        <Title text="Own-IDE"/>
+        <Router>
+            <div class="app">
+                <Nav/>
+                <main class="main">
+                    <Routes fallback=|| view! { <NotFound/> }>
+                        <Route path=path!("/") view=EditorPage/>
+                        <Route path=path!("/runs/:id") view=RunPage/>
+                    </Routes>
+                </main>
+            </div>
+        </Router>
+    }
+}

@@ -1,0 +1,5 @@
+//! Reusable view pieces.
+
+pub mod code_editor;
+pub mod nav;
+pub mod output;

@@ -1,0 +1,5 @@
+//! One file per page.
+
+pub mod editor;
+pub mod not_found;
+pub mod run_detail;

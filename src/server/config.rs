@@ -1,0 +1,234 @@
+//! Every setting the app reads, from the environment and an optional `.env` file.
+//! This is the one place that knows the variable names; the README lists them all.
+
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The whole configuration, read once at start-up.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen_addr: SocketAddr,
+    pub database_uri: String,
+    pub database_user: Option<String>,
+    pub database_password: Option<String>,
+    pub database_name: String,
+    /// 0 keeps runs forever.
+    pub submission_ttl_seconds: u64,
+    pub secret_key: String,
+    /// True when no SECRET_KEY was given and one was generated for this process.
+    pub secret_generated: bool,
+    pub algorithm: String,
+    pub access_token_expire_minutes: u64,
+    pub redis_url: String,
+    pub guest_quota: u32,
+    pub ip_expiry_seconds: u64,
+    pub docker_host: Option<String>,
+    pub trusted_proxies: Vec<IpAddr>,
+    pub cookie_secure: bool,
+    pub sandbox: SandboxConfig,
+    /// How long the state of a run stays in Redis.
+    pub run_state_ttl_seconds: u64,
+}
+
+/// Limits and capacity of the execution engine.
+#[derive(Clone, Debug)]
+pub struct SandboxConfig {
+    pub image_prefix: String,
+    pub max_code_bytes: usize,
+    pub max_stdin_bytes: usize,
+    pub max_output_bytes: usize,
+    pub memory_mb: u64,
+    pub java_memory_mb: u64,
+    pub cpus: f64,
+    pub pids: i64,
+    pub run_time_limit: Duration,
+    pub compile_time_limit: Duration,
+    pub tmpfs_mb: u64,
+    /// Runs executing at once.
+    pub max_concurrent_runs: usize,
+    /// Runs allowed to wait for a slot; beyond it requests get 503.
+    pub queue_size: usize,
+    /// Started containers kept ready per language.
+    pub pool_size: usize,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        SandboxConfig {
+            image_prefix: "own-ide-".into(),
+            max_code_bytes: 64 * 1024,
+            max_stdin_bytes: 64 * 1024,
+            max_output_bytes: 64 * 1024,
+            memory_mb: 256,
+            java_memory_mb: 512,
+            cpus: 1.0,
+            pids: 64,
+            run_time_limit: Duration::from_secs(5),
+            compile_time_limit: Duration::from_secs(15),
+            tmpfs_mb: 64,
+            max_concurrent_runs: (cores * 2).max(2),
+            queue_size: 64,
+            pool_size: 2,
+        }
+    }
+}
+
+/// A variable that is set but cannot be used; start-up stops with this one line.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {name}={value:?} is not valid: expected {expected}")]
+pub struct ConfigError {
+    pub name: String,
+    pub value: String,
+    pub expected: &'static str,
+}
+
+/// Reads variables through a lookup function, so tests need not touch the process env.
+struct Reader<F: Fn(&str) -> Option<String>>(F);
+
+impl<F: Fn(&str) -> Option<String>> Reader<F> {
+    fn raw(&self, names: &[&str]) -> Option<(String, String)> {
+        names.iter().find_map(|n| {
+            (self.0)(n).filter(|v| !v.trim().is_empty()).map(|v| (n.to_string(), v.trim().to_string()))
+        })
+    }
+
+    fn string(&self, names: &[&str], default: &str) -> String {
+        self.raw(names).map(|(_, v)| v).unwrap_or_else(|| default.to_string())
+    }
+
+    fn parse<T: FromStr>(&self, names: &[&str], default: T, expected: &'static str) -> Result<T, ConfigError> {
+        match self.raw(names) {
+            None => Ok(default),
+            Some((name, value)) => value.parse().map_err(|_| ConfigError { name, value, expected }),
+        }
+    }
+
+    fn positive<T: FromStr + PartialOrd + Default>(&self, names: &[&str], default: T, expected: &'static str) -> Result<T, ConfigError> {
+        let v = self.parse(names, default, expected)?;
+        if v <= T::default() {
+            let (name, value) = self.raw(names).unwrap_or_default();
+            return Err(ConfigError { name, value, expected });
+        }
+        Ok(v)
+    }
+}
+
+impl Config {
+    /// Loads `.env` (if present) and then reads the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        let _ = dotenvy::dotenv();
+        Config::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Builds the configuration from any variable lookup.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let r = Reader(lookup);
+        let d = SandboxConfig::default();
+        let secret = r.raw(&["SECRET_KEY"]).map(|(_, v)| v);
+        let secret_generated = secret.is_none();
+        let secret_key = secret.unwrap_or_else(|| {
+            use rand::Rng;
+            let bytes: [u8; 32] = rand::rng().random();
+            bytes.iter().map(|b| format!("{b:02x}")).collect()
+        });
+        let algorithm = r.string(&["ALGORITHM"], "HS256").to_ascii_uppercase();
+        if !matches!(algorithm.as_str(), "HS256" | "HS384" | "HS512") {
+            return Err(ConfigError { name: "ALGORITHM".into(), value: algorithm, expected: "one of HS256, HS384, HS512" });
+        }
+        let trusted_proxies = match r.raw(&["TRUSTED_PROXIES"]) {
+            None => Vec::new(),
+            Some((name, value)) => value
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| s.parse::<IpAddr>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| ConfigError { name, value, expected: "a comma-separated list of IP addresses" })?,
+        };
+        let sandbox = SandboxConfig {
+            image_prefix: r.string(&["SANDBOX_IMAGE_PREFIX"], &d.image_prefix),
+            max_code_bytes: r.positive(&["MAX_CODE_BYTES"], d.max_code_bytes, "a positive number of bytes")?,
+            max_stdin_bytes: r.positive(&["MAX_STDIN_BYTES"], d.max_stdin_bytes, "a positive number of bytes")?,
+            max_output_bytes: r.positive(&["MAX_OUTPUT_BYTES"], d.max_output_bytes, "a positive number of bytes")?,
+            memory_mb: r.positive(&["SANDBOX_MEMORY_MB"], d.memory_mb, "a positive number of MiB")?,
+            java_memory_mb: r.positive(&["SANDBOX_JAVA_MEMORY_MB"], d.java_memory_mb, "a positive number of MiB")?,
+            cpus: r.positive(&["SANDBOX_CPUS"], d.cpus, "a positive number of CPUs, e.g. 1 or 0.5")?,
+            pids: r.positive(&["SANDBOX_PIDS"], d.pids, "a positive number of processes")?,
+            run_time_limit: Duration::from_millis(r.positive(&["RUN_TIME_LIMIT_MS"], d.run_time_limit.as_millis() as u64, "a positive number of milliseconds")?),
+            compile_time_limit: Duration::from_millis(r.positive(&["COMPILE_TIME_LIMIT_MS"], d.compile_time_limit.as_millis() as u64, "a positive number of milliseconds")?),
+            tmpfs_mb: r.positive(&["SANDBOX_TMPFS_MB"], d.tmpfs_mb, "a positive number of MiB")?,
+            max_concurrent_runs: r.positive(&["MAX_CONCURRENT_RUNS"], d.max_concurrent_runs, "a positive whole number")?,
+            queue_size: r.parse(&["RUN_QUEUE_SIZE"], d.queue_size, "a whole number")?,
+            pool_size: r.parse(&["POOL_SIZE"], d.pool_size, "a whole number (0 turns the warm pool off)")?,
+        };
+        let listen: SocketAddr = r.parse(&["LISTEN_ADDR", "LEPTOS_SITE_ADDR"], SocketAddr::from(([127, 0, 0, 1], 3000)), "an address like 127.0.0.1:3000")?;
+        Ok(Config {
+            listen_addr: listen,
+            database_uri: r.string(&["DATABASE_URI", "MONGODB_URI"], "mongodb://127.0.0.1:27017/?directConnection=true"),
+            database_user: r.raw(&["DATABASE_USER"]).map(|(_, v)| v),
+            database_password: r.raw(&["DATABASE_PASSWORD"]).map(|(_, v)| v),
+            database_name: r.string(&["DATABASE_NAME"], "own_ide"),
+            submission_ttl_seconds: r.parse(&["SUBMISSION_TTL_SECONDS", "SUMBISSION_TTL_SECONDS"], 0, "a whole number of seconds (0 keeps runs forever)")?,
+            secret_key,
+            secret_generated,
+            algorithm,
+            access_token_expire_minutes: r.positive(&["ACCESS_TOKEN_EXPIRE_MINUTES"], 60, "a positive whole number of minutes")?,
+            redis_url: r.string(&["REDIS_URL"], "redis://127.0.0.1:6379"),
+            guest_quota: r.parse(&["GUEST_QUOTA"], 5, "a whole number of runs")?,
+            ip_expiry_seconds: r.positive(&["IP_EXPIRY_SECONDS"], 86_400, "a positive whole number of seconds")?,
+            docker_host: r.raw(&["DOCKER_HOST"]).map(|(_, v)| v),
+            trusted_proxies,
+            cookie_secure: r.parse(&["COOKIE_SECURE"], false, "true or false")?,
+            sandbox,
+            run_state_ttl_seconds: r.positive(&["RUN_STATE_TTL_SECONDS"], 3_600, "a positive whole number of seconds")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(move |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_local() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.guest_quota, 5);
+        assert_eq!(c.ip_expiry_seconds, 86_400);
+        assert_eq!(c.redis_url, "redis://127.0.0.1:6379");
+        assert!(c.secret_generated);
+        assert_eq!(c.secret_key.len(), 64);
+        assert_eq!(c.algorithm, "HS256");
+    }
+
+    #[test]
+    fn bad_value_names_the_variable() {
+        let e = cfg(&[("GUEST_QUOTA", "abc")]).unwrap_err().to_string();
+        assert_eq!(e, "configuration error: GUEST_QUOTA=\"abc\" is not valid: expected a whole number of runs");
+    }
+
+    #[test]
+    fn historical_names_are_accepted() {
+        let c = cfg(&[("SUMBISSION_TTL_SECONDS", "60"), ("MONGODB_URI", "mongodb://db:27017")]).unwrap();
+        assert_eq!(c.submission_ttl_seconds, 60);
+        assert_eq!(c.database_uri, "mongodb://db:27017");
+        let c = cfg(&[("SUBMISSION_TTL_SECONDS", "5"), ("SUMBISSION_TTL_SECONDS", "60")]).unwrap();
+        assert_eq!(c.submission_ttl_seconds, 5);
+    }
+
+    #[test]
+    fn trusted_proxies_parse_and_reject_garbage() {
+        let c = cfg(&[("TRUSTED_PROXIES", "127.0.0.1, ::1")]).unwrap();
+        assert_eq!(c.trusted_proxies.len(), 2);
+        assert!(cfg(&[("TRUSTED_PROXIES", "nope")]).is_err());
+        assert!(cfg(&[("RUN_TIME_LIMIT_MS", "0")]).is_err());
+        assert!(cfg(&[("ALGORITHM", "RS256")]).is_err());
+    }
+}

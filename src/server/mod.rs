@@ -1,0 +1,46 @@
+//! Server-only code: configuration, state, the REST API and the services behind it.
+
+pub mod auth;
+pub mod config;
+pub mod health;
+pub mod redis;
+pub mod rest;
+pub mod runs;
+pub mod sandbox;
+pub mod state;
+
+use axum::routing::get;
+use axum::Router;
+use state::AppState;
+
+/// The API and health routes with identity and limits applied; pages are added by main.
+pub fn api_router(state: AppState) -> Router {
+    Router::new()
+        .nest("/api/v1", rest::routes())
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::identify))
+        .with_state(state)
+}
+
+/// The whole app: pages (server-rendered, hydrated), server functions, API and health.
+pub fn app_router(state: AppState) -> Router {
+    use crate::app::{shell, App};
+    use leptos::prelude::provide_context;
+    use leptos_axum::{generate_route_list, LeptosRoutes};
+    let routes = generate_route_list(App);
+    let ctx_state = state.clone();
+    let context = move || provide_context(ctx_state.clone());
+    let pages: Router = Router::new()
+        .leptos_routes_with_context(&state, routes, context.clone(), {
+            let opts = state.leptos_options.clone();
+            move || shell(opts.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::identify))
+        .with_state(state.clone());
+    api_router(state)
+        .merge(pages)
+        .layer(tower_http::compression::CompressionLayer::new())
+}

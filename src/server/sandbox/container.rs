@@ -1,0 +1,152 @@
+//! Every Docker flag of a sandbox container, in one place, and the guard that removes it.
+
+use super::languages::Language;
+use crate::server::config::SandboxConfig;
+use bollard::models::{ContainerCreateBody, HostConfig, ResourcesUlimits};
+use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
+use bollard::Docker;
+use std::collections::HashMap;
+use tokio_util::task::TaskTracker;
+
+/// Label on every container the engine creates; start-up removes leftovers by it.
+pub const LABEL: &str = "own-ide.sandbox";
+/// Label naming the engine instance that created a container.
+pub const INSTANCE_LABEL: &str = "own-ide.instance";
+/// The unprivileged user inside every runtime image.
+pub const SANDBOX_USER: &str = "10001:10001";
+/// Peak-memory report written by GNU time inside the container.
+pub const STATS_FILE: &str = "/tmp/.own-ide-time";
+
+/// Memory limit of a language's containers, in bytes.
+pub fn memory_bytes(cfg: &SandboxConfig, lang: &Language) -> i64 {
+    let mb = if lang.big_memory { cfg.java_memory_mb } else { cfg.memory_mb };
+    (mb * 1024 * 1024) as i64
+}
+
+/// The create request of a sandbox container: no network, read-only root, small tmpfs
+/// work dir, unprivileged, no capabilities, bounded memory/CPU/pids/files, an init process,
+/// first in line for the OOM killer, and an environment with nothing from the host.
+pub fn spec(cfg: &SandboxConfig, lang: &Language, instance: &str) -> ContainerCreateBody {
+    let memory = memory_bytes(cfg, lang);
+    let tmpfs_opts = format!("rw,exec,nosuid,nodev,size={}m,uid=10001,gid=10001,mode=0755", cfg.tmpfs_mb);
+    let ulimit = |name: &str, v: i64| ResourcesUlimits { name: Some(name.into()), soft: Some(v), hard: Some(v) };
+    let host = HostConfig {
+        network_mode: Some("none".into()),
+        readonly_rootfs: Some(true),
+        tmpfs: Some(HashMap::from([
+            ("/work".to_string(), tmpfs_opts.clone()),
+            ("/tmp".to_string(), tmpfs_opts),
+        ])),
+        cap_drop: Some(vec!["ALL".into()]),
+        security_opt: Some(vec!["no-new-privileges".into()]),
+        memory: Some(memory),
+        memory_swap: Some(memory),
+        memory_swappiness: Some(0),
+        nano_cpus: Some((cfg.cpus * 1e9) as i64),
+        pids_limit: Some(cfg.pids),
+        ulimits: Some(vec![
+            ulimit("nofile", 256),
+            ulimit("fsize", (cfg.tmpfs_mb * 1024 * 1024) as i64),
+            ulimit("core", 0),
+        ]),
+        init: Some(true),
+        oom_score_adj: Some(1000),
+        ipc_mode: Some("private".into()),
+        ..Default::default()
+    };
+    ContainerCreateBody {
+        image: Some(format!("{}{}:latest", cfg.image_prefix, lang.id)),
+        cmd: Some(vec!["sleep".into(), "infinity".into()]),
+        user: Some(SANDBOX_USER.into()),
+        working_dir: Some("/work".into()),
+        hostname: Some("sandbox".into()),
+        env: Some(vec![
+            "PATH=/usr/local/bin:/usr/bin:/bin".into(),
+            "HOME=/work".into(),
+            "LANG=C.UTF-8".into(),
+        ]),
+        network_disabled: Some(true),
+        labels: Some(HashMap::from([
+            (LABEL.to_string(), "1".to_string()),
+            (INSTANCE_LABEL.to_string(), instance.to_string()),
+            ("own-ide.language".to_string(), lang.id.to_string()),
+        ])),
+        host_config: Some(host),
+        ..Default::default()
+    }
+}
+
+/// Creates and starts a fresh container; on any failure nothing is left behind.
+pub async fn create_started(
+    docker: &Docker,
+    cfg: &SandboxConfig,
+    lang: &Language,
+    instance: &str,
+    tracker: &TaskTracker,
+) -> Result<Container, bollard::errors::Error> {
+    let name = format!("own-ide-{}-{}", lang.id, uuid::Uuid::new_v4().simple());
+    let opts = CreateContainerOptionsBuilder::default().name(&name).build();
+    let created = docker.create_container(Some(opts), spec(cfg, lang, instance)).await?;
+    let container = Container { docker: docker.clone(), id: created.id, tracker: tracker.clone() };
+    docker.start_container(&container.id, None).await?;
+    Ok(container)
+}
+
+/// A started container that belongs to one run. Dropping it removes it (in the
+/// background), so no path can forget to clean up.
+pub struct Container {
+    docker: Docker,
+    pub id: String,
+    tracker: TaskTracker,
+}
+
+impl Container {
+    /// Kills and removes the container now, waiting for Docker to confirm.
+    pub async fn kill_now(&self) {
+        remove(&self.docker, &self.id).await;
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let docker = self.docker.clone();
+        let id = std::mem::take(&mut self.id);
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            self.tracker.spawn_on(async move { remove(&docker, &id).await }, &handle);
+        }
+    }
+}
+
+/// Force-removes a container; a container that is already gone is fine.
+pub async fn remove(docker: &Docker, id: &str) {
+    let opts = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+    match docker.remove_container(id, Some(opts)).await {
+        Ok(()) => {}
+        Err(bollard::errors::Error::DockerResponseServerError { status_code: 404 | 409, .. }) => {}
+        Err(e) => tracing::warn!(container = id, error = %e, "could not remove sandbox container"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_is_locked_down() {
+        let cfg = SandboxConfig::default();
+        let lang = super::super::languages::find("python").unwrap();
+        let s = spec(&cfg, lang, "test");
+        let h = s.host_config.unwrap();
+        assert_eq!(h.network_mode.as_deref(), Some("none"));
+        assert_eq!(h.readonly_rootfs, Some(true));
+        assert_eq!(h.cap_drop, Some(vec!["ALL".to_string()]));
+        assert_eq!(h.memory, h.memory_swap);
+        assert_eq!(h.memory, Some(256 * 1024 * 1024));
+        assert_eq!(h.pids_limit, Some(64));
+        assert!(h.binds.is_none() && h.mounts.is_none(), "no host path is ever mounted");
+        assert_eq!(s.user.as_deref(), Some(SANDBOX_USER));
+        assert!(s.env.unwrap().iter().all(|e| !e.contains("SECRET")));
+        let java = super::super::languages::find("java").unwrap();
+        assert_eq!(spec(&cfg, java, "t").host_config.unwrap().memory, Some(512 * 1024 * 1024));
+    }
+}

@@ -1,0 +1,605 @@
+//! The execution engine: runs one program in one fresh container and reports how it
+//! ended. It knows nothing of HTTP, users or quotas.
+
+use super::container::{self, Container, INSTANCE_LABEL, LABEL, SANDBOX_USER, STATS_FILE};
+use super::languages::{Language, LANGUAGES};
+use super::output::Capture;
+use crate::model::Verdict;
+use crate::server::config::SandboxConfig;
+use base64::Engine as _;
+use bollard::container::LogOutput;
+use bollard::exec::{CreateExecOptions, StartExecResults};
+use bollard::query_parameters::ListContainersOptionsBuilder;
+use bollard::Docker;
+use futures::StreamExt;
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{mpsc, Mutex, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How long one Docker API call may take before the engine gives up on it.
+const DOCKER_CALL_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Something a running program produced, delivered as it happens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The run got a slot and its container; the program is about to start.
+    Started,
+    Stdout(String),
+    Stderr(String),
+}
+
+/// Everything measured about one finished run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub verdict: Verdict,
+    pub exit_code: Option<i64>,
+    pub signal: Option<String>,
+    pub stdout: String,
+    pub stderr: String,
+    pub compile_output: String,
+    pub time_ms: u64,
+    pub memory_kb: Option<u64>,
+    pub truncated: bool,
+}
+
+impl Outcome {
+    fn bare(verdict: Verdict) -> Self {
+        Outcome {
+            verdict,
+            exit_code: None,
+            signal: None,
+            stdout: String::new(),
+            stderr: String::new(),
+            compile_output: String::new(),
+            time_ms: 0,
+            memory_kb: None,
+            truncated: false,
+        }
+    }
+}
+
+/// Refusals that happen before a run is accepted.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("The run queue is full. Please try again in a few seconds.")]
+    Busy,
+    #[error("The code runner (Docker) is not available right now.")]
+    DockerDown,
+}
+
+/// A place in the bounded queue. Dropping it frees the place.
+pub struct Ticket {
+    in_flight: Arc<AtomicUsize>,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Ready containers for one language; each is used by exactly one run.
+struct Pool {
+    ready: Mutex<mpsc::Receiver<Container>>,
+}
+
+/// The engine: Docker client, warm pools, and the bounds on concurrent work.
+pub struct Engine {
+    docker: RwLock<Docker>,
+    negotiated: AtomicBool,
+    healthy: AtomicBool,
+    cfg: SandboxConfig,
+    instance: String,
+    pools: HashMap<&'static str, Pool>,
+    slots: Arc<Semaphore>,
+    in_flight: Arc<AtomicUsize>,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+impl Engine {
+    /// Connects to Docker (local socket, or `docker_host`) and starts filling the warm
+    /// pools. Docker being down is not an error here: the engine reports it and retries.
+    pub async fn start(cfg: SandboxConfig, docker_host: Option<&str>) -> Result<Arc<Engine>, String> {
+        let docker = match docker_host {
+            Some(host) => Docker::connect_with_host(host),
+            None => Docker::connect_with_defaults(),
+        }
+        .map_err(|e| format!("DOCKER_HOST is not usable: {e}"))?;
+        let mut pools = HashMap::new();
+        let mut senders = Vec::new();
+        for lang in LANGUAGES {
+            let (tx, rx) = mpsc::channel(cfg.pool_size.max(1));
+            pools.insert(lang.id, Pool { ready: Mutex::new(rx) });
+            senders.push((lang, tx));
+        }
+        let engine = Arc::new(Engine {
+            docker: RwLock::new(docker),
+            negotiated: AtomicBool::new(false),
+            healthy: AtomicBool::new(false),
+            slots: Arc::new(Semaphore::new(cfg.max_concurrent_runs)),
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            instance: uuid::Uuid::new_v4().simple().to_string(),
+            pools,
+            cfg,
+            tracker: TaskTracker::new(),
+            shutdown: CancellationToken::new(),
+        });
+        engine.ping().await;
+        if engine.cfg.pool_size > 0 {
+            for (lang, tx) in senders {
+                let e = engine.clone();
+                engine.tracker.spawn(async move { e.refill(lang, tx).await });
+            }
+        }
+        Ok(engine)
+    }
+
+    /// The configuration the engine runs with.
+    pub fn config(&self) -> &SandboxConfig {
+        &self.cfg
+    }
+
+    /// The label value that marks this engine's containers.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    fn client(&self) -> Docker {
+        self.docker.read().map(|d| d.clone()).unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Asks Docker whether it answers (negotiating the API version the first time it
+    /// does), and remembers the answer for admission decisions.
+    pub async fn ping(&self) -> bool {
+        if !self.negotiated.load(Ordering::SeqCst) {
+            let current = self.client();
+            if let Ok(Ok(d)) = tokio::time::timeout(Duration::from_secs(2), current.negotiate_version()).await {
+                if let Ok(mut slot) = self.docker.write() {
+                    *slot = d;
+                }
+                self.negotiated.store(true, Ordering::SeqCst);
+            }
+        }
+        let ok = matches!(tokio::time::timeout(Duration::from_secs(2), self.client().ping()).await, Ok(Ok(_)));
+        self.healthy.store(ok, Ordering::SeqCst);
+        ok
+    }
+
+    /// Takes a place in the bounded queue, or refuses at once.
+    pub async fn admit(&self) -> Result<Ticket, Refusal> {
+        if !self.healthy.load(Ordering::SeqCst) && !self.ping().await {
+            return Err(Refusal::DockerDown);
+        }
+        let limit = self.cfg.max_concurrent_runs + self.cfg.queue_size;
+        let before = self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let ticket = Ticket { in_flight: self.in_flight.clone() };
+        if before >= limit {
+            return Err(Refusal::Busy);
+        }
+        Ok(ticket)
+    }
+
+    /// Keeps one language's pool full of started, never-used containers.
+    async fn refill(self: Arc<Self>, lang: &'static Language, tx: mpsc::Sender<Container>) {
+        loop {
+            let permit = tokio::select! {
+                _ = self.shutdown.cancelled() => return,
+                p = tx.reserve() => match p { Ok(p) => p, Err(_) => return },
+            };
+            let created = tokio::select! {
+                _ = self.shutdown.cancelled() => return,
+                c = self.fresh_container(lang) => c,
+            };
+            match created {
+                Ok(c) => permit.send(c),
+                Err(e) => {
+                    tracing::warn!(language = lang.id, error = %e, "could not prepare a sandbox container; retrying");
+                    drop(permit);
+                    tokio::select! {
+                        _ = self.shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    async fn fresh_container(&self, lang: &Language) -> Result<Container, String> {
+        let docker = self.client();
+        let made = tokio::time::timeout(
+            DOCKER_CALL_TIMEOUT,
+            container::create_started(&docker, &self.cfg, lang, &self.instance, &self.tracker),
+        )
+        .await;
+        match made {
+            Ok(Ok(c)) => {
+                self.healthy.store(true, Ordering::SeqCst);
+                Ok(c)
+            }
+            Ok(Err(e)) => {
+                if matches!(e, bollard::errors::Error::HyperResponseError { .. } | bollard::errors::Error::IOError { .. }) {
+                    self.healthy.store(false, Ordering::SeqCst);
+                }
+                Err(e.to_string())
+            }
+            Err(_) => Err("Docker did not answer in time".into()),
+        }
+    }
+
+    async fn take_container(&self, lang: &Language) -> Result<Container, String> {
+        if let Some(pool) = self.pools.get(lang.id) {
+            if let Ok(c) = pool.ready.lock().await.try_recv() {
+                return Ok(c);
+            }
+        }
+        self.fresh_container(lang).await
+    }
+
+    /// Runs `code` with `stdin` in a fresh container. Waits for a free slot first (the
+    /// ticket proves there is room in the queue). `cancel` stops the run at any point.
+    pub async fn execute(
+        &self,
+        ticket: Ticket,
+        lang: &'static Language,
+        code: &str,
+        stdin: &str,
+        on_event: &(dyn Fn(Event) + Send + Sync),
+        cancel: &CancellationToken,
+    ) -> Outcome {
+        let _ticket = ticket;
+        let _slot = tokio::select! {
+            _ = cancel.cancelled() => return Outcome::bare(Verdict::Stopped),
+            s = self.slots.clone().acquire_owned() => match s {
+                Ok(s) => s,
+                Err(_) => return Outcome::bare(Verdict::InternalError),
+            },
+        };
+        let container = tokio::select! {
+            _ = cancel.cancelled() => return Outcome::bare(Verdict::Stopped),
+            c = self.take_container(lang) => match c {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(language = lang.id, error = %e, "no sandbox container for a run");
+                    return Outcome::bare(Verdict::InternalError);
+                }
+            },
+        };
+        on_event(Event::Started);
+        let outcome = self.run_in(&container, lang, code, stdin, on_event, cancel).await;
+        if outcome.verdict != Verdict::Ok && outcome.verdict != Verdict::RuntimeError && outcome.verdict != Verdict::CompileError {
+            // Killed runs must not linger: remove before reporting.
+            container.kill_now().await;
+        }
+        outcome
+    }
+
+    async fn run_in(
+        &self,
+        c: &Container,
+        lang: &Language,
+        code: &str,
+        stdin: &str,
+        on_event: &(dyn Fn(Event) + Send + Sync),
+        cancel: &CancellationToken,
+    ) -> Outcome {
+        let cap = self.cfg.max_output_bytes;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(code);
+        // The source arrives as one base64 line on stdin: no quoting problems, no files
+        // from the host, and the shell's `read` leaves the rest of stdin for the program.
+        let write_source = format!("IFS= read -r s && printf %s \"$s\" | base64 -d > {} && ", lang.source_file);
+        let mut compile_output = String::new();
+        if let Some(compile) = lang.compile {
+            let mut out = Capture::new(cap);
+            let cmd = vec!["sh".into(), "-c".into(), format!("{write_source}exec {compile} 2>&1")];
+            let end = self
+                .exec(c, cmd, format!("{encoded}\n").into_bytes(), self.cfg.compile_time_limit, cancel, &mut |_, bytes| {
+                    out.push(bytes);
+                    ControlFlow::Continue(())
+                })
+                .await;
+            compile_output = out.finish();
+            let failed = |verdict| Outcome { compile_output: compile_output.clone(), ..Outcome::bare(verdict) };
+            match end {
+                ExecEnd::Exited { code: 0, .. } => {}
+                ExecEnd::Exited { code, .. } => {
+                    return Outcome { exit_code: Some(code), ..failed(Verdict::CompileError) };
+                }
+                ExecEnd::TimedOut => {
+                    let mut o = failed(Verdict::TimeLimit);
+                    o.compile_output.push_str("\nCompilation took too long and was stopped.");
+                    return o;
+                }
+                ExecEnd::Cancelled => return failed(Verdict::Stopped),
+                ExecEnd::Aborted => return failed(Verdict::OutputLimit),
+                ExecEnd::Failed(e) => {
+                    tracing::error!(error = %e, "compile step failed in Docker");
+                    return failed(Verdict::InternalError);
+                }
+            }
+        }
+
+        let mut run: Vec<String> = ["/usr/bin/time", "-f", "%M", "-o", STATS_FILE].iter().map(|s| s.to_string()).collect();
+        run.extend(lang.run.iter().map(|s| s.to_string()));
+        let (cmd, input) = if lang.compile.is_some() {
+            (run, stdin.as_bytes().to_vec())
+        } else {
+            let mut cmd = vec!["sh".to_string(), "-c".into(), format!("{write_source}exec \"$@\""), "sh".into()];
+            cmd.extend(run);
+            (cmd, format!("{encoded}\n{stdin}").into_bytes())
+        };
+        let mut stdout = Capture::new(cap);
+        let mut stderr = Capture::new(cap);
+        let started = Instant::now();
+        let end = self
+            .exec(c, cmd, input, self.cfg.run_time_limit, cancel, &mut |stream, bytes| {
+                let (capture, wrap): (&mut Capture, fn(String) -> Event) = match stream {
+                    Stream::Out => (&mut stdout, Event::Stdout),
+                    Stream::Err => (&mut stderr, Event::Stderr),
+                };
+                let text = capture.push(bytes);
+                if !text.is_empty() {
+                    on_event(wrap(text));
+                }
+                if capture.overflowed { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+            })
+            .await;
+        let time_ms = started.elapsed().as_millis() as u64;
+        let truncated = stdout.overflowed || stderr.overflowed;
+        let mut outcome = Outcome {
+            stdout: stdout.finish(),
+            stderr: stderr.finish(),
+            compile_output,
+            time_ms,
+            truncated,
+            ..Outcome::bare(Verdict::Ok)
+        };
+        match end {
+            ExecEnd::Exited { code, ran_for } => {
+                outcome.time_ms = ran_for.as_millis() as u64;
+                let stats = self.stats(c).await;
+                outcome.memory_kb = stats.max_rss_kb;
+                if let Some(sig) = stats.signal {
+                    outcome.signal = Some(signal_name(sig));
+                } else {
+                    outcome.exit_code = Some(code);
+                }
+                outcome.verdict = if stats.oom_killed
+                    || (lang.big_memory && outcome.stderr.contains("java.lang.OutOfMemoryError"))
+                {
+                    Verdict::MemoryLimit
+                } else if code == 0 && stats.signal.is_none() {
+                    Verdict::Ok
+                } else {
+                    Verdict::RuntimeError
+                };
+            }
+            ExecEnd::TimedOut => outcome.verdict = Verdict::TimeLimit,
+            ExecEnd::Cancelled => outcome.verdict = Verdict::Stopped,
+            ExecEnd::Aborted => outcome.verdict = Verdict::OutputLimit,
+            ExecEnd::Failed(e) => {
+                tracing::error!(error = %e, "run step failed in Docker");
+                outcome.verdict = Verdict::InternalError;
+            }
+        }
+        outcome
+    }
+
+    /// Runs one command in the container, feeding `input` to its stdin and passing
+    /// every chunk of output to `on_output`, which may ask to abort.
+    async fn exec(
+        &self,
+        c: &Container,
+        cmd: Vec<String>,
+        input: Vec<u8>,
+        limit: Duration,
+        cancel: &CancellationToken,
+        on_output: &mut (dyn FnMut(Stream, &[u8]) -> ControlFlow<()> + Send),
+    ) -> ExecEnd {
+        let docker = self.client();
+        let opts = CreateExecOptions {
+            cmd: Some(cmd),
+            attach_stdin: Some(true),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            user: Some(SANDBOX_USER.to_string()),
+            working_dir: Some("/work".to_string()),
+            ..Default::default()
+        };
+        let exec_id = match tokio::time::timeout(DOCKER_CALL_TIMEOUT, docker.create_exec(&c.id, opts)).await {
+            Ok(Ok(r)) => r.id,
+            Ok(Err(e)) => return ExecEnd::Failed(e.to_string()),
+            Err(_) => return ExecEnd::Failed("create_exec timed out".into()),
+        };
+        let (mut output, mut writer) = match tokio::time::timeout(DOCKER_CALL_TIMEOUT, docker.start_exec(&exec_id, None)).await {
+            Ok(Ok(StartExecResults::Attached { output, input })) => (output, input),
+            Ok(Ok(StartExecResults::Detached)) => return ExecEnd::Failed("exec started detached".into()),
+            Ok(Err(e)) => return ExecEnd::Failed(e.to_string()),
+            Err(_) => return ExecEnd::Failed("start_exec timed out".into()),
+        };
+        let started = Instant::now();
+        // Feed stdin from its own task: a program that writes before it reads must not
+        // dead-lock against us.
+        let feeder = tokio::spawn(async move {
+            let _ = writer.write_all(&input).await;
+            let _ = writer.shutdown().await;
+        });
+        let deadline = tokio::time::sleep(limit);
+        tokio::pin!(deadline);
+        let end = loop {
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => break Some(ExecEnd::Cancelled),
+                _ = &mut deadline => break Some(ExecEnd::TimedOut),
+                item = output.next() => match item {
+                    Some(Ok(LogOutput::StdOut { message })) | Some(Ok(LogOutput::Console { message })) => {
+                        if on_output(Stream::Out, &message).is_break() { break Some(ExecEnd::Aborted); }
+                    }
+                    Some(Ok(LogOutput::StdErr { message })) => {
+                        if on_output(Stream::Err, &message).is_break() { break Some(ExecEnd::Aborted); }
+                    }
+                    Some(Ok(LogOutput::StdIn { .. })) => {}
+                    Some(Err(e)) => break Some(ExecEnd::Failed(e.to_string())),
+                    None => break None,
+                },
+            }
+        };
+        let ran_for = started.elapsed();
+        feeder.abort();
+        if let Some(end) = end {
+            return end;
+        }
+        // The output ended: the process has exited (or is about to be reported so).
+        for _ in 0..50 {
+            match docker.inspect_exec(&exec_id).await {
+                Ok(r) if r.running == Some(false) => {
+                    return ExecEnd::Exited { code: r.exit_code.unwrap_or(-1), ran_for };
+                }
+                Ok(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+                Err(e) => return ExecEnd::Failed(e.to_string()),
+            }
+        }
+        ExecEnd::Failed("exec did not report its exit".into())
+    }
+
+    /// Reads what GNU time and the memory cgroup recorded about the last run.
+    async fn stats(&self, c: &Container) -> Stats {
+        let script = format!(
+            "cat {STATS_FILE} 2>/dev/null; echo; cat /sys/fs/cgroup/memory/memory.oom_control /sys/fs/cgroup/memory.events 2>/dev/null"
+        );
+        let mut text = Vec::new();
+        let never = CancellationToken::new();
+        let end = self
+            .exec(c, vec!["sh".into(), "-c".into(), script], Vec::new(), Duration::from_secs(5), &never, &mut |_, b| {
+                text.extend_from_slice(b);
+                ControlFlow::Continue(())
+            })
+            .await;
+        if !matches!(end, ExecEnd::Exited { .. }) {
+            return Stats::default();
+        }
+        Stats::parse(&String::from_utf8_lossy(&text))
+    }
+
+    /// Removes containers that carry the engine label but belong to no live engine:
+    /// what a crashed earlier process left behind. Call once at start-up.
+    pub async fn remove_leftovers(&self) -> usize {
+        let filters = HashMap::from([("label".to_string(), vec![LABEL.to_string()])]);
+        let opts = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+        let docker = self.client();
+        let Ok(Ok(list)) = tokio::time::timeout(DOCKER_CALL_TIMEOUT, docker.list_containers(Some(opts))).await else {
+            return 0;
+        };
+        let mut removed = 0;
+        for c in list {
+            let mine = c.labels.as_ref().and_then(|l| l.get(INSTANCE_LABEL)).map(|v| v == &self.instance).unwrap_or(false);
+            if let (false, Some(id)) = (mine, c.id) {
+                container::remove(&docker, &id).await;
+                removed += 1;
+            }
+        }
+        removed
+    }
+
+    /// Counts this engine's containers that exist in Docker right now.
+    pub async fn count_containers(&self) -> Result<usize, String> {
+        let filters = HashMap::from([("label".to_string(), vec![format!("{INSTANCE_LABEL}={}", self.instance)])]);
+        let opts = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+        self.client().list_containers(Some(opts)).await.map(|l| l.len()).map_err(|e| e.to_string())
+    }
+
+    /// Stops refilling, removes the pooled containers and waits for every removal.
+    pub async fn shutdown(&self) {
+        self.shutdown.cancel();
+        for pool in self.pools.values() {
+            let mut rx = pool.ready.lock().await;
+            rx.close();
+            while let Ok(c) = rx.try_recv() {
+                drop(c);
+            }
+        }
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Stream {
+    Out,
+    Err,
+}
+
+#[derive(Debug)]
+enum ExecEnd {
+    Exited { code: i64, ran_for: Duration },
+    TimedOut,
+    Cancelled,
+    /// The output callback asked to stop (output limit).
+    Aborted,
+    Failed(String),
+}
+
+/// What the container recorded about a finished program.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Stats {
+    max_rss_kb: Option<u64>,
+    signal: Option<i64>,
+    oom_killed: bool,
+}
+
+impl Stats {
+    fn parse(text: &str) -> Stats {
+        let mut s = Stats::default();
+        for line in text.lines().map(str::trim) {
+            if let Some(rest) = line.strip_prefix("Command terminated by signal ") {
+                s.signal = rest.trim().parse().ok();
+            } else if let Some(n) = line.strip_prefix("oom_kill ") {
+                s.oom_killed |= n.trim().parse::<u64>().map(|n| n > 0).unwrap_or(false);
+            } else if let Ok(kb) = line.parse::<u64>() {
+                s.max_rss_kb = Some(kb);
+            }
+        }
+        s
+    }
+}
+
+/// The usual name of a signal number.
+pub fn signal_name(sig: i64) -> String {
+    let name = match sig {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        4 => "SIGILL",
+        6 => "SIGABRT",
+        7 => "SIGBUS",
+        8 => "SIGFPE",
+        9 => "SIGKILL",
+        11 => "SIGSEGV",
+        13 => "SIGPIPE",
+        15 => "SIGTERM",
+        24 => "SIGXCPU",
+        25 => "SIGXFSZ",
+        _ => return format!("signal {sig}"),
+    };
+    name.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_parse_time_and_cgroup_output() {
+        let s = Stats::parse("Command terminated by signal 9\n69540\n\noom_kill_disable 0\nunder_oom 0\noom_kill 1\n");
+        assert_eq!(s, Stats { max_rss_kb: Some(69540), signal: Some(9), oom_killed: true });
+        let s = Stats::parse("7672\n\noom_kill_disable 0\nunder_oom 0\noom_kill 0\n");
+        assert_eq!(s, Stats { max_rss_kb: Some(7672), signal: None, oom_killed: false });
+        assert_eq!(signal_name(11), "SIGSEGV");
+        assert_eq!(signal_name(40), "signal 40");
+    }
+}

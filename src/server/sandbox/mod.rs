@@ -1,0 +1,9 @@
+//! The sandbox: languages, container flags, warm pool and the engine that runs code.
+
+pub mod container;
+pub mod engine;
+pub mod languages;
+pub mod output;
+
+pub use engine::{Engine, Event, Outcome, Refusal, Ticket};
+pub use languages::{find as find_language, Language, LANGUAGES};
