@@ -1,0 +1,288 @@
+//! The execution engine against the real Docker engine: every language, verdicts,
+//! hostile programs, concurrency, streaming and stop.
+
+mod common;
+
+use common::Client;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+async fn finish(state: own_ide::server::state::AppState) {
+    state.engine.shutdown().await;
+    assert_eq!(state.engine.count_containers().await.unwrap(), 0, "no container of the engine may remain");
+}
+
+fn assert_verdict(run: &Value, verdict: &str) {
+    assert_eq!(run["verdict"], verdict, "unexpected verdict: {run:#}");
+    assert_eq!(run["status"], "finished");
+}
+
+#[tokio::test]
+async fn every_language_runs_hello_echo_and_errors() {
+    let state = common::state_with(&[("POOL_SIZE", "1")]).await;
+    let mut c = Client::new(&state);
+    let cases: &[(&str, &str, &str)] = &[
+        ("python", "import sys\nprint('Hello, ' + sys.stdin.readline().strip() + '!')", "raise ValueError('boom')"),
+        (
+            "cpp",
+            "#include <iostream>\n#include <string>\nint main(){std::string s; std::getline(std::cin,s); std::cout<<\"Hello, \"<<s<<\"!\\n\";}",
+            "#include <cstdlib>\nint main(){ return 3; }",
+        ),
+        (
+            "java",
+            "import java.util.*;\npublic class Main { public static void main(String[] a){ Scanner s=new Scanner(System.in); System.out.println(\"Hello, \"+s.nextLine()+\"!\"); } }",
+            "public class Main { public static void main(String[] a){ throw new RuntimeException(\"boom\"); } }",
+        ),
+        (
+            "javascript",
+            "const l=require('fs').readFileSync(0,'utf8').split('\\n');console.log(`Hello, ${l[0]}!`);",
+            "throw new Error('boom')",
+        ),
+    ];
+    for (lang, echo, failing) in cases {
+        let run = c.run(lang, echo, "Ada\nignored\n").await;
+        assert_verdict(&run, "ok");
+        assert_eq!(run["stdout"], "Hello, Ada!\n", "{lang}: {run:#}");
+        assert_eq!(run["exit_code"], 0);
+        assert_eq!(run["language"], *lang);
+        assert!(run["time_ms"].as_u64().is_some() && run["finished_at"].is_string());
+
+        let run = c.run(lang, failing, "").await;
+        assert_verdict(&run, "runtime_error");
+        assert_ne!(run["exit_code"], 0, "{lang}: {run:#}");
+    }
+    let run = c.run("python", "raise ValueError('boom')", "").await;
+    assert!(run["stderr"].as_str().unwrap().contains("ValueError: boom"), "{run:#}");
+    assert_eq!(run["exit_code"], 1);
+    finish(state).await;
+}
+
+#[tokio::test]
+async fn compile_errors_show_the_compiler_message() {
+    let state = common::state_with(&[("POOL_SIZE", "0")]).await;
+    let mut c = Client::new(&state);
+    let run = c.run("cpp", "int main() { return undefined_name; }", "").await;
+    assert_verdict(&run, "compile_error");
+    let out = run["compile_output"].as_str().unwrap();
+    assert!(out.contains("main.cpp:1") && out.contains("undefined_name"), "{out}");
+    assert_eq!(run["stdout"], "");
+
+    let run = c.run("java", "public class Main { public static void main(String[] a) { int x = \"s\"; } }", "").await;
+    assert_verdict(&run, "compile_error");
+    assert!(run["compile_output"].as_str().unwrap().contains("Main.java:1: error"), "{run:#}");
+    finish(state).await;
+}
+
+#[tokio::test]
+async fn hostile_programs_get_their_verdicts_and_change_nothing() {
+    let state = common::state_with(&[("POOL_SIZE", "1"), ("RUN_TIME_LIMIT_MS", "3000")]).await;
+    let mut c = Client::new(&state);
+
+    let run = c.run("python", "x = []\nwhile True:\n    x.append(' ' * 10**7)", "").await;
+    assert_verdict(&run, "memory_limit");
+    assert_eq!(run["signal"], "SIGKILL");
+
+    let run = c.run("python", "while True:\n    pass", "").await;
+    assert_verdict(&run, "time_limit");
+    assert!(run["time_ms"].as_u64().unwrap() >= 3000);
+
+    let started = Instant::now();
+    let run = c.run("python", "import time\ntime.sleep(1000)", "").await;
+    assert_verdict(&run, "time_limit");
+    assert!(started.elapsed() < Duration::from_secs(8));
+
+    let run = c.run("python", "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass", "").await;
+    assert!(["time_limit", "runtime_error"].contains(&run["verdict"].as_str().unwrap()), "fork bomb: {run:#}");
+
+    let run = c.run("python", "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)", "").await;
+    assert_verdict(&run, "output_limit");
+    assert_eq!(run["truncated"], true);
+    assert_eq!(run["stdout"].as_str().unwrap().len(), 64 * 1024);
+
+    let run = c.run("python", "f = open('/work/big', 'w')\nwhile True:\n    f.write('x' * 1048576)", "").await;
+    assert!(["runtime_error", "memory_limit"].contains(&run["verdict"].as_str().unwrap()), "disk fill: {run:#}");
+
+    let run = c.run(
+        "python",
+        "import socket\ns = socket.create_connection(('1.1.1.1', 80), timeout=2)\nprint('connected')",
+        "",
+    )
+    .await;
+    assert_verdict(&run, "runtime_error");
+    assert!(!run["stdout"].as_str().unwrap().contains("connected"));
+    assert!(run["stderr"].as_str().unwrap().contains("OSError") || run["stderr"].as_str().unwrap().contains("unreachable"), "{run:#}");
+
+    for path in ["/etc/own-ide-was-here", "/usr/bin/x", "/own-ide"] {
+        let run = c.run("python", &format!("open('{path}', 'w').write('x')"), "").await;
+        assert_verdict(&run, "runtime_error");
+        assert!(run["stderr"].as_str().unwrap().contains("Error"), "{run:#}");
+    }
+
+    std::env::set_var("OWN_IDE_TEST_SECRET", "hunter2");
+    let run = c.run("python", "import os\nprint(sorted(os.environ.items()))\nprint(os.getuid())\nprint(open('/proc/1/cmdline').read())", "").await;
+    assert_verdict(&run, "ok");
+    let out = run["stdout"].as_str().unwrap();
+    assert!(!out.contains("hunter2") && !out.contains("SECRET") && !out.contains("REDIS") && !out.contains("DATABASE"), "{out}");
+    assert!(out.contains("10001"), "runs as the unprivileged user: {out}");
+    assert!(!std::path::Path::new("/own-ide").exists());
+
+    let run = c.run("python", "import os\nprint(os.path.exists('/var/run/docker.sock'))", "").await;
+    assert_eq!(run["stdout"], "False\n");
+
+    let started = Instant::now();
+    let run = c.run("python", "import subprocess\nsubprocess.Popen(['sleep', '1000'])\nprint('left one behind')", "").await;
+    assert_verdict(&run, "ok");
+    assert_eq!(run["stdout"], "left one behind\n");
+    assert!(started.elapsed() < Duration::from_secs(5), "a background child must not hold the run");
+
+    // The host and the engine are fine afterwards.
+    let run = c.run("python", "print(6 * 7)", "").await;
+    assert_eq!(run["stdout"], "42\n");
+    finish(state).await;
+}
+
+#[tokio::test]
+async fn twenty_runs_at_once_all_finish_and_a_flood_gets_503() {
+    let state = common::state_with(&[("POOL_SIZE", "2")]).await;
+    let mut handles = Vec::new();
+    for i in 0..20 {
+        let mut c = Client::new(&state);
+        handles.push(tokio::spawn(async move { (i, c.run("python", &format!("print({i} * 2)"), "").await) }));
+    }
+    for h in handles {
+        let (i, run) = h.await.unwrap();
+        assert_verdict(&run, "ok");
+        assert_eq!(run["stdout"], format!("{}\n", i * 2));
+    }
+    finish(state).await;
+
+    let state = common::state_with(&[("POOL_SIZE", "0"), ("MAX_CONCURRENT_RUNS", "1"), ("RUN_QUEUE_SIZE", "2")]).await;
+    let mut c = Client::new(&state);
+    let mut statuses = Vec::new();
+    let mut ids = Vec::new();
+    for _ in 0..6 {
+        let r = c.post_json("/api/v1/runs", &json!({"language": "python", "code": "import time\ntime.sleep(2)"})).await;
+        statuses.push(r.status.as_u16());
+        if r.status == 503 {
+            assert!(r.header("retry-after").is_some());
+            assert_eq!(r.json()["error"]["code"], "queue_full");
+        } else {
+            ids.push(r.json()["id"].as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(statuses, vec![202, 202, 202, 503, 503, 503]);
+    for id in ids {
+        assert_eq!(c.post_json(&format!("/api/v1/runs/{id}/stop"), &json!({})).await.status, 202);
+    }
+    finish(state).await;
+}
+
+#[tokio::test]
+async fn events_stream_live_output_and_stop_is_quick() {
+    let state = common::state_with(&[("POOL_SIZE", "1")]).await;
+    let mut c = Client::new(&state);
+    let r = c.post_json("/api/v1/runs", &json!({"language": "python", "code": "print('before', flush=True)\nimport time\ntime.sleep(30)\nprint('after')"})).await;
+    assert_eq!(r.status, 202);
+    assert_eq!(r.json()["status"], "queued");
+    let id = r.json()["id"].as_str().unwrap().to_string();
+
+    // Read the event stream until "before" arrives, while the program sleeps.
+    let req = axum::http::Request::builder()
+        .uri(format!("/api/v1/runs/{id}/events"))
+        .header("cookie", c.cookie.clone().unwrap())
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let mut req = req;
+    req.extensions_mut().insert(axum::extract::ConnectInfo(c.ip));
+    let res = tower::ServiceExt::oneshot(c.app.clone(), req).await.unwrap();
+    assert_eq!(res.headers()["content-type"], "text/event-stream");
+    let mut body = res.into_body().into_data_stream();
+    let mut seen = String::new();
+    let started = Instant::now();
+    while !seen.contains("before") {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), futures::StreamExt::next(&mut body)).await.expect("event in time");
+        seen.push_str(&String::from_utf8_lossy(&chunk.unwrap().unwrap()));
+    }
+    assert!(seen.contains("event: stdout"), "{seen}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let run = c.get(&format!("/api/v1/runs/{id}")).await.json();
+    assert_eq!(run["status"], "running");
+    assert_eq!(run["verdict"], Value::Null);
+
+    let stop_at = Instant::now();
+    assert_eq!(c.post_json(&format!("/api/v1/runs/{id}/stop"), &json!({})).await.status, 202);
+    loop {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(&mut body)).await.expect("result event");
+        match chunk {
+            Some(Ok(b)) => seen.push_str(&String::from_utf8_lossy(&b)),
+            _ => break,
+        }
+        if seen.contains("event: result") {
+            break;
+        }
+    }
+    assert!(stop_at.elapsed() < Duration::from_secs(1), "stop took {:?}", stop_at.elapsed());
+    let run = c.get(&format!("/api/v1/runs/{id}")).await.json();
+    assert_verdict(&run, "stopped");
+    assert_eq!(run["stdout"], "before\n");
+    finish(state).await;
+}
+
+#[tokio::test]
+async fn bad_requests_get_exact_errors_and_change_nothing() {
+    let state = common::state_with(&[("POOL_SIZE", "0")]).await;
+    let mut c = Client::new(&state);
+    let r = c.post_json("/api/v1/runs", &json!({"language": "cobol", "code": "x"})).await;
+    assert_eq!(r.status, 422);
+    assert_eq!(r.json()["error"]["code"], "unknown_language");
+    let r = c.post_json("/api/v1/runs", &json!({"language": "python", "code": "   "})).await;
+    assert_eq!(r.status, 422);
+    assert_eq!(r.json()["error"]["code"], "empty_code");
+    let r = c.post_json("/api/v1/runs", &json!({"language": "python", "code": "x".repeat(64 * 1024 + 1)})).await;
+    assert_eq!(r.status, 413);
+    assert!(r.json()["error"]["message"].as_str().unwrap().contains("65536"));
+    let r = c.post_json("/api/v1/runs", &json!({"language": "python", "code": "print(1)", "stdin": "y".repeat(70_000)})).await;
+    assert_eq!(r.status, 413);
+    let r = c.send("POST", "/api/v1/runs", Some("application/json"), "{not json").await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["code"], "bad_request");
+    let r = c.send("POST", "/api/v1/runs", Some("text/plain"), "{}").await;
+    assert_eq!(r.status, 415);
+    let r = c.post_json("/api/v1/runs", &json!({"language": "python"})).await;
+    assert_eq!(r.status, 400);
+    let r = c.get("/api/v1/runs/0123456789abcdef0123456789abcdef").await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["error"]["code"], "not_found");
+    let r = c.get("/api/v1/nothing-here").await;
+    assert_eq!(r.status, 404);
+    assert_eq!(state.engine.count_containers().await.unwrap(), 0, "refused requests start nothing");
+
+    let langs = c.get("/api/v1/languages").await.json();
+    let ids: Vec<&str> = langs.as_array().unwrap().iter().map(|l| l["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, vec!["python", "cpp", "java", "javascript"]);
+    assert!(langs[0]["template"].as_str().unwrap().contains("print"));
+    finish(state).await;
+}
+
+#[tokio::test]
+async fn runs_are_private_to_their_guest_and_kept_in_redis() {
+    let state = common::state_with(&[("POOL_SIZE", "0")]).await;
+    let mut alice = Client::new(&state);
+    let run = alice.run("python", "print('mine')", "").await;
+    let id = run["id"].as_str().unwrap().to_string();
+    assert_eq!(alice.get(&format!("/api/v1/runs/{id}")).await.json()["stdout"], "mine\n");
+    let mut mallory = Client::new(&state);
+    assert_eq!(mallory.get(&format!("/api/v1/runs/{id}")).await.status, 404);
+    assert_eq!(mallory.post_json(&format!("/api/v1/runs/{id}/stop"), &json!({})).await.status, 404);
+    assert_eq!(mallory.get(&format!("/api/v1/runs/{id}/events")).await.status, 404);
+
+    // A second instance (fresh state, same Redis) answers for the run.
+    let other = common::state_with(&[("POOL_SIZE", "0")]).await;
+    let mut again = Client::new(&other);
+    again.cookie = alice.cookie.clone();
+    let r = again.get(&format!("/api/v1/runs/{id}")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["stdout"], "mine\n");
+    finish(state).await;
+    finish(other).await;
+}
