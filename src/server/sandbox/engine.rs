@@ -91,7 +91,9 @@ struct Pool {
 
 /// The engine: Docker client, warm pools, and the bounds on concurrent work.
 pub struct Engine {
-    docker: RwLock<Docker>,
+    /// `None` until the socket or host can be reached (the daemon may start later).
+    docker: RwLock<Option<Docker>>,
+    docker_host: Option<String>,
     negotiated: AtomicBool,
     healthy: AtomicBool,
     cfg: SandboxConfig,
@@ -107,11 +109,12 @@ impl Engine {
     /// Connects to Docker (local socket, or `docker_host`) and starts filling the warm
     /// pools. Docker being down is not an error here: the engine reports it and retries.
     pub async fn start(cfg: SandboxConfig, docker_host: Option<&str>) -> Result<Arc<Engine>, String> {
-        let docker = match docker_host {
-            Some(host) => Docker::connect_with_host(host),
-            None => Docker::connect_with_defaults(),
+        if let Some(host) = docker_host {
+            if !["unix://", "tcp://", "http://", "https://", "npipe://"].iter().any(|p| host.starts_with(p)) {
+                return Err(format!("configuration error: DOCKER_HOST={host:?} is not valid: expected unix://PATH or tcp://HOST:PORT"));
+            }
         }
-        .map_err(|e| format!("DOCKER_HOST is not usable: {e}"))?;
+        let docker = connect(docker_host);
         let mut pools = HashMap::new();
         let mut senders = Vec::new();
         for lang in LANGUAGES {
@@ -121,6 +124,7 @@ impl Engine {
         }
         let engine = Arc::new(Engine {
             docker: RwLock::new(docker),
+            docker_host: docker_host.map(str::to_string),
             negotiated: AtomicBool::new(false),
             healthy: AtomicBool::new(false),
             slots: Arc::new(Semaphore::new(cfg.max_concurrent_runs)),
@@ -151,23 +155,31 @@ impl Engine {
         &self.instance
     }
 
-    fn client(&self) -> Docker {
-        self.docker.read().map(|d| d.clone()).unwrap_or_else(|p| p.into_inner().clone())
+    /// The Docker client, connecting first if that has not worked yet.
+    fn client(&self) -> Result<Docker, String> {
+        if let Some(d) = self.docker.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            return Ok(d.clone());
+        }
+        let d = connect(self.docker_host.as_deref()).ok_or_else(|| "the Docker engine is not reachable".to_string())?;
+        *self.docker.write().unwrap_or_else(|p| p.into_inner()) = Some(d.clone());
+        Ok(d)
     }
 
     /// Asks Docker whether it answers (negotiating the API version the first time it
     /// does), and remembers the answer for admission decisions.
     pub async fn ping(&self) -> bool {
+        let Ok(current) = self.client() else {
+            self.healthy.store(false, Ordering::SeqCst);
+            return false;
+        };
         if !self.negotiated.load(Ordering::SeqCst) {
-            let current = self.client();
             if let Ok(Ok(d)) = tokio::time::timeout(Duration::from_secs(2), current.negotiate_version()).await {
-                if let Ok(mut slot) = self.docker.write() {
-                    *slot = d;
-                }
+                *self.docker.write().unwrap_or_else(|p| p.into_inner()) = Some(d);
                 self.negotiated.store(true, Ordering::SeqCst);
             }
         }
-        let ok = matches!(tokio::time::timeout(Duration::from_secs(2), self.client().ping()).await, Ok(Ok(_)));
+        let Ok(current) = self.client() else { return false };
+        let ok = matches!(tokio::time::timeout(Duration::from_secs(2), current.ping()).await, Ok(Ok(_)));
         self.healthy.store(ok, Ordering::SeqCst);
         ok
     }
@@ -212,7 +224,7 @@ impl Engine {
     }
 
     async fn fresh_container(&self, lang: &Language) -> Result<Container, String> {
-        let docker = self.client();
+        let docker = self.client()?;
         let made = tokio::time::timeout(
             DOCKER_CALL_TIMEOUT,
             container::create_started(&docker, &self.cfg, lang, &self.instance, &self.tracker),
@@ -402,7 +414,10 @@ impl Engine {
         cancel: &CancellationToken,
         on_output: &mut (dyn FnMut(Stream, &[u8]) -> ControlFlow<()> + Send),
     ) -> ExecEnd {
-        let docker = self.client();
+        let docker = match self.client() {
+            Ok(d) => d,
+            Err(e) => return ExecEnd::Failed(e),
+        };
         let opts = CreateExecOptions {
             cmd: Some(cmd),
             attach_stdin: Some(true),
@@ -492,7 +507,7 @@ impl Engine {
     pub async fn remove_leftovers(&self) -> usize {
         let filters = HashMap::from([("label".to_string(), vec![LABEL.to_string()])]);
         let opts = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
-        let docker = self.client();
+        let Ok(docker) = self.client() else { return 0 };
         let Ok(Ok(list)) = tokio::time::timeout(DOCKER_CALL_TIMEOUT, docker.list_containers(Some(opts))).await else {
             return 0;
         };
@@ -511,7 +526,7 @@ impl Engine {
     pub async fn count_containers(&self) -> Result<usize, String> {
         let filters = HashMap::from([("label".to_string(), vec![format!("{INSTANCE_LABEL}={}", self.instance)])]);
         let opts = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
-        self.client().list_containers(Some(opts)).await.map(|l| l.len()).map_err(|e| e.to_string())
+        self.client()?.list_containers(Some(opts)).await.map(|l| l.len()).map_err(|e| e.to_string())
     }
 
     /// Stops refilling, removes the pooled containers and waits for every removal.
@@ -567,6 +582,15 @@ impl Stats {
         }
         s
     }
+}
+
+/// A client for `host` (or the local default); `None` while its socket does not exist.
+fn connect(host: Option<&str>) -> Option<Docker> {
+    match host {
+        Some(h) => Docker::connect_with_host(h),
+        None => Docker::connect_with_defaults(),
+    }
+    .ok()
 }
 
 /// The usual name of a signal number.

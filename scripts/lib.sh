@@ -1,0 +1,136 @@
+# Shared helpers for the set-up scripts. Each `ensure_*` installs or starts one thing
+# only when it is missing, so a second run is quick. Sourced, not run.
+
+OWN_IDE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+OWN_IDE_HOME="${OWN_IDE_HOME:-/var/lib/own-ide}"        # data and tools of the local services
+OWN_IDE_LOGS="${OWN_IDE_LOGS:-$OWN_IDE_HOME/logs}"
+CARGO_LEPTOS_VERSION=0.3.10
+SECANTUS_VERSION=0.7.0b3
+export PATH="$HOME/.cargo/bin:$PATH"
+# The app reads .env itself; the scripts read it too so they start the right services.
+if [ -f "$OWN_IDE_ROOT/.env" ]; then set -a; source "$OWN_IDE_ROOT/.env"; set +a; fi
+
+say()  { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
+die()  { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+is_root() { [ "$(id -u)" = 0 ]; }
+
+# Installs Debian packages that are not installed yet.
+ensure_apt() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  command -v apt-get >/dev/null || die "this is not a Debian-like system; install: ${missing[*]}"
+  is_root || die "run as root, or install these packages first: ${missing[*]}"
+  say "installing ${missing[*]}"
+  if [ -z "${OWN_IDE_APT_UPDATED:-}" ]; then
+    apt-get update -q >/dev/null || die "apt-get update failed"
+    export OWN_IDE_APT_UPDATED=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null \
+    || die "apt-get install failed for: ${missing[*]}"
+}
+
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
+  local secs=$1 what=$2; shift 2
+  for _ in $(seq "$((secs * 5))"); do "$@" && return 0; sleep 0.2; done
+  die "$what did not come up within ${secs}s"
+}
+
+# The Rust side: wasm target, cargo-leptos, and the wasm-bindgen CLI matching Cargo.lock.
+ensure_rust_tools() {
+  command -v cargo >/dev/null || die "cargo is missing: install Rust 1.95 with rustup first"
+  rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown \
+    || { say "adding the wasm32 target"; rustup target add wasm32-unknown-unknown >/dev/null; }
+  if ! cargo leptos --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then
+    # --debug builds in ~7 minutes instead of ~25 and works the same (see ENVIRONMENT.md).
+    say "installing cargo-leptos $CARGO_LEPTOS_VERSION (about 7 minutes, once)"
+    cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked --features no_downloads --debug -q \
+      || die "cargo install cargo-leptos failed"
+  fi
+  local wbg
+  wbg="$(grep -A1 '^name = "wasm-bindgen"$' "$OWN_IDE_ROOT/Cargo.lock" | sed -n 's/^version = "\(.*\)"/\1/p')"
+  if ! wasm-bindgen --version 2>/dev/null | grep -q "$wbg"; then
+    say "installing wasm-bindgen-cli $wbg (about 6 minutes, once)"
+    cargo install wasm-bindgen-cli --version "$wbg" -q || die "cargo install wasm-bindgen-cli failed"
+  fi
+}
+
+# wasm-opt for release builds: the npm build (Debian's binaryen 108 breaks hydration).
+ensure_wasm_opt() {
+  local dir="$OWN_IDE_HOME/tools"
+  if [ ! -x "$dir/node_modules/.bin/wasm-opt" ]; then
+    command -v npm >/dev/null || ensure_apt nodejs npm
+    say "installing wasm-opt (npm binaryen)"
+    mkdir -p "$dir" && npm install --prefix "$dir" --no-audit --no-fund --silent binaryen@132 >/dev/null \
+      || die "npm install binaryen failed"
+  fi
+  export PATH="$dir/node_modules/.bin:$PATH"
+}
+
+# A Docker engine: the one DOCKER_HOST or the local socket points at, else dockerd.
+ensure_docker() {
+  if docker info >/dev/null 2>&1; then return 0; fi
+  [ -n "${DOCKER_HOST:-}" ] && die "DOCKER_HOST=$DOCKER_HOST does not answer"
+  ensure_apt docker.io iptables tini
+  say "starting dockerd"
+  mkdir -p "$OWN_IDE_LOGS"
+  nohup dockerd >"$OWN_IDE_LOGS/dockerd.log" 2>&1 &
+  wait_for 60 "dockerd" docker info
+}
+
+ensure_runtime_images() {
+  command -v mmdebstrap >/dev/null || ensure_apt mmdebstrap
+  "$OWN_IDE_ROOT/scripts/build-runtimes.sh"
+}
+
+# Redis: REDIS_URL if it answers, else a local redis-server on 6379.
+ensure_redis() {
+  local url="${REDIS_URL:-redis://127.0.0.1:6379}"
+  local hostport="${url#redis://}"; hostport="${hostport#*@}"; hostport="${hostport%%/*}"
+  local host="${hostport%%:*}" port="${hostport##*:}"
+  [ "$port" = "$hostport" ] && port=6379
+  port_open "$host" "$port" && return 0
+  case "$host" in 127.0.0.1|localhost) ;; *) die "REDIS_URL=$url does not answer";; esac
+  command -v redis-server >/dev/null || ensure_apt redis-server
+  say "starting redis-server on $port"
+  redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
+    --logfile "$OWN_IDE_LOGS/redis.log" >/dev/null
+  wait_for 20 "redis-server" port_open 127.0.0.1 "$port"
+}
+
+# MongoDB: DATABASE_URI/MONGODB_URI if given, else SecantusDB (MongoDB wire protocol) on 27017.
+ensure_mongo() {
+  if [ -n "${DATABASE_URI:-${MONGODB_URI:-}}" ]; then return 0; fi
+  port_open 127.0.0.1 27017 && return 0
+  local venv="$OWN_IDE_HOME/secantus"
+  if [ ! -x "$venv/bin/secantusd-py" ]; then
+    command -v python3 >/dev/null || ensure_apt python3 python3-venv
+    say "installing SecantusDB $SECANTUS_VERSION (MongoDB-compatible, for development)"
+    python3 -m venv "$venv" || { ensure_apt python3-venv; python3 -m venv "$venv"; } || die "python3 -m venv failed"
+    "$venv/bin/pip" install -q "SecantusDB==$SECANTUS_VERSION" || die "pip install SecantusDB failed"
+  fi
+  mkdir -p "$OWN_IDE_HOME/mongo-data" "$OWN_IDE_LOGS"
+  say "starting the MongoDB-compatible server on 27017"
+  nohup "$venv/bin/secantusd-py" --host 127.0.0.1 --port 27017 --storage-path "$OWN_IDE_HOME/mongo-data" \
+    --cache-size 256M >"$OWN_IDE_LOGS/mongo.log" 2>&1 &
+  wait_for 60 "the MongoDB-compatible server" port_open 127.0.0.1 27017
+}
+
+ensure_services() {
+  mkdir -p "$OWN_IDE_LOGS"
+  ensure_docker
+  ensure_runtime_images
+  ensure_redis
+  ensure_mongo
+}
+
+# Environment the server binary needs when it is not started by cargo-leptos.
+leptos_env() {
+  export LEPTOS_OUTPUT_NAME=own-ide
+  export LEPTOS_SITE_ROOT="$OWN_IDE_ROOT/target/site"
+  export LEPTOS_SITE_PKG_DIR=pkg
+  export LEPTOS_HASH_FILES=false
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs every test: unit and integration tests (real Docker engine, Redis and
+# MongoDB-compatible server), clippy for both targets, then the browser tests in real
+# Chromium against a freshly built app. Installs and starts what is missing first.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$OWN_IDE_ROOT"
+ensure_services
+ensure_rust_tools
+ensure_apt chromium fonts-dejavu-core
+command -v npm >/dev/null || ensure_apt nodejs npm
+
+say "unit and integration tests"
+cargo test --features ssr
+
+say "clippy (ssr and hydrate)"
+cargo clippy --features ssr --all-targets -q -- -D warnings
+cargo clippy --lib --no-default-features --features hydrate --target wasm32-unknown-unknown -q -- -D warnings
+
+say "browser tests"
+"$OWN_IDE_ROOT/scripts/build-editor.sh"
+cargo leptos build
+( cd end2end && { [ -d node_modules ] && [ node_modules -nt package-lock.json ] || npm ci --no-audit --no-fund --silent; } )
+leptos_env
+port="${E2E_PORT:-3107}"
+export LISTEN_ADDR="127.0.0.1:$port" OWN_IDE_BASE_URL="http://127.0.0.1:$port"
+"$OWN_IDE_ROOT/target/debug/own-ide" >"$OWN_IDE_LOGS/e2e-server.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true' EXIT
+wait_for 60 "the app on port $port" port_open 127.0.0.1 "$port"
+( cd end2end && npx playwright test )
