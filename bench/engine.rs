@@ -33,55 +33,103 @@ const HELLO: &[(&str, &str)] = &[
 fn docker_run_args(lang: &str, code: &str) -> Vec<String> {
     let script = match lang {
         "python" => format!("printf '%s' '{code}' > main.py && python3 main.py"),
-        "cpp" => format!("printf '%s' '{code}' > main.cpp && g++ -O2 -std=c++17 -o main main.cpp && ./main"),
+        "cpp" => format!(
+            "printf '%s' '{code}' > main.cpp && g++ -O2 -std=c++17 -o main main.cpp && ./main"
+        ),
         "java" => format!("printf '%s' '{code}' > Main.java && javac Main.java && java Main"),
         _ => format!("printf '%s' \"{code}\" > main.js && node main.js"),
     };
     let code_escaped = script.replace("'hello'", "'\\''hello'\\''");
-    ["run", "--rm", "--network", "none", "--memory", "512m", &format!("own-ide-{lang}:latest"), "sh", "-c", &code_escaped]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+    [
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--memory",
+        "512m",
+        &format!("own-ide-{lang}:latest"),
+        "sh",
+        "-c",
+        &code_escaped,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
 }
 
 fn docker_run(lang: &str, code: &str) -> bool {
-    Command::new("docker").args(docker_run_args(lang, code)).output().map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == "hello").unwrap_or(false)
+    Command::new("docker")
+        .args(docker_run_args(lang, code))
+        .output()
+        .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == "hello")
+        .unwrap_or(false)
 }
 
 fn stats(mut v: Vec<f64>) -> (f64, f64) {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let median = v[v.len() / 2];
-    let p95 = v[((v.len() as f64 * 0.95).ceil() as usize).saturating_sub(1).min(v.len() - 1)];
+    let p95 = v[((v.len() as f64 * 0.95).ceil() as usize)
+        .saturating_sub(1)
+        .min(v.len() - 1)];
     (median, p95)
 }
 
 async fn api_run(app: &axum::Router, lang: &str, code: &str) -> bool {
     let body = serde_json::json!({"language": lang, "code": code}).to_string();
-    let mut req = Request::post("/api/v1/runs?wait=true").header("content-type", "application/json").body(Body::from(body)).unwrap();
-    req.extensions_mut().insert(ConnectInfo(std::net::SocketAddr::from(([127, 0, 0, 1], 40000))));
-    let Ok(res) = app.clone().oneshot(req).await else { return false };
+    let mut req = Request::post("/api/v1/runs?wait=true")
+        .header("content-type", "application/json")
+        .body(Body::from(body))
+        .unwrap();
+    req.extensions_mut()
+        .insert(ConnectInfo(std::net::SocketAddr::from((
+            [127, 0, 0, 1],
+            40000,
+        ))));
+    let Ok(res) = app.clone().oneshot(req).await;
     if res.status() != 200 {
         return false;
     }
-    let bytes = res.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let bytes = res
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
     v["verdict"] == "ok" && v["stdout"] == "hello\n"
 }
 
 #[tokio::main]
 async fn main() {
-    let n: usize = std::env::var("BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(30);
-    let secs: u64 = std::env::var("BENCH_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(30);
+    let n: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30);
+    let secs: u64 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30);
     let cfg = Config::from_lookup(|k| std::env::var(k).ok()).expect("configuration");
-    println!("engine: max_concurrent_runs={} pool_size={} cores={}", cfg.sandbox.max_concurrent_runs, cfg.sandbox.pool_size,
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
-    let opts = leptos::config::LeptosOptions::builder().output_name("own-ide").build();
+    println!(
+        "engine: max_concurrent_runs={} pool_size={} cores={}",
+        cfg.sandbox.max_concurrent_runs,
+        cfg.sandbox.pool_size,
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
+    );
+    let opts = leptos::config::LeptosOptions::builder()
+        .output_name("own-ide")
+        .build();
     let state = AppState::build(cfg, opts).await.expect("state");
     let app = own_ide::server::api_router(state.clone());
     tokio::time::sleep(Duration::from_secs(3)).await; // let the warm pools fill
 
     println!("\n## Sequential hello world, {n} runs each (ms)");
-    println!("{:<11} {:>10} {:>8} {:>14} {:>10} {:>8}", "language", "api median", "api p95", "docker median", "docker p95", "ratio");
+    println!(
+        "{:<11} {:>10} {:>8} {:>14} {:>10} {:>8}",
+        "language", "api median", "api p95", "docker median", "docker p95", "ratio"
+    );
     for (lang, code) in HELLO {
         let mut api = Vec::new();
         let mut plain = Vec::new();
@@ -94,7 +142,10 @@ async fn main() {
             api.push(t.elapsed().as_secs_f64() * 1000.0);
             let t = Instant::now();
             let (l, c) = (lang.to_string(), code.to_string());
-            if !tokio::task::spawn_blocking(move || docker_run(&l, &c)).await.unwrap() {
+            if !tokio::task::spawn_blocking(move || docker_run(&l, &c))
+                .await
+                .unwrap()
+            {
                 failures += 1;
             }
             plain.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -103,12 +154,22 @@ async fn main() {
         }
         let (am, ap) = stats(api);
         let (dm, dp) = stats(plain);
-        println!("{lang:<11} {am:>10.1} {ap:>8.1} {dm:>14.1} {dp:>10.1} {:>8.2}{}", am / dm,
-            if failures > 0 { format!("  ({failures} failures)") } else { String::new() });
+        println!(
+            "{lang:<11} {am:>10.1} {ap:>8.1} {dm:>14.1} {dp:>10.1} {:>8.2}{}",
+            am / dm,
+            if failures > 0 {
+                format!("  ({failures} failures)")
+            } else {
+                String::new()
+            }
+        );
     }
 
     println!("\n## Throughput, python hello world, {secs} s per row");
-    println!("{:<8} {:>12} {:>8} {:>16} {:>8} {:>8}", "clients", "api runs/s", "errors", "docker runs/s", "ratio", "leftover");
+    println!(
+        "{:<8} {:>12} {:>8} {:>16} {:>8} {:>8}",
+        "clients", "api runs/s", "errors", "docker runs/s", "ratio", "leftover"
+    );
     for clients in [4usize, 8, 16] {
         let deadline = Instant::now() + Duration::from_secs(secs);
         let ok = Arc::new(AtomicUsize::new(0));
@@ -118,7 +179,11 @@ async fn main() {
             let (app, ok, err) = (app.clone(), ok.clone(), err.clone());
             tasks.push(tokio::spawn(async move {
                 while Instant::now() < deadline {
-                    if api_run(&app, "python", "print('hello')").await { ok.fetch_add(1, Ordering::SeqCst); } else { err.fetch_add(1, Ordering::SeqCst); }
+                    if api_run(&app, "python", "print('hello')").await {
+                        ok.fetch_add(1, Ordering::SeqCst);
+                    } else {
+                        err.fetch_add(1, Ordering::SeqCst);
+                    }
                 }
             }));
         }
@@ -135,7 +200,9 @@ async fn main() {
             let plain_ok = plain_ok.clone();
             threads.push(std::thread::spawn(move || {
                 while Instant::now() < deadline {
-                    if docker_run("python", "print('hello')") { plain_ok.fetch_add(1, Ordering::SeqCst); }
+                    if docker_run("python", "print('hello')") {
+                        plain_ok.fetch_add(1, Ordering::SeqCst);
+                    }
                 }
             }));
         }
@@ -146,9 +213,21 @@ async fn main() {
         let plain_rate = plain_ok.load(Ordering::SeqCst) as f64 / t.elapsed().as_secs_f64();
         // Containers of finished runs are removed in the background; give that a moment.
         tokio::time::sleep(Duration::from_secs(3)).await;
-        let leftover = state.engine.count_containers().await.unwrap_or(usize::MAX).saturating_sub(state.engine.config().pool_size * 4);
-        println!("{clients:<8} {api_rate:>12.2} {:>8} {plain_rate:>16.2} {:>8.2} {leftover:>8}", err.load(Ordering::SeqCst), api_rate / plain_rate);
+        let leftover = state
+            .engine
+            .count_containers()
+            .await
+            .unwrap_or(usize::MAX)
+            .saturating_sub(state.engine.config().pool_size * 4);
+        println!(
+            "{clients:<8} {api_rate:>12.2} {:>8} {plain_rate:>16.2} {:>8.2} {leftover:>8}",
+            err.load(Ordering::SeqCst),
+            api_rate / plain_rate
+        );
     }
     state.engine.shutdown().await;
-    println!("\nafter shutdown: {} containers of this engine remain", state.engine.count_containers().await.unwrap_or(usize::MAX));
+    println!(
+        "\nafter shutdown: {} containers of this engine remain",
+        state.engine.count_containers().await.unwrap_or(usize::MAX)
+    );
 }

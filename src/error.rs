@@ -24,7 +24,11 @@ pub enum AppError {
     #[error("{message}")]
     QuotaExhausted { message: String, retry_after: u64 },
     #[error("{message}")]
-    Unavailable { code: String, message: String, retry_after: u64 },
+    Unavailable {
+        code: String,
+        message: String,
+        retry_after: u64,
+    },
     #[error("Something went wrong on our side. Please try again.")]
     Internal,
 }
@@ -32,12 +36,19 @@ pub enum AppError {
 impl AppError {
     /// A 422 with its own code, for a well-formed request with a bad value.
     pub fn invalid(code: &str, message: impl Into<String>) -> Self {
-        AppError::Unprocessable { code: code.into(), message: message.into() }
+        AppError::Unprocessable {
+            code: code.into(),
+            message: message.into(),
+        }
     }
 
     /// A 503 naming what is unavailable.
     pub fn unavailable(code: &str, message: impl Into<String>, retry_after: u64) -> Self {
-        AppError::Unavailable { code: code.into(), message: message.into(), retry_after }
+        AppError::Unavailable {
+            code: code.into(),
+            message: message.into(),
+            retry_after,
+        }
     }
 
     /// The HTTP status code.
@@ -65,7 +76,9 @@ impl AppError {
             AppError::Conflict(_) => "conflict".into(),
             AppError::PayloadTooLarge(_) => "payload_too_large".into(),
             AppError::UnsupportedMediaType(_) => "unsupported_media_type".into(),
-            AppError::Unprocessable { code, .. } | AppError::Unavailable { code, .. } => code.clone(),
+            AppError::Unprocessable { code, .. } | AppError::Unavailable { code, .. } => {
+                code.clone()
+            }
             AppError::QuotaExhausted { .. } => "quota_exhausted".into(),
             AppError::Internal => "internal_error".into(),
         }
@@ -82,7 +95,10 @@ impl AppError {
 
     /// What the client is shown.
     pub fn public(&self) -> PublicError {
-        PublicError { code: self.code(), message: self.to_string() }
+        PublicError {
+            code: self.code(),
+            message: self.to_string(),
+        }
     }
 }
 
@@ -115,8 +131,14 @@ mod tests {
     #[test]
     fn statuses_and_codes_match_the_api() {
         assert_eq!(AppError::invalid("unknown_language", "x").status(), 422);
-        assert_eq!(AppError::invalid("unknown_language", "x").code(), "unknown_language");
-        assert_eq!(AppError::unavailable("docker_unavailable", "x", 5).retry_after(), Some(5));
+        assert_eq!(
+            AppError::invalid("unknown_language", "x").code(),
+            "unknown_language"
+        );
+        assert_eq!(
+            AppError::unavailable("docker_unavailable", "x", 5).retry_after(),
+            Some(5)
+        );
         assert_eq!(AppError::Internal.status(), 500);
         assert!(!AppError::Internal.to_string().contains("panic"));
     }

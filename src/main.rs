@@ -6,7 +6,10 @@ use own_ide::server::state::AppState;
 #[tokio::main]
 async fn main() {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,own_ide=info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,own_ide=info".into()),
+        )
         .init();
     let config = match Config::from_env() {
         Ok(c) => c,
@@ -35,11 +38,17 @@ async fn main() {
     };
     let removed = state.engine.remove_leftovers().await;
     if removed > 0 {
-        tracing::info!(removed, "removed sandbox containers left by an earlier process");
+        tracing::info!(
+            removed,
+            "removed sandbox containers left by an earlier process"
+        );
     }
     for (name, ok) in state.readiness().await {
         if !ok {
-            tracing::warn!(dependency = name, "not reachable at start-up; retrying on later requests");
+            tracing::warn!(
+                dependency = name,
+                "not reachable at start-up; retrying on later requests"
+            );
         }
     }
     let engine = state.engine.clone();
@@ -52,11 +61,14 @@ async fn main() {
         }
     };
     tracing::info!("Own-IDE listening on http://{addr}");
-    let served = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await;
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await;
     engine.shutdown().await;
     if let Err(e) = served {
         eprintln!("server error: {e}");

@@ -9,7 +9,11 @@ use std::time::{Duration, Instant};
 
 async fn finish(state: own_ide::server::state::AppState) {
     state.engine.shutdown().await;
-    assert_eq!(state.engine.count_containers().await.unwrap(), 0, "no container of the engine may remain");
+    assert_eq!(
+        state.engine.count_containers().await.unwrap(),
+        0,
+        "no container of the engine may remain"
+    );
 }
 
 fn assert_verdict(run: &Value, verdict: &str) {
@@ -52,7 +56,10 @@ async fn every_language_runs_hello_echo_and_errors() {
         assert_ne!(run["exit_code"], 0, "{lang}: {run:#}");
     }
     let run = c.run("python", "raise ValueError('boom')", "").await;
-    assert!(run["stderr"].as_str().unwrap().contains("ValueError: boom"), "{run:#}");
+    assert!(
+        run["stderr"].as_str().unwrap().contains("ValueError: boom"),
+        "{run:#}"
+    );
     assert_eq!(run["exit_code"], 1);
     finish(state).await;
 }
@@ -61,15 +68,32 @@ async fn every_language_runs_hello_echo_and_errors() {
 async fn compile_errors_show_the_compiler_message() {
     let state = common::state_with(&[("POOL_SIZE", "0")]).await;
     let mut c = Client::new(&state);
-    let run = c.run("cpp", "int main() { return undefined_name; }", "").await;
+    let run = c
+        .run("cpp", "int main() { return undefined_name; }", "")
+        .await;
     assert_verdict(&run, "compile_error");
     let out = run["compile_output"].as_str().unwrap();
-    assert!(out.contains("main.cpp:1") && out.contains("undefined_name"), "{out}");
+    assert!(
+        out.contains("main.cpp:1") && out.contains("undefined_name"),
+        "{out}"
+    );
     assert_eq!(run["stdout"], "");
 
-    let run = c.run("java", "public class Main { public static void main(String[] a) { int x = \"s\"; } }", "").await;
+    let run = c
+        .run(
+            "java",
+            "public class Main { public static void main(String[] a) { int x = \"s\"; } }",
+            "",
+        )
+        .await;
     assert_verdict(&run, "compile_error");
-    assert!(run["compile_output"].as_str().unwrap().contains("Main.java:1: error"), "{run:#}");
+    assert!(
+        run["compile_output"]
+            .as_str()
+            .unwrap()
+            .contains("Main.java:1: error"),
+        "{run:#}"
+    );
     finish(state).await;
 }
 
@@ -78,7 +102,13 @@ async fn hostile_programs_get_their_verdicts_and_change_nothing() {
     let state = common::state_with(&[("POOL_SIZE", "1"), ("RUN_TIME_LIMIT_MS", "3000")]).await;
     let mut c = Client::new(&state);
 
-    let run = c.run("python", "x = []\nwhile True:\n    x.append(' ' * 10**7)", "").await;
+    let run = c
+        .run(
+            "python",
+            "x = []\nwhile True:\n    x.append(' ' * 10**7)",
+            "",
+        )
+        .await;
     assert_verdict(&run, "memory_limit");
     assert_eq!(run["signal"], "SIGKILL");
 
@@ -92,15 +122,33 @@ async fn hostile_programs_get_their_verdicts_and_change_nothing() {
     assert!(started.elapsed() < Duration::from_secs(8));
 
     let run = c.run("python", "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass", "").await;
-    assert!(["time_limit", "runtime_error"].contains(&run["verdict"].as_str().unwrap()), "fork bomb: {run:#}");
+    assert!(
+        ["time_limit", "runtime_error"].contains(&run["verdict"].as_str().unwrap()),
+        "fork bomb: {run:#}"
+    );
 
-    let run = c.run("python", "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)", "").await;
+    let run = c
+        .run(
+            "python",
+            "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)",
+            "",
+        )
+        .await;
     assert_verdict(&run, "output_limit");
     assert_eq!(run["truncated"], true);
     assert_eq!(run["stdout"].as_str().unwrap().len(), 64 * 1024);
 
-    let run = c.run("python", "f = open('/work/big', 'w')\nwhile True:\n    f.write('x' * 1048576)", "").await;
-    assert!(["runtime_error", "memory_limit"].contains(&run["verdict"].as_str().unwrap()), "disk fill: {run:#}");
+    let run = c
+        .run(
+            "python",
+            "f = open('/work/big', 'w')\nwhile True:\n    f.write('x' * 1048576)",
+            "",
+        )
+        .await;
+    assert!(
+        ["runtime_error", "memory_limit"].contains(&run["verdict"].as_str().unwrap()),
+        "disk fill: {run:#}"
+    );
 
     let run = c.run(
         "python",
@@ -110,10 +158,16 @@ async fn hostile_programs_get_their_verdicts_and_change_nothing() {
     .await;
     assert_verdict(&run, "runtime_error");
     assert!(!run["stdout"].as_str().unwrap().contains("connected"));
-    assert!(run["stderr"].as_str().unwrap().contains("OSError") || run["stderr"].as_str().unwrap().contains("unreachable"), "{run:#}");
+    assert!(
+        run["stderr"].as_str().unwrap().contains("OSError")
+            || run["stderr"].as_str().unwrap().contains("unreachable"),
+        "{run:#}"
+    );
 
     for path in ["/etc/own-ide-was-here", "/usr/bin/x", "/own-ide"] {
-        let run = c.run("python", &format!("open('{path}', 'w').write('x')"), "").await;
+        let run = c
+            .run("python", &format!("open('{path}', 'w').write('x')"), "")
+            .await;
         assert_verdict(&run, "runtime_error");
         assert!(run["stderr"].as_str().unwrap().contains("Error"), "{run:#}");
     }
@@ -122,18 +176,42 @@ async fn hostile_programs_get_their_verdicts_and_change_nothing() {
     let run = c.run("python", "import os\nprint(sorted(os.environ.items()))\nprint(os.getuid())\nprint(open('/proc/1/cmdline').read())", "").await;
     assert_verdict(&run, "ok");
     let out = run["stdout"].as_str().unwrap();
-    assert!(!out.contains("hunter2") && !out.contains("SECRET") && !out.contains("REDIS") && !out.contains("DATABASE"), "{out}");
-    assert!(out.contains("10001"), "runs as the unprivileged user: {out}");
+    assert!(
+        !out.contains("hunter2")
+            && !out.contains("SECRET")
+            && !out.contains("REDIS")
+            && !out.contains("DATABASE"),
+        "{out}"
+    );
+    assert!(
+        out.contains("10001"),
+        "runs as the unprivileged user: {out}"
+    );
     assert!(!std::path::Path::new("/own-ide").exists());
 
-    let run = c.run("python", "import os\nprint(os.path.exists('/var/run/docker.sock'))", "").await;
+    let run = c
+        .run(
+            "python",
+            "import os\nprint(os.path.exists('/var/run/docker.sock'))",
+            "",
+        )
+        .await;
     assert_eq!(run["stdout"], "False\n");
 
     let started = Instant::now();
-    let run = c.run("python", "import subprocess\nsubprocess.Popen(['sleep', '1000'])\nprint('left one behind')", "").await;
+    let run = c
+        .run(
+            "python",
+            "import subprocess\nsubprocess.Popen(['sleep', '1000'])\nprint('left one behind')",
+            "",
+        )
+        .await;
     assert_verdict(&run, "ok");
     assert_eq!(run["stdout"], "left one behind\n");
-    assert!(started.elapsed() < Duration::from_secs(5), "a background child must not hold the run");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "a background child must not hold the run"
+    );
 
     // The host and the engine are fine afterwards.
     let run = c.run("python", "print(6 * 7)", "").await;
@@ -147,7 +225,9 @@ async fn twenty_runs_at_once_all_finish_and_a_flood_gets_503() {
     let mut handles = Vec::new();
     for i in 0..20 {
         let mut c = Client::new(&state);
-        handles.push(tokio::spawn(async move { (i, c.run("python", &format!("print({i} * 2)"), "").await) }));
+        handles.push(tokio::spawn(async move {
+            (i, c.run("python", &format!("print({i} * 2)"), "").await)
+        }));
     }
     for h in handles {
         let (i, run) = h.await.unwrap();
@@ -156,12 +236,22 @@ async fn twenty_runs_at_once_all_finish_and_a_flood_gets_503() {
     }
     finish(state).await;
 
-    let state = common::state_with(&[("POOL_SIZE", "0"), ("MAX_CONCURRENT_RUNS", "1"), ("RUN_QUEUE_SIZE", "2")]).await;
+    let state = common::state_with(&[
+        ("POOL_SIZE", "0"),
+        ("MAX_CONCURRENT_RUNS", "1"),
+        ("RUN_QUEUE_SIZE", "2"),
+    ])
+    .await;
     let mut c = Client::new(&state);
     let mut statuses = Vec::new();
     let mut ids = Vec::new();
     for _ in 0..6 {
-        let r = c.post_json("/api/v1/runs", &json!({"language": "python", "code": "import time\ntime.sleep(2)"})).await;
+        let r = c
+            .post_json(
+                "/api/v1/runs",
+                &json!({"language": "python", "code": "import time\ntime.sleep(2)"}),
+            )
+            .await;
         statuses.push(r.status.as_u16());
         if r.status == 503 {
             assert!(r.header("retry-after").is_some());
@@ -172,7 +262,12 @@ async fn twenty_runs_at_once_all_finish_and_a_flood_gets_503() {
     }
     assert_eq!(statuses, vec![202, 202, 202, 503, 503, 503]);
     for id in ids {
-        assert_eq!(c.post_json(&format!("/api/v1/runs/{id}/stop"), &json!({})).await.status, 202);
+        assert_eq!(
+            c.post_json(&format!("/api/v1/runs/{id}/stop"), &json!({}))
+                .await
+                .status,
+            202
+        );
     }
     finish(state).await;
 }
@@ -193,14 +288,20 @@ async fn events_stream_live_output_and_stop_is_quick() {
         .body(axum::body::Body::empty())
         .unwrap();
     let mut req = req;
-    req.extensions_mut().insert(axum::extract::ConnectInfo(c.ip));
-    let res = tower::ServiceExt::oneshot(c.app.clone(), req).await.unwrap();
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(c.ip));
+    let res = tower::ServiceExt::oneshot(c.app.clone(), req)
+        .await
+        .unwrap();
     assert_eq!(res.headers()["content-type"], "text/event-stream");
     let mut body = res.into_body().into_data_stream();
     let mut seen = String::new();
     let started = Instant::now();
     while !seen.contains("before") {
-        let chunk = tokio::time::timeout(Duration::from_secs(10), futures::StreamExt::next(&mut body)).await.expect("event in time");
+        let chunk =
+            tokio::time::timeout(Duration::from_secs(10), futures::StreamExt::next(&mut body))
+                .await
+                .expect("event in time");
         seen.push_str(&String::from_utf8_lossy(&chunk.unwrap().unwrap()));
     }
     assert!(seen.contains("event: stdout"), "{seen}");
@@ -210,9 +311,17 @@ async fn events_stream_live_output_and_stop_is_quick() {
     assert_eq!(run["verdict"], Value::Null);
 
     let stop_at = Instant::now();
-    assert_eq!(c.post_json(&format!("/api/v1/runs/{id}/stop"), &json!({})).await.status, 202);
+    assert_eq!(
+        c.post_json(&format!("/api/v1/runs/{id}/stop"), &json!({}))
+            .await
+            .status,
+        202
+    );
     loop {
-        let chunk = tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(&mut body)).await.expect("result event");
+        let chunk =
+            tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(&mut body))
+                .await
+                .expect("result event");
         match chunk {
             Some(Ok(b)) => seen.push_str(&String::from_utf8_lossy(&b)),
             _ => break,
@@ -221,7 +330,11 @@ async fn events_stream_live_output_and_stop_is_quick() {
             break;
         }
     }
-    assert!(stop_at.elapsed() < Duration::from_secs(1), "stop took {:?}", stop_at.elapsed());
+    assert!(
+        stop_at.elapsed() < Duration::from_secs(1),
+        "stop took {:?}",
+        stop_at.elapsed()
+    );
     let run = c.get(&format!("/api/v1/runs/{id}")).await.json();
     assert_verdict(&run, "stopped");
     assert_eq!(run["stdout"], "before\n");
@@ -232,33 +345,73 @@ async fn events_stream_live_output_and_stop_is_quick() {
 async fn bad_requests_get_exact_errors_and_change_nothing() {
     let state = common::state_with(&[("POOL_SIZE", "0")]).await;
     let mut c = Client::new(&state);
-    let r = c.post_json("/api/v1/runs", &json!({"language": "cobol", "code": "x"})).await;
+    let r = c
+        .post_json("/api/v1/runs", &json!({"language": "cobol", "code": "x"}))
+        .await;
     assert_eq!(r.status, 422);
     assert_eq!(r.json()["error"]["code"], "unknown_language");
-    let r = c.post_json("/api/v1/runs", &json!({"language": "python", "code": "   "})).await;
+    let r = c
+        .post_json(
+            "/api/v1/runs",
+            &json!({"language": "python", "code": "   "}),
+        )
+        .await;
     assert_eq!(r.status, 422);
     assert_eq!(r.json()["error"]["code"], "empty_code");
-    let r = c.post_json("/api/v1/runs", &json!({"language": "python", "code": "x".repeat(64 * 1024 + 1)})).await;
+    let r = c
+        .post_json(
+            "/api/v1/runs",
+            &json!({"language": "python", "code": "x".repeat(64 * 1024 + 1)}),
+        )
+        .await;
     assert_eq!(r.status, 413);
-    assert!(r.json()["error"]["message"].as_str().unwrap().contains("65536"));
-    let r = c.post_json("/api/v1/runs", &json!({"language": "python", "code": "print(1)", "stdin": "y".repeat(70_000)})).await;
+    assert!(r.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("65536"));
+    let r = c
+        .post_json(
+            "/api/v1/runs",
+            &json!({"language": "python", "code": "print(1)", "stdin": "y".repeat(70_000)}),
+        )
+        .await;
     assert_eq!(r.status, 413);
-    let r = c.send("POST", "/api/v1/runs", Some("application/json"), "{not json").await;
+    let r = c
+        .send(
+            "POST",
+            "/api/v1/runs",
+            Some("application/json"),
+            "{not json",
+        )
+        .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["error"]["code"], "bad_request");
-    let r = c.send("POST", "/api/v1/runs", Some("text/plain"), "{}").await;
+    let r = c
+        .send("POST", "/api/v1/runs", Some("text/plain"), "{}")
+        .await;
     assert_eq!(r.status, 415);
-    let r = c.post_json("/api/v1/runs", &json!({"language": "python"})).await;
+    let r = c
+        .post_json("/api/v1/runs", &json!({"language": "python"}))
+        .await;
     assert_eq!(r.status, 400);
     let r = c.get("/api/v1/runs/0123456789abcdef0123456789abcdef").await;
     assert_eq!(r.status, 404);
     assert_eq!(r.json()["error"]["code"], "not_found");
     let r = c.get("/api/v1/nothing-here").await;
     assert_eq!(r.status, 404);
-    assert_eq!(state.engine.count_containers().await.unwrap(), 0, "refused requests start nothing");
+    assert_eq!(
+        state.engine.count_containers().await.unwrap(),
+        0,
+        "refused requests start nothing"
+    );
 
     let langs = c.get("/api/v1/languages").await.json();
-    let ids: Vec<&str> = langs.as_array().unwrap().iter().map(|l| l["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = langs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, vec!["python", "cpp", "java", "javascript"]);
     assert!(langs[0]["template"].as_str().unwrap().contains("print"));
     finish(state).await;
@@ -270,11 +423,26 @@ async fn runs_are_private_to_their_guest_and_kept_in_redis() {
     let mut alice = Client::new(&state);
     let run = alice.run("python", "print('mine')", "").await;
     let id = run["id"].as_str().unwrap().to_string();
-    assert_eq!(alice.get(&format!("/api/v1/runs/{id}")).await.json()["stdout"], "mine\n");
+    assert_eq!(
+        alice.get(&format!("/api/v1/runs/{id}")).await.json()["stdout"],
+        "mine\n"
+    );
     let mut mallory = Client::new(&state);
     assert_eq!(mallory.get(&format!("/api/v1/runs/{id}")).await.status, 404);
-    assert_eq!(mallory.post_json(&format!("/api/v1/runs/{id}/stop"), &json!({})).await.status, 404);
-    assert_eq!(mallory.get(&format!("/api/v1/runs/{id}/events")).await.status, 404);
+    assert_eq!(
+        mallory
+            .post_json(&format!("/api/v1/runs/{id}/stop"), &json!({}))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        mallory
+            .get(&format!("/api/v1/runs/{id}/events"))
+            .await
+            .status,
+        404
+    );
 
     // A second instance (fresh state, same Redis) answers for the run.
     let other = common::state_with(&[("POOL_SIZE", "0")]).await;

@@ -9,12 +9,25 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn start_redis(port: u16) -> std::process::Child {
     let child = Command::new("redis-server")
-        .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no"])
+        .args([
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
         .stdout(Stdio::null())
         .spawn()
         .expect("redis-server is installed by scripts/test.sh");
@@ -34,7 +47,10 @@ async fn ready_when_everything_answers() {
     assert_eq!(c.get("/healthz").await.status, 200);
     let r = c.get("/readyz").await;
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.json()["checks"], json!({"docker": "ok", "redis": "ok", "mongodb": "ok"}));
+    assert_eq!(
+        r.json()["checks"],
+        json!({"docker": "ok", "redis": "ok", "mongodb": "ok"})
+    );
     state.engine.shutdown().await;
 }
 
@@ -51,13 +67,23 @@ async fn redis_stopped_is_named_and_its_return_is_noticed() {
     redis.wait().unwrap();
     let started = std::time::Instant::now();
     let r = c.get("/readyz").await;
-    assert!(started.elapsed() < Duration::from_secs(5), "readyz must not hang");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "readyz must not hang"
+    );
     assert_eq!(r.status, 503);
     assert_eq!(r.json()["checks"]["redis"], "unavailable");
     assert_eq!(r.json()["checks"]["docker"], "ok");
-    assert!(r.json()["error"]["message"].as_str().unwrap().contains("redis"));
+    assert!(r.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("redis"));
     assert!(r.header("retry-after").is_some());
-    assert_eq!(c.get("/healthz").await.status, 200, "the process still serves");
+    assert_eq!(
+        c.get("/healthz").await.status,
+        200,
+        "the process still serves"
+    );
 
     // Back again: noticed without a restart.
     let mut redis = start_redis(port);
@@ -79,16 +105,32 @@ async fn redis_stopped_is_named_and_its_return_is_noticed() {
 async fn mongodb_and_docker_down_are_named() {
     let port = free_port();
     let uri = format!("mongodb://127.0.0.1:{port}/?directConnection=true");
-    let state = common::state_with(&[("POOL_SIZE", "0"), ("DATABASE_URI", &uri), ("DOCKER_HOST", "unix:///tmp/own-ide-no-docker.sock")]).await;
+    let state = common::state_with(&[
+        ("POOL_SIZE", "0"),
+        ("DATABASE_URI", &uri),
+        ("DOCKER_HOST", "unix:///tmp/own-ide-no-docker.sock"),
+    ])
+    .await;
     let mut c = Client::new(&state);
     let r = c.get("/readyz").await;
     assert_eq!(r.status, 503);
-    assert_eq!(r.json()["checks"], json!({"docker": "unavailable", "redis": "ok", "mongodb": "unavailable"}));
-    let r = c.post_json("/api/v1/runs", &json!({"language": "python", "code": "print(1)"})).await;
+    assert_eq!(
+        r.json()["checks"],
+        json!({"docker": "unavailable", "redis": "ok", "mongodb": "unavailable"})
+    );
+    let r = c
+        .post_json(
+            "/api/v1/runs",
+            &json!({"language": "python", "code": "print(1)"}),
+        )
+        .await;
     assert_eq!(r.status, 503);
     assert_eq!(r.json()["error"]["code"], "docker_unavailable");
     assert!(r.header("retry-after").is_some());
-    assert!(!r.text().contains("tmp/own-ide-no-docker"), "no driver text reaches the client");
+    assert!(
+        !r.text().contains("tmp/own-ide-no-docker"),
+        "no driver text reaches the client"
+    );
 }
 
 #[test]
@@ -101,5 +143,8 @@ fn bad_configuration_stops_start_up_with_one_line() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(err.contains("GUEST_QUOTA") && err.contains("whole number"), "{err}");
+    assert!(
+        err.contains("GUEST_QUOTA") && err.contains("whole number"),
+        "{err}"
+    );
 }

@@ -6,7 +6,10 @@ use leptos::prelude::*;
 /// The language table, for the picker.
 #[server(prefix = "/fn", endpoint = "languages")]
 pub async fn get_languages() -> Result<Vec<LanguageInfo>, ServerFnError> {
-    Ok(crate::server::sandbox::LANGUAGES.iter().map(|l| l.info()).collect())
+    Ok(crate::server::sandbox::LANGUAGES
+        .iter()
+        .map(|l| l.info())
+        .collect())
 }
 
 /// A run the caller may see (guests: made with their cookie).
@@ -22,11 +25,25 @@ pub async fn get_run(id: String) -> Result<Option<Run>, ServerFnError> {
 /// The form path that works without JavaScript: runs the code, waits for it, and sends
 /// the browser to the run's page, which shows the result.
 #[server(prefix = "/fn", endpoint = "run_form")]
-pub async fn run_form(language: String, code: String, stdin: Option<String>) -> Result<(), ServerFnError> {
+pub async fn run_form(
+    language: String,
+    code: String,
+    stdin: Option<String>,
+) -> Result<(), ServerFnError> {
     use crate::server::{runs::NewRun, state::AppState};
     let state = expect_context::<AppState>();
     let caller = caller().await?;
-    let submitted = state.runs.submit(caller.owner(), NewRun { language: language.clone(), code, stdin }).await;
+    let submitted = state
+        .runs
+        .submit(
+            caller.owner(),
+            NewRun {
+                language: language.clone(),
+                code,
+                stdin,
+            },
+        )
+        .await;
     match submitted {
         Ok(live) => {
             let run = live.wait().await;
@@ -34,7 +51,11 @@ pub async fn run_form(language: String, code: String, stdin: Option<String>) -> 
         }
         Err(e) => {
             let msg = e.public().message;
-            leptos_axum::redirect(&format!("/?lang={}&error={}", urlencode(&language), urlencode(&msg)));
+            leptos_axum::redirect(&format!(
+                "/?lang={}&error={}",
+                urlencode(&language),
+                urlencode(&msg)
+            ));
         }
     }
     Ok(())
@@ -44,7 +65,9 @@ pub async fn run_form(language: String, code: String, stdin: Option<String>) -> 
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()

@@ -69,7 +69,9 @@ mod bridge {
         // does not write the same text back.
         let echo = StoredValue::new_local(None::<String>);
         Effect::new(move |_| {
-            let (Some(host_el), Some(area_el)) = (host.get(), area.get()) else { return };
+            let (Some(host_el), Some(area_el)) = (host.get(), area.get()) else {
+                return;
+            };
             if handle.with_value(|h| h.is_some()) {
                 return;
             }
@@ -135,6 +137,8 @@ mod bridge {
     }
 
     fn window_add_listener(event: &str, f: &Function) -> Result<(), JsValue> {
-        web_sys::window().expect("window").add_event_listener_with_callback(event, f)
+        web_sys::window()
+            .expect("window")
+            .add_event_listener_with_callback(event, f)
     }
 }

@@ -42,7 +42,10 @@ pub fn OutputView(#[prop(into)] run: Signal<Option<Run>>) -> impl IntoView {
 
 /// The status line under the editor: verdict badge and measures, or what is happening.
 #[component]
-pub fn StatusLine(#[prop(into)] run: Signal<Option<Run>>, #[prop(into)] message: Signal<Option<String>>) -> impl IntoView {
+pub fn StatusLine(
+    #[prop(into)] run: Signal<Option<Run>>,
+    #[prop(into)] message: Signal<Option<String>>,
+) -> impl IntoView {
     view! {
         <footer class="status-line" role="status">
             {move || {

@@ -118,7 +118,10 @@ mod tests {
 
     #[test]
     fn verdict_serialises_in_snake_case() {
-        assert_eq!(serde_json::to_string(&Verdict::CompileError).unwrap(), "\"compile_error\"");
+        assert_eq!(
+            serde_json::to_string(&Verdict::CompileError).unwrap(),
+            "\"compile_error\""
+        );
         assert_eq!(Verdict::TimeLimit.as_str(), "time_limit");
     }
 

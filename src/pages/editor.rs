@@ -33,7 +33,13 @@ fn Editor(langs: Vec<LanguageInfo>) -> impl IntoView {
         .unwrap_or_else(|| "python".to_string());
     let template_of = {
         let langs = langs.clone();
-        move |id: &str| langs.iter().find(|l| l.id == id).map(|l| l.template.clone()).unwrap_or_default()
+        move |id: &str| {
+            langs
+                .iter()
+                .find(|l| l.id == id)
+                .map(|l| l.template.clone())
+                .unwrap_or_default()
+        }
     };
     let language = RwSignal::new(initial_lang.clone());
     let code = RwSignal::new(template_of(&initial_lang));
@@ -46,16 +52,33 @@ fn Editor(langs: Vec<LanguageInfo>) -> impl IntoView {
         let langs = langs.clone();
         move || {
             let id = language.get();
-            langs.iter().find(|l| l.id == id).map(|l| format!("{} {}", l.name, l.version)).unwrap_or_default()
+            langs
+                .iter()
+                .find(|l| l.id == id)
+                .map(|l| format!("{} {}", l.name, l.version))
+                .unwrap_or_default()
         }
     };
 
     #[cfg(feature = "hydrate")]
-    let client = client::Client::new(language, code, stdin, run, running, message, run_id, template_of.clone());
+    let client = client::Client::new(
+        language,
+        code,
+        stdin,
+        run,
+        running,
+        message,
+        run_id,
+        template_of.clone(),
+    );
     #[cfg(feature = "hydrate")]
     let (start, stop, switch) = (client.start(), client.stop(), client.switch());
     #[cfg(not(feature = "hydrate"))]
-    let (start, stop, switch) = (Callback::new(|_: ()| {}), Callback::new(|_: ()| {}), Callback::new(|_: String| {}));
+    let (start, stop, switch) = (
+        Callback::new(|_: ()| {}),
+        Callback::new(|_: ()| {}),
+        Callback::new(|_: String| {}),
+    );
     #[cfg(not(feature = "hydrate"))]
     let _ = (&template_of, &run_id);
 
@@ -195,15 +218,30 @@ mod client {
             run_id: RwSignal<Option<String>>,
             template_of: impl Fn(&str) -> String,
         ) -> Client {
-            let templates = ["python", "cpp", "java", "javascript"].iter().map(|l| (l.to_string(), template_of(l))).collect();
-            let c = Client { language, code, stdin, run, running, message, run_id, templates: StoredValue::new(templates) };
+            let templates = ["python", "cpp", "java", "javascript"]
+                .iter()
+                .map(|l| (l.to_string(), template_of(l)))
+                .collect();
+            let c = Client {
+                language,
+                code,
+                stdin,
+                run,
+                running,
+                message,
+                run_id,
+                templates: StoredValue::new(templates),
+            };
             // After hydration (effects never run on the server), restore the draft.
             Effect::new(move |prev: Option<()>| {
                 if prev.is_some() {
                     return;
                 }
                 let Some(store) = storage() else { return };
-                let explicit = leptos_router::hooks::use_query_map().read_untracked().get("lang").is_some();
+                let explicit = leptos_router::hooks::use_query_map()
+                    .read_untracked()
+                    .get("lang")
+                    .is_some();
                 if !explicit {
                     if let Ok(Some(l)) = store.get_item(LAST_LANG) {
                         if c.templates.with_value(|t| t.contains_key(&l)) {
@@ -215,7 +253,10 @@ mod client {
                 if let Ok(Some(d)) = store.get_item(&draft_key(&lang)) {
                     c.code.set(d);
                 } else {
-                    c.code.set(c.templates.with_value(|t| t.get(&lang).cloned().unwrap_or_default()));
+                    c.code.set(
+                        c.templates
+                            .with_value(|t| t.get(&lang).cloned().unwrap_or_default()),
+                    );
                 }
             });
             // Every edit is saved as the draft of the current language.
@@ -234,7 +275,10 @@ mod client {
         pub fn switch(self) -> Callback<String> {
             Callback::new(move |lang: String| {
                 let draft = storage().and_then(|s| s.get_item(&draft_key(&lang)).ok().flatten());
-                let doc = draft.unwrap_or_else(|| self.templates.with_value(|t| t.get(&lang).cloned().unwrap_or_default()));
+                let doc = draft.unwrap_or_else(|| {
+                    self.templates
+                        .with_value(|t| t.get(&lang).cloned().unwrap_or_default())
+                });
                 if let Some(s) = storage() {
                     let _ = s.set_item(LAST_LANG, &lang);
                 }
@@ -245,9 +289,13 @@ mod client {
 
         pub fn stop(self) -> Callback<()> {
             Callback::new(move |_| {
-                let Some(id) = self.run_id.get_untracked() else { return };
+                let Some(id) = self.run_id.get_untracked() else {
+                    return;
+                };
                 spawn_local(async move {
-                    let _ = Request::post(&format!("/api/v1/runs/{id}/stop")).send().await;
+                    let _ = Request::post(&format!("/api/v1/runs/{id}/stop"))
+                        .send()
+                        .await;
                 });
             })
         }
@@ -274,13 +322,27 @@ mod client {
                 "code": self.code.get_untracked(),
                 "stdin": self.stdin.get_untracked(),
             });
-            let offline = |_| "Could not reach the server. Check your connection and try again.".to_string();
-            let resp = Request::post("/api/v1/runs").json(&body).map_err(|_| "Could not send the code.".to_string())?.send().await.map_err(offline)?;
+            let offline =
+                |_| "Could not reach the server. Check your connection and try again.".to_string();
+            let resp = Request::post("/api/v1/runs")
+                .json(&body)
+                .map_err(|_| "Could not send the code.".to_string())?
+                .send()
+                .await
+                .map_err(offline)?;
             if resp.status() != 202 {
-                let err = resp.json::<ErrorBody>().await.map(|b| b.error.message).unwrap_or_else(|_| format!("The server answered {}.", resp.status()));
+                let err = resp
+                    .json::<ErrorBody>()
+                    .await
+                    .map(|b| b.error.message)
+                    .unwrap_or_else(|_| format!("The server answered {}.", resp.status()));
                 return Err(err);
             }
-            let id = resp.json::<Accepted>().await.map_err(|_| "The server sent an unexpected answer.".to_string())?.id;
+            let id = resp
+                .json::<Accepted>()
+                .await
+                .map_err(|_| "The server sent an unexpected answer.".to_string())?
+                .id;
             self.run_id.set(Some(id.clone()));
             self.run.set(Some(Run {
                 id: id.clone(),
@@ -298,23 +360,33 @@ mod client {
                 created_at: String::new(),
                 finished_at: None,
             }));
-            let mut es = EventSource::new(&format!("/api/v1/runs/{id}/events")).map_err(|_| "Could not follow the run.".to_string())?;
-            let subs: Vec<_> = ["status", "stdout", "stderr", "result"].iter().filter_map(|k| es.subscribe(*k).ok()).collect();
+            let mut es = EventSource::new(&format!("/api/v1/runs/{id}/events"))
+                .map_err(|_| "Could not follow the run.".to_string())?;
+            let subs: Vec<_> = ["status", "stdout", "stderr", "result"]
+                .iter()
+                .filter_map(|k| es.subscribe(*k).ok())
+                .collect();
             let mut events = futures::stream::select_all(subs);
             while let Some(item) = events.next().await {
                 let Ok((kind, msg)) = item else { break };
                 let data = msg.data().as_string().unwrap_or_default();
                 match kind.as_str() {
-                    "status" => {
-                        if data.contains("running") {
-                            self.run.update(|r| if let Some(r) = r { r.status = RunStatus::Running });
-                        }
+                    "status" if data.contains("running") => {
+                        self.run.update(|r| {
+                            if let Some(r) = r {
+                                r.status = RunStatus::Running
+                            }
+                        });
                     }
                     "stdout" | "stderr" => {
                         if let Ok(c) = serde_json::from_str::<Chunk>(&data) {
                             self.run.update(|r| {
                                 if let Some(r) = r {
-                                    if kind == "stdout" { r.stdout.push_str(&c.data) } else { r.stderr.push_str(&c.data) }
+                                    if kind == "stdout" {
+                                        r.stdout.push_str(&c.data)
+                                    } else {
+                                        r.stderr.push_str(&c.data)
+                                    }
                                 }
                             });
                         }
@@ -331,13 +403,19 @@ mod client {
             }
             es.close();
             // The stream broke before the result: ask for the run once more.
-            let resp = Request::get(&format!("/api/v1/runs/{id}")).send().await.map_err(offline)?;
+            let resp = Request::get(&format!("/api/v1/runs/{id}"))
+                .send()
+                .await
+                .map_err(offline)?;
             match resp.json::<Run>().await {
                 Ok(r) if r.status == RunStatus::Finished => {
                     self.run.set(Some(r));
                     Ok(())
                 }
-                _ => Err("Lost the connection to the run. Its result may still appear in a moment.".into()),
+                _ => Err(
+                    "Lost the connection to the run. Its result may still appear in a moment."
+                        .into(),
+                ),
             }
         }
     }

@@ -55,7 +55,9 @@ pub struct SandboxConfig {
 
 impl Default for SandboxConfig {
     fn default() -> Self {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         SandboxConfig {
             image_prefix: "own-ide-".into(),
             max_code_bytes: 64 * 1024,
@@ -90,26 +92,48 @@ struct Reader<F: Fn(&str) -> Option<String>>(F);
 impl<F: Fn(&str) -> Option<String>> Reader<F> {
     fn raw(&self, names: &[&str]) -> Option<(String, String)> {
         names.iter().find_map(|n| {
-            (self.0)(n).filter(|v| !v.trim().is_empty()).map(|v| (n.to_string(), v.trim().to_string()))
+            (self.0)(n)
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| (n.to_string(), v.trim().to_string()))
         })
     }
 
     fn string(&self, names: &[&str], default: &str) -> String {
-        self.raw(names).map(|(_, v)| v).unwrap_or_else(|| default.to_string())
+        self.raw(names)
+            .map(|(_, v)| v)
+            .unwrap_or_else(|| default.to_string())
     }
 
-    fn parse<T: FromStr>(&self, names: &[&str], default: T, expected: &'static str) -> Result<T, ConfigError> {
+    fn parse<T: FromStr>(
+        &self,
+        names: &[&str],
+        default: T,
+        expected: &'static str,
+    ) -> Result<T, ConfigError> {
         match self.raw(names) {
             None => Ok(default),
-            Some((name, value)) => value.parse().map_err(|_| ConfigError { name, value, expected }),
+            Some((name, value)) => value.parse().map_err(|_| ConfigError {
+                name,
+                value,
+                expected,
+            }),
         }
     }
 
-    fn positive<T: FromStr + PartialOrd + Default>(&self, names: &[&str], default: T, expected: &'static str) -> Result<T, ConfigError> {
+    fn positive<T: FromStr + PartialOrd + Default>(
+        &self,
+        names: &[&str],
+        default: T,
+        expected: &'static str,
+    ) -> Result<T, ConfigError> {
         let v = self.parse(names, default, expected)?;
         if v <= T::default() {
             let (name, value) = self.raw(names).unwrap_or_default();
-            return Err(ConfigError { name, value, expected });
+            return Err(ConfigError {
+                name,
+                value,
+                expected,
+            });
         }
         Ok(v)
     }
@@ -135,7 +159,11 @@ impl Config {
         });
         let algorithm = r.string(&["ALGORITHM"], "HS256").to_ascii_uppercase();
         if !matches!(algorithm.as_str(), "HS256" | "HS384" | "HS512") {
-            return Err(ConfigError { name: "ALGORITHM".into(), value: algorithm, expected: "one of HS256, HS384, HS512" });
+            return Err(ConfigError {
+                name: "ALGORITHM".into(),
+                value: algorithm,
+                expected: "one of HS256, HS384, HS512",
+            });
         }
         let trusted_proxies = match r.raw(&["TRUSTED_PROXIES"]) {
             None => Vec::new(),
@@ -145,44 +173,115 @@ impl Config {
                 .filter(|s| !s.is_empty())
                 .map(|s| s.parse::<IpAddr>())
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|_| ConfigError { name, value, expected: "a comma-separated list of IP addresses" })?,
+                .map_err(|_| ConfigError {
+                    name,
+                    value,
+                    expected: "a comma-separated list of IP addresses",
+                })?,
         };
         let sandbox = SandboxConfig {
             image_prefix: r.string(&["SANDBOX_IMAGE_PREFIX"], &d.image_prefix),
-            max_code_bytes: r.positive(&["MAX_CODE_BYTES"], d.max_code_bytes, "a positive number of bytes")?,
-            max_stdin_bytes: r.positive(&["MAX_STDIN_BYTES"], d.max_stdin_bytes, "a positive number of bytes")?,
-            max_output_bytes: r.positive(&["MAX_OUTPUT_BYTES"], d.max_output_bytes, "a positive number of bytes")?,
-            memory_mb: r.positive(&["SANDBOX_MEMORY_MB"], d.memory_mb, "a positive number of MiB")?,
-            java_memory_mb: r.positive(&["SANDBOX_JAVA_MEMORY_MB"], d.java_memory_mb, "a positive number of MiB")?,
-            cpus: r.positive(&["SANDBOX_CPUS"], d.cpus, "a positive number of CPUs, e.g. 1 or 0.5")?,
+            max_code_bytes: r.positive(
+                &["MAX_CODE_BYTES"],
+                d.max_code_bytes,
+                "a positive number of bytes",
+            )?,
+            max_stdin_bytes: r.positive(
+                &["MAX_STDIN_BYTES"],
+                d.max_stdin_bytes,
+                "a positive number of bytes",
+            )?,
+            max_output_bytes: r.positive(
+                &["MAX_OUTPUT_BYTES"],
+                d.max_output_bytes,
+                "a positive number of bytes",
+            )?,
+            memory_mb: r.positive(
+                &["SANDBOX_MEMORY_MB"],
+                d.memory_mb,
+                "a positive number of MiB",
+            )?,
+            java_memory_mb: r.positive(
+                &["SANDBOX_JAVA_MEMORY_MB"],
+                d.java_memory_mb,
+                "a positive number of MiB",
+            )?,
+            cpus: r.positive(
+                &["SANDBOX_CPUS"],
+                d.cpus,
+                "a positive number of CPUs, e.g. 1 or 0.5",
+            )?,
             pids: r.positive(&["SANDBOX_PIDS"], d.pids, "a positive number of processes")?,
-            run_time_limit: Duration::from_millis(r.positive(&["RUN_TIME_LIMIT_MS"], d.run_time_limit.as_millis() as u64, "a positive number of milliseconds")?),
-            compile_time_limit: Duration::from_millis(r.positive(&["COMPILE_TIME_LIMIT_MS"], d.compile_time_limit.as_millis() as u64, "a positive number of milliseconds")?),
-            tmpfs_mb: r.positive(&["SANDBOX_TMPFS_MB"], d.tmpfs_mb, "a positive number of MiB")?,
-            max_concurrent_runs: r.positive(&["MAX_CONCURRENT_RUNS"], d.max_concurrent_runs, "a positive whole number")?,
+            run_time_limit: Duration::from_millis(r.positive(
+                &["RUN_TIME_LIMIT_MS"],
+                d.run_time_limit.as_millis() as u64,
+                "a positive number of milliseconds",
+            )?),
+            compile_time_limit: Duration::from_millis(r.positive(
+                &["COMPILE_TIME_LIMIT_MS"],
+                d.compile_time_limit.as_millis() as u64,
+                "a positive number of milliseconds",
+            )?),
+            tmpfs_mb: r.positive(
+                &["SANDBOX_TMPFS_MB"],
+                d.tmpfs_mb,
+                "a positive number of MiB",
+            )?,
+            max_concurrent_runs: r.positive(
+                &["MAX_CONCURRENT_RUNS"],
+                d.max_concurrent_runs,
+                "a positive whole number",
+            )?,
             queue_size: r.parse(&["RUN_QUEUE_SIZE"], d.queue_size, "a whole number")?,
-            pool_size: r.parse(&["POOL_SIZE"], d.pool_size, "a whole number (0 turns the warm pool off)")?,
+            pool_size: r.parse(
+                &["POOL_SIZE"],
+                d.pool_size,
+                "a whole number (0 turns the warm pool off)",
+            )?,
         };
-        let listen: SocketAddr = r.parse(&["LISTEN_ADDR", "LEPTOS_SITE_ADDR"], SocketAddr::from(([127, 0, 0, 1], 3000)), "an address like 127.0.0.1:3000")?;
+        let listen: SocketAddr = r.parse(
+            &["LISTEN_ADDR", "LEPTOS_SITE_ADDR"],
+            SocketAddr::from(([127, 0, 0, 1], 3000)),
+            "an address like 127.0.0.1:3000",
+        )?;
         Ok(Config {
             listen_addr: listen,
-            database_uri: r.string(&["DATABASE_URI", "MONGODB_URI"], "mongodb://127.0.0.1:27017/?directConnection=true"),
+            database_uri: r.string(
+                &["DATABASE_URI", "MONGODB_URI"],
+                "mongodb://127.0.0.1:27017/?directConnection=true",
+            ),
             database_user: r.raw(&["DATABASE_USER"]).map(|(_, v)| v),
             database_password: r.raw(&["DATABASE_PASSWORD"]).map(|(_, v)| v),
             database_name: r.string(&["DATABASE_NAME"], "own_ide"),
-            submission_ttl_seconds: r.parse(&["SUBMISSION_TTL_SECONDS", "SUMBISSION_TTL_SECONDS"], 0, "a whole number of seconds (0 keeps runs forever)")?,
+            submission_ttl_seconds: r.parse(
+                &["SUBMISSION_TTL_SECONDS", "SUMBISSION_TTL_SECONDS"],
+                0,
+                "a whole number of seconds (0 keeps runs forever)",
+            )?,
             secret_key,
             secret_generated,
             algorithm,
-            access_token_expire_minutes: r.positive(&["ACCESS_TOKEN_EXPIRE_MINUTES"], 60, "a positive whole number of minutes")?,
+            access_token_expire_minutes: r.positive(
+                &["ACCESS_TOKEN_EXPIRE_MINUTES"],
+                60,
+                "a positive whole number of minutes",
+            )?,
             redis_url: r.string(&["REDIS_URL"], "redis://127.0.0.1:6379"),
             guest_quota: r.parse(&["GUEST_QUOTA"], 5, "a whole number of runs")?,
-            ip_expiry_seconds: r.positive(&["IP_EXPIRY_SECONDS"], 86_400, "a positive whole number of seconds")?,
+            ip_expiry_seconds: r.positive(
+                &["IP_EXPIRY_SECONDS"],
+                86_400,
+                "a positive whole number of seconds",
+            )?,
             docker_host: r.raw(&["DOCKER_HOST"]).map(|(_, v)| v),
             trusted_proxies,
             cookie_secure: r.parse(&["COOKIE_SECURE"], false, "true or false")?,
             sandbox,
-            run_state_ttl_seconds: r.positive(&["RUN_STATE_TTL_SECONDS"], 3_600, "a positive whole number of seconds")?,
+            run_state_ttl_seconds: r.positive(
+                &["RUN_STATE_TTL_SECONDS"],
+                3_600,
+                "a positive whole number of seconds",
+            )?,
         })
     }
 }
@@ -193,7 +292,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(move |k| map.get(k).cloned())
     }
 
@@ -216,10 +318,18 @@ mod tests {
 
     #[test]
     fn historical_names_are_accepted() {
-        let c = cfg(&[("SUMBISSION_TTL_SECONDS", "60"), ("MONGODB_URI", "mongodb://db:27017")]).unwrap();
+        let c = cfg(&[
+            ("SUMBISSION_TTL_SECONDS", "60"),
+            ("MONGODB_URI", "mongodb://db:27017"),
+        ])
+        .unwrap();
         assert_eq!(c.submission_ttl_seconds, 60);
         assert_eq!(c.database_uri, "mongodb://db:27017");
-        let c = cfg(&[("SUBMISSION_TTL_SECONDS", "5"), ("SUMBISSION_TTL_SECONDS", "60")]).unwrap();
+        let c = cfg(&[
+            ("SUBMISSION_TTL_SECONDS", "5"),
+            ("SUMBISSION_TTL_SECONDS", "60"),
+        ])
+        .unwrap();
         assert_eq!(c.submission_ttl_seconds, 5);
     }
 

@@ -15,7 +15,11 @@ pub async fn healthz() -> impl IntoResponse {
 /// 200 when Docker, Redis and MongoDB answer; 503 naming those that do not.
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let checks = state.readiness().await;
-    let down: Vec<&str> = checks.iter().filter(|(_, ok)| !ok).map(|(n, _)| *n).collect();
+    let down: Vec<&str> = checks
+        .iter()
+        .filter(|(_, ok)| !ok)
+        .map(|(n, _)| *n)
+        .collect();
     let body = json!({
         "status": if down.is_empty() { "ready" } else { "unavailable" },
         "checks": checks.iter().map(|(n, ok)| (n.to_string(), json!(if *ok { "ok" } else { "unavailable" }))).collect::<serde_json::Map<_, _>>(),
@@ -28,6 +32,11 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             "code": "dependency_unavailable",
             "message": format!("Not ready: {} not answering.", down.join(", ")),
         });
-        (StatusCode::SERVICE_UNAVAILABLE, [("retry-after", "5")], Json(body)).into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [("retry-after", "5")],
+            Json(body),
+        )
+            .into_response()
     }
 }

@@ -15,13 +15,19 @@ impl Redis {
     /// Prepares the client; connecting happens on first use, so a down Redis does not
     /// stop the app from starting.
     pub fn new(url: &str) -> Result<Redis, String> {
-        let client = redis::Client::open(url).map_err(|e| format!("REDIS_URL is not usable: {e}"))?;
-        Ok(Redis { client: Some(client), conn: Mutex::new(None) })
+        let client =
+            redis::Client::open(url).map_err(|e| format!("REDIS_URL is not usable: {e}"))?;
+        Ok(Redis {
+            client: Some(client),
+            conn: Mutex::new(None),
+        })
     }
 
     /// The shared connection, connecting first if needed.
     pub async fn conn(&self) -> Result<ConnectionManager, AppError> {
-        let unavailable = || AppError::unavailable("redis_unavailable", "The quota and run-state store (Redis) is not available right now. Please try again shortly.", 5);
+        let unavailable = || {
+            AppError::unavailable("redis_unavailable", "The quota and run-state store (Redis) is not available right now. Please try again shortly.", 5)
+        };
         let mut slot = self.conn.lock().await;
         if let Some(c) = slot.as_ref() {
             return Ok(c.clone());
@@ -32,7 +38,12 @@ impl Redis {
             .set_response_timeout(Some(Duration::from_millis(1000)))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(200));
-        match tokio::time::timeout(Duration::from_secs(2), client.get_connection_manager_with_config(config)).await {
+        match tokio::time::timeout(
+            Duration::from_secs(2),
+            client.get_connection_manager_with_config(config),
+        )
+        .await
+        {
             Ok(Ok(c)) => {
                 *slot = Some(c.clone());
                 Ok(c)
@@ -56,8 +67,14 @@ impl Redis {
 
     /// True when Redis answers PING.
     pub async fn ping(&self) -> bool {
-        let Ok(mut c) = self.conn().await else { return false };
-        let pong = tokio::time::timeout(Duration::from_secs(1), redis::cmd("PING").query_async::<String>(&mut c)).await;
+        let Ok(mut c) = self.conn().await else {
+            return false;
+        };
+        let pong = tokio::time::timeout(
+            Duration::from_secs(1),
+            redis::cmd("PING").query_async::<String>(&mut c),
+        )
+        .await;
         matches!(pong, Ok(Ok(_)))
     }
 }

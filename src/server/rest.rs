@@ -40,11 +40,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(ApiJson(v)),
-            Err(JsonRejection::MissingJsonContentType(_)) => {
-                Err(AppError::UnsupportedMediaType("Send the body as JSON with Content-Type: application/json.".into()))
-            }
-            Err(JsonRejection::BytesRejection(_)) => Err(AppError::PayloadTooLarge("The request body is too large.".into())),
-            Err(JsonRejection::JsonDataError(e)) => Err(AppError::BadRequest(format!("The JSON body does not have the expected fields: {}", e.body_text().rsplit(": ").next().unwrap_or("")))),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(AppError::UnsupportedMediaType(
+                "Send the body as JSON with Content-Type: application/json.".into(),
+            )),
+            Err(JsonRejection::BytesRejection(_)) => Err(AppError::PayloadTooLarge(
+                "The request body is too large.".into(),
+            )),
+            Err(JsonRejection::JsonDataError(e)) => Err(AppError::BadRequest(format!(
+                "The JSON body does not have the expected fields: {}",
+                e.body_text().rsplit(": ").next().unwrap_or("")
+            ))),
             Err(_) => Err(AppError::BadRequest("The body is not valid JSON.".into())),
         }
     }
@@ -73,14 +78,31 @@ async fn create_run(
         return Ok((StatusCode::OK, Json(run)).into_response());
     }
     let run = live.snapshot();
-    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "id": run.id, "status": run.status }))).into_response())
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "id": run.id, "status": run.status })),
+    )
+        .into_response())
 }
 
-async fn get_run(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>) -> Result<Json<Run>, AppError> {
-    state.runs.get(&id, &caller.owner()).await.map(Json).ok_or(AppError::NotFound)
+async fn get_run(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<Run>, AppError> {
+    state
+        .runs
+        .get(&id, &caller.owner())
+        .await
+        .map(Json)
+        .ok_or(AppError::NotFound)
 }
 
-async fn stop_run(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>) -> Result<Response, AppError> {
+async fn stop_run(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
     let owner = caller.owner();
     if state.runs.stop(&id, &owner) {
         return Ok(StatusCode::ACCEPTED.into_response());
@@ -93,12 +115,22 @@ async fn stop_run(State(state): State<AppState>, Extension(caller): Extension<Ca
 
 fn sse(ev: RunEvent) -> SseEvent {
     match ev {
-        RunEvent::Status(s) => SseEvent::default().event("status").json_data(serde_json::json!({ "status": s })),
-        RunEvent::Stdout(s) => SseEvent::default().event("stdout").json_data(serde_json::json!({ "data": s })),
-        RunEvent::Stderr(s) => SseEvent::default().event("stderr").json_data(serde_json::json!({ "data": s })),
+        RunEvent::Status(s) => SseEvent::default()
+            .event("status")
+            .json_data(serde_json::json!({ "status": s })),
+        RunEvent::Stdout(s) => SseEvent::default()
+            .event("stdout")
+            .json_data(serde_json::json!({ "data": s })),
+        RunEvent::Stderr(s) => SseEvent::default()
+            .event("stderr")
+            .json_data(serde_json::json!({ "data": s })),
         RunEvent::Result(r) => SseEvent::default().event("result").json_data(&r),
     }
-    .unwrap_or_else(|_| SseEvent::default().event("error").data("serialisation failed"))
+    .unwrap_or_else(|_| {
+        SseEvent::default()
+            .event("error")
+            .data("serialisation failed")
+    })
 }
 
 async fn run_events(
@@ -136,9 +168,18 @@ async fn run_events(
                 .boxed()
         }
         None => {
-            let run = state.runs.get(&id, &owner).await.ok_or(AppError::NotFound)?;
-            stream::iter(vec![RunEvent::Status(run.status), RunEvent::Result(Box::new(run))]).boxed()
+            let run = state
+                .runs
+                .get(&id, &owner)
+                .await
+                .ok_or(AppError::NotFound)?;
+            stream::iter(vec![
+                RunEvent::Status(run.status),
+                RunEvent::Result(Box::new(run)),
+            ])
+            .boxed()
         }
     };
-    Ok(Sse::new(stream.map(|ev| Ok(sse(ev)))).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    Ok(Sse::new(stream.map(|ev| Ok(sse(ev))))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

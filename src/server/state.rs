@@ -35,16 +35,27 @@ impl Mongo {
             opts.connect_timeout = Some(Duration::from_secs(2));
             opts.app_name = Some("own-ide".into());
             if let (Some(user), Some(password)) = (&cfg.database_user, &cfg.database_password) {
-                opts.credential = Some(mongodb::options::Credential::builder().username(user.clone()).password(password.clone()).build());
+                opts.credential = Some(
+                    mongodb::options::Credential::builder()
+                        .username(user.clone())
+                        .password(password.clone())
+                        .build(),
+                );
             }
             mongodb::Client::with_options(opts)
         }
         .await;
         match client {
-            Ok(c) => Mongo { client: Some(c), db_name: cfg.database_name.clone() },
+            Ok(c) => Mongo {
+                client: Some(c),
+                db_name: cfg.database_name.clone(),
+            },
             Err(e) => {
                 tracing::error!(error = %e, "DATABASE_URI is not usable; history and accounts are unavailable");
-                Mongo { client: None, db_name: cfg.database_name.clone() }
+                Mongo {
+                    client: None,
+                    db_name: cfg.database_name.clone(),
+                }
             }
         }
     }
@@ -58,7 +69,10 @@ impl Mongo {
     pub async fn ping(&self) -> bool {
         let Some(db) = self.db() else { return false };
         let ping = db.run_command(mongodb::bson::doc! { "ping": 1 });
-        matches!(tokio::time::timeout(Duration::from_secs(3), ping).await, Ok(Ok(_)))
+        matches!(
+            tokio::time::timeout(Duration::from_secs(3), ping).await,
+            Ok(Ok(_))
+        )
     }
 }
 
@@ -71,12 +85,20 @@ impl AppState {
         let redis = Arc::new(Redis::new(&config.redis_url)?);
         let mongo = Arc::new(Mongo::connect(&config).await);
         let runs = Runs::new(engine.clone(), redis.clone(), config.run_state_ttl_seconds);
-        Ok(AppState { leptos_options, config, engine, redis, mongo, runs })
+        Ok(AppState {
+            leptos_options,
+            config,
+            engine,
+            redis,
+            mongo,
+            runs,
+        })
     }
 
     /// Which dependencies answer right now, checked at the same time.
     pub async fn readiness(&self) -> Vec<(&'static str, bool)> {
-        let (docker, redis, mongo) = tokio::join!(self.engine.ping(), self.redis.ping(), self.mongo.ping());
+        let (docker, redis, mongo) =
+            tokio::join!(self.engine.ping(), self.redis.ping(), self.mongo.ping());
         vec![("docker", docker), ("redis", redis), ("mongodb", mongo)]
     }
 }

@@ -15,12 +15,21 @@ use tower::ServiceExt;
 
 /// Builds the app state with the process environment plus `overrides`.
 pub async fn state_with(overrides: &[(&str, &str)]) -> AppState {
-    let overrides: Vec<(String, String)> = overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let overrides: Vec<(String, String)> = overrides
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let cfg = Config::from_lookup(move |k| {
-        overrides.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).or_else(|| std::env::var(k).ok())
+        overrides
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::env::var(k).ok())
     })
     .expect("test configuration");
-    let opts = leptos::config::LeptosOptions::builder().output_name("own-ide").build();
+    let opts = leptos::config::LeptosOptions::builder()
+        .output_name("own-ide")
+        .build();
     AppState::build(cfg, opts).await.expect("state")
 }
 
@@ -44,22 +53,37 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&self.body)))
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
     }
 }
 
 impl Client {
     pub fn new(state: &AppState) -> Client {
-        Client { app: own_ide::server::api_router(state.clone()), cookie: None, ip: "127.0.0.1:50000".parse().unwrap(), bearer: None }
+        Client {
+            app: own_ide::server::api_router(state.clone()),
+            cookie: None,
+            ip: "127.0.0.1:50000".parse().unwrap(),
+            bearer: None,
+        }
     }
 
-    pub async fn send(&mut self, method: &str, uri: &str, content_type: Option<&str>, body: impl Into<Body>) -> Reply {
+    pub async fn send(
+        &mut self,
+        method: &str,
+        uri: &str,
+        content_type: Option<&str>,
+        body: impl Into<Body>,
+    ) -> Reply {
         let mut req = Request::builder().method(method).uri(uri);
         if let Some(ct) = content_type {
             req = req.header("content-type", ct);
@@ -81,7 +105,11 @@ impl Client {
             self.cookie = Some(pair);
         }
         let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();
-        Reply { status, headers, body }
+        Reply {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&mut self, uri: &str) -> Reply {
@@ -89,12 +117,18 @@ impl Client {
     }
 
     pub async fn post_json(&mut self, uri: &str, v: &Value) -> Reply {
-        self.send("POST", uri, Some("application/json"), v.to_string()).await
+        self.send("POST", uri, Some("application/json"), v.to_string())
+            .await
     }
 
     /// Runs code through `POST /api/v1/runs?wait=true` and returns the finished run.
     pub async fn run(&mut self, language: &str, code: &str, stdin: &str) -> Value {
-        let r = self.post_json("/api/v1/runs?wait=true", &serde_json::json!({"language": language, "code": code, "stdin": stdin})).await;
+        let r = self
+            .post_json(
+                "/api/v1/runs?wait=true",
+                &serde_json::json!({"language": language, "code": code, "stdin": stdin}),
+            )
+            .await;
         assert_eq!(r.status, StatusCode::OK, "run failed: {}", r.text());
         r.json()
     }

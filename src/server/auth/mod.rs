@@ -14,8 +14,15 @@ pub const GUEST_COOKIE: &str = "own_ide_guest";
 /// The identity of a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Caller {
-    Guest { guest_id: String, ip: IpAddr },
-    User { id: String, username: String, ip: IpAddr },
+    Guest {
+        guest_id: String,
+        ip: IpAddr,
+    },
+    User {
+        id: String,
+        username: String,
+        ip: IpAddr,
+    },
 }
 
 impl Caller {
@@ -57,7 +64,11 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAdd
         .flat_map(|v| v.split(','))
         .filter_map(|s| s.trim().parse().ok())
         .collect();
-    chain.into_iter().rev().find(|ip| !trusted.contains(ip)).unwrap_or(peer)
+    chain
+        .into_iter()
+        .rev()
+        .find(|ip| !trusted.contains(ip))
+        .unwrap_or(peer)
 }
 
 fn valid_guest_id(v: &str) -> bool {
@@ -72,15 +83,26 @@ pub async fn identify(State(state): State<AppState>, mut req: Request, next: Nex
         .map(|c| c.0.ip())
         .unwrap_or(IpAddr::from([127, 0, 0, 1]));
     let ip = client_ip(peer, req.headers(), &state.config.trusted_proxies);
-    let existing = cookie(req.headers(), GUEST_COOKIE).filter(|v| valid_guest_id(v)).map(str::to_string);
+    let existing = cookie(req.headers(), GUEST_COOKIE)
+        .filter(|v| valid_guest_id(v))
+        .map(str::to_string);
     let issued = existing.is_none();
     let guest_id = existing.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-    let caller = Caller::Guest { guest_id: guest_id.clone(), ip };
+    let caller = Caller::Guest {
+        guest_id: guest_id.clone(),
+        ip,
+    };
     req.extensions_mut().insert(caller);
     let mut res = next.run(req).await;
     if issued {
-        let secure = if state.config.cookie_secure { "; Secure" } else { "" };
-        let c = format!("{GUEST_COOKIE}={guest_id}; Path=/; Max-Age=31536000; HttpOnly; SameSite=Lax{secure}");
+        let secure = if state.config.cookie_secure {
+            "; Secure"
+        } else {
+            ""
+        };
+        let c = format!(
+            "{GUEST_COOKIE}={guest_id}; Path=/; Max-Age=31536000; HttpOnly; SameSite=Lax{secure}"
+        );
         if let Ok(v) = HeaderValue::from_str(&c) {
             res.headers_mut().append(header::SET_COOKIE, v);
         }
@@ -99,15 +121,27 @@ mod tests {
         let peer: IpAddr = "10.0.0.9".parse().unwrap();
         assert_eq!(client_ip(peer, &h, &[]), peer);
         let proxy: IpAddr = "127.0.0.1".parse().unwrap();
-        assert_eq!(client_ip(proxy, &h, &[proxy]), "1.2.3.4".parse::<IpAddr>().unwrap());
-        h.insert("x-forwarded-for", "6.6.6.6, 1.2.3.4, 127.0.0.1".parse().unwrap());
-        assert_eq!(client_ip(proxy, &h, &[proxy]), "1.2.3.4".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            client_ip(proxy, &h, &[proxy]),
+            "1.2.3.4".parse::<IpAddr>().unwrap()
+        );
+        h.insert(
+            "x-forwarded-for",
+            "6.6.6.6, 1.2.3.4, 127.0.0.1".parse().unwrap(),
+        );
+        assert_eq!(
+            client_ip(proxy, &h, &[proxy]),
+            "1.2.3.4".parse::<IpAddr>().unwrap()
+        );
     }
 
     #[test]
     fn cookies_are_found() {
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, "a=1; own_ide_guest=abc; b=2".parse().unwrap());
+        h.insert(
+            header::COOKIE,
+            "a=1; own_ide_guest=abc; b=2".parse().unwrap(),
+        );
         assert_eq!(cookie(&h, GUEST_COOKIE), Some("abc"));
         assert_eq!(cookie(&h, "c"), None);
     }

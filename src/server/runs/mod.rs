@@ -52,7 +52,10 @@ pub struct LiveRun {
 impl LiveRun {
     /// The run as it is now.
     pub fn snapshot(&self) -> Run {
-        self.run.read().map(|r| r.clone()).unwrap_or_else(|p| p.into_inner().clone())
+        self.run
+            .read()
+            .map(|r| r.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
     }
 
     /// Everything that happened so far as events, plus a receiver for what comes next,
@@ -90,7 +93,8 @@ impl LiveRun {
 }
 
 /// Something to do with a run once it has finished (saving it for a user, say).
-pub type FinishHook = Arc<dyn Fn(Owner, Run) -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
+pub type FinishHook =
+    Arc<dyn Fn(Owner, Run) -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
 
 /// The run service.
 pub struct Runs {
@@ -112,7 +116,13 @@ const KEEP_FINISHED: Duration = Duration::from_secs(600);
 
 impl Runs {
     pub fn new(engine: Arc<Engine>, redis: Arc<Redis>, state_ttl: u64) -> Arc<Runs> {
-        Arc::new(Runs { engine, redis, live: Mutex::new(HashMap::new()), state_ttl, on_finish: RwLock::new(Vec::new()) })
+        Arc::new(Runs {
+            engine,
+            redis,
+            live: Mutex::new(HashMap::new()),
+            state_ttl,
+            on_finish: RwLock::new(Vec::new()),
+        })
     }
 
     /// The engine behind the service.
@@ -132,26 +142,48 @@ impl Runs {
         let cfg = self.engine.config();
         let lang = sandbox::find_language(&req.language).ok_or_else(|| {
             let known: Vec<&str> = sandbox::LANGUAGES.iter().map(|l| l.id).collect();
-            AppError::invalid("unknown_language", format!("Unknown language \"{}\". Choose one of: {}.", req.language, known.join(", ")))
+            AppError::invalid(
+                "unknown_language",
+                format!(
+                    "Unknown language \"{}\". Choose one of: {}.",
+                    req.language,
+                    known.join(", ")
+                ),
+            )
         })?;
         if req.code.len() > cfg.max_code_bytes {
-            return Err(AppError::PayloadTooLarge(format!("The code is {} bytes; the limit is {} bytes.", req.code.len(), cfg.max_code_bytes)));
+            return Err(AppError::PayloadTooLarge(format!(
+                "The code is {} bytes; the limit is {} bytes.",
+                req.code.len(),
+                cfg.max_code_bytes
+            )));
         }
         let stdin = req.stdin.as_deref().unwrap_or("");
         if stdin.len() > cfg.max_stdin_bytes {
-            return Err(AppError::PayloadTooLarge(format!("The input is {} bytes; the limit is {} bytes.", stdin.len(), cfg.max_stdin_bytes)));
+            return Err(AppError::PayloadTooLarge(format!(
+                "The input is {} bytes; the limit is {} bytes.",
+                stdin.len(),
+                cfg.max_stdin_bytes
+            )));
         }
         if req.code.trim().is_empty() {
             return Err(AppError::invalid("empty_code", "There is no code to run."));
         }
         if req.code.contains('\0') {
-            return Err(AppError::invalid("invalid_code", "The code contains a NUL character."));
+            return Err(AppError::invalid(
+                "invalid_code",
+                "The code contains a NUL character.",
+            ));
         }
         Ok(lang)
     }
 
     /// Accepts a run and starts it in the background; returns at once.
-    pub async fn submit(self: &Arc<Self>, owner: Owner, req: NewRun) -> Result<Arc<LiveRun>, AppError> {
+    pub async fn submit(
+        self: &Arc<Self>,
+        owner: Owner,
+        req: NewRun,
+    ) -> Result<Arc<LiveRun>, AppError> {
         let lang = self.validate(&req)?;
         let ticket = self.engine.admit().await.map_err(|r| match r {
             Refusal::Busy => AppError::unavailable("queue_full", r.to_string(), 5),
@@ -175,8 +207,17 @@ impl Runs {
         };
         let (events, _) = broadcast::channel(1024);
         let (finished, _) = watch::channel(false);
-        let live = Arc::new(LiveRun { owner, run: RwLock::new(run.clone()), events, cancel: CancellationToken::new(), finished });
-        self.live.lock().unwrap_or_else(|p| p.into_inner()).insert(run.id.clone(), live.clone());
+        let live = Arc::new(LiveRun {
+            owner,
+            run: RwLock::new(run.clone()),
+            events,
+            cancel: CancellationToken::new(),
+            finished,
+        });
+        self.live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(run.id.clone(), live.clone());
         self.persist(&live.owner, &run).await;
 
         let this = self.clone();
@@ -198,21 +239,30 @@ impl Runs {
                 }),
             };
             // A panic inside the engine must still finish the run (as internal_error).
-            let exec = std::panic::AssertUnwindSafe(this.engine.execute(ticket, lang, &req.code, &stdin, &on_event, &task_live.cancel));
-            let outcome = futures::FutureExt::catch_unwind(exec).await.unwrap_or_else(|_| {
-                tracing::error!("the engine panicked during a run");
-                Outcome {
-                    verdict: Verdict::InternalError,
-                    exit_code: None,
-                    signal: None,
-                    stdout: String::new(),
-                    stderr: String::new(),
-                    compile_output: String::new(),
-                    time_ms: 0,
-                    memory_kb: None,
-                    truncated: false,
-                }
-            });
+            let exec = std::panic::AssertUnwindSafe(this.engine.execute(
+                ticket,
+                lang,
+                &req.code,
+                &stdin,
+                &on_event,
+                &task_live.cancel,
+            ));
+            let outcome = futures::FutureExt::catch_unwind(exec)
+                .await
+                .unwrap_or_else(|_| {
+                    tracing::error!("the engine panicked during a run");
+                    Outcome {
+                        verdict: Verdict::InternalError,
+                        exit_code: None,
+                        signal: None,
+                        stdout: String::new(),
+                        stderr: String::new(),
+                        compile_output: String::new(),
+                        time_ms: 0,
+                        memory_kb: None,
+                        truncated: false,
+                    }
+                });
             this.finish(&task_live, outcome).await;
         });
         Ok(live)
@@ -247,15 +297,25 @@ impl Runs {
         let id = run.id.clone();
         tokio::spawn(async move {
             tokio::time::sleep(KEEP_FINISHED).await;
-            this.live.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+            this.live
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&id);
         });
     }
 
     /// Writes the run's state to Redis. Best effort: a down Redis must not stop runs
     /// (users keep working); the in-process copy still answers.
     async fn persist(&self, owner: &Owner, run: &Run) {
-        let Ok(mut conn) = self.redis.conn().await else { return };
-        let Ok(json) = serde_json::to_string(&Stored { owner: owner.clone(), run: run.clone() }) else { return };
+        let Ok(mut conn) = self.redis.conn().await else {
+            return;
+        };
+        let Ok(json) = serde_json::to_string(&Stored {
+            owner: owner.clone(),
+            run: run.clone(),
+        }) else {
+            return;
+        };
         let res: Result<(), _> = conn.set_ex(state_key(&run.id), json, self.state_ttl).await;
         if let Err(e) = res {
             tracing::warn!(error = %e, "could not store run state in Redis");
@@ -301,14 +361,20 @@ fn state_key(id: &str) -> String {
 
 /// Run ids are 32 lowercase hex digits; anything else is not looked up anywhere.
 pub fn is_run_id(id: &str) -> bool {
-    id.len() == 32 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// The current time as RFC 3339 (UTC, milliseconds).
 pub fn now_rfc3339() -> String {
     let now = time::OffsetDateTime::now_utc();
-    let now = now.replace_nanosecond(now.millisecond() as u32 * 1_000_000).unwrap_or(now);
-    now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    let now = now
+        .replace_nanosecond(now.millisecond() as u32 * 1_000_000)
+        .unwrap_or(now);
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -325,6 +391,9 @@ mod tests {
     #[test]
     fn timestamps_are_rfc3339() {
         let t = now_rfc3339();
-        assert!(time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).is_ok(), "{t}");
+        assert!(
+            time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).is_ok(),
+            "{t}"
+        );
     }
 }

@@ -19,7 +19,11 @@ pub const STATS_FILE: &str = "/tmp/.own-ide-time";
 
 /// Memory limit of a language's containers, in bytes.
 pub fn memory_bytes(cfg: &SandboxConfig, lang: &Language) -> i64 {
-    let mb = if lang.big_memory { cfg.java_memory_mb } else { cfg.memory_mb };
+    let mb = if lang.big_memory {
+        cfg.java_memory_mb
+    } else {
+        cfg.memory_mb
+    };
     (mb * 1024 * 1024) as i64
 }
 
@@ -28,8 +32,15 @@ pub fn memory_bytes(cfg: &SandboxConfig, lang: &Language) -> i64 {
 /// first in line for the OOM killer, and an environment with nothing from the host.
 pub fn spec(cfg: &SandboxConfig, lang: &Language, instance: &str) -> ContainerCreateBody {
     let memory = memory_bytes(cfg, lang);
-    let tmpfs_opts = format!("rw,exec,nosuid,nodev,size={}m,uid=10001,gid=10001,mode=0755", cfg.tmpfs_mb);
-    let ulimit = |name: &str, v: i64| ResourcesUlimits { name: Some(name.into()), soft: Some(v), hard: Some(v) };
+    let tmpfs_opts = format!(
+        "rw,exec,nosuid,nodev,size={}m,uid=10001,gid=10001,mode=0755",
+        cfg.tmpfs_mb
+    );
+    let ulimit = |name: &str, v: i64| ResourcesUlimits {
+        name: Some(name.into()),
+        soft: Some(v),
+        hard: Some(v),
+    };
     let host = HostConfig {
         network_mode: Some("none".into()),
         readonly_rootfs: Some(true),
@@ -86,8 +97,14 @@ pub async fn create_started(
 ) -> Result<Container, bollard::errors::Error> {
     let name = format!("own-ide-{}-{}", lang.id, uuid::Uuid::new_v4().simple());
     let opts = CreateContainerOptionsBuilder::default().name(&name).build();
-    let created = docker.create_container(Some(opts), spec(cfg, lang, instance)).await?;
-    let container = Container { docker: docker.clone(), id: created.id, tracker: tracker.clone() };
+    let created = docker
+        .create_container(Some(opts), spec(cfg, lang, instance))
+        .await?;
+    let container = Container {
+        docker: docker.clone(),
+        id: created.id,
+        tracker: tracker.clone(),
+    };
     docker.start_container(&container.id, None).await?;
     Ok(container)
 }
@@ -112,17 +129,24 @@ impl Drop for Container {
         let docker = self.docker.clone();
         let id = std::mem::take(&mut self.id);
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            self.tracker.spawn_on(async move { remove(&docker, &id).await }, &handle);
+            self.tracker
+                .spawn_on(async move { remove(&docker, &id).await }, &handle);
         }
     }
 }
 
 /// Force-removes a container; a container that is already gone is fine.
 pub async fn remove(docker: &Docker, id: &str) {
-    let opts = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+    let opts = RemoveContainerOptionsBuilder::default()
+        .force(true)
+        .v(true)
+        .build();
     match docker.remove_container(id, Some(opts)).await {
         Ok(()) => {}
-        Err(bollard::errors::Error::DockerResponseServerError { status_code: 404 | 409, .. }) => {}
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404 | 409,
+            ..
+        }) => {}
         Err(e) => tracing::warn!(container = id, error = %e, "could not remove sandbox container"),
     }
 }
@@ -143,10 +167,16 @@ mod tests {
         assert_eq!(h.memory, h.memory_swap);
         assert_eq!(h.memory, Some(256 * 1024 * 1024));
         assert_eq!(h.pids_limit, Some(64));
-        assert!(h.binds.is_none() && h.mounts.is_none(), "no host path is ever mounted");
+        assert!(
+            h.binds.is_none() && h.mounts.is_none(),
+            "no host path is ever mounted"
+        );
         assert_eq!(s.user.as_deref(), Some(SANDBOX_USER));
         assert!(s.env.unwrap().iter().all(|e| !e.contains("SECRET")));
         let java = super::super::languages::find("java").unwrap();
-        assert_eq!(spec(&cfg, java, "t").host_config.unwrap().memory, Some(512 * 1024 * 1024));
+        assert_eq!(
+            spec(&cfg, java, "t").host_config.unwrap().memory,
+            Some(512 * 1024 * 1024)
+        );
     }
 }

@@ -108,9 +108,15 @@ pub struct Engine {
 impl Engine {
     /// Connects to Docker (local socket, or `docker_host`) and starts filling the warm
     /// pools. Docker being down is not an error here: the engine reports it and retries.
-    pub async fn start(cfg: SandboxConfig, docker_host: Option<&str>) -> Result<Arc<Engine>, String> {
+    pub async fn start(
+        cfg: SandboxConfig,
+        docker_host: Option<&str>,
+    ) -> Result<Arc<Engine>, String> {
         if let Some(host) = docker_host {
-            if !["unix://", "tcp://", "http://", "https://", "npipe://"].iter().any(|p| host.starts_with(p)) {
+            if !["unix://", "tcp://", "http://", "https://", "npipe://"]
+                .iter()
+                .any(|p| host.starts_with(p))
+            {
                 return Err(format!("configuration error: DOCKER_HOST={host:?} is not valid: expected unix://PATH or tcp://HOST:PORT"));
             }
         }
@@ -119,7 +125,12 @@ impl Engine {
         let mut senders = Vec::new();
         for lang in LANGUAGES {
             let (tx, rx) = mpsc::channel(cfg.pool_size.max(1));
-            pools.insert(lang.id, Pool { ready: Mutex::new(rx) });
+            pools.insert(
+                lang.id,
+                Pool {
+                    ready: Mutex::new(rx),
+                },
+            );
             senders.push((lang, tx));
         }
         let engine = Arc::new(Engine {
@@ -139,7 +150,9 @@ impl Engine {
         if engine.cfg.pool_size > 0 {
             for (lang, tx) in senders {
                 let e = engine.clone();
-                engine.tracker.spawn(async move { e.refill(lang, tx).await });
+                engine
+                    .tracker
+                    .spawn(async move { e.refill(lang, tx).await });
             }
         }
         Ok(engine)
@@ -157,10 +170,16 @@ impl Engine {
 
     /// The Docker client, connecting first if that has not worked yet.
     fn client(&self) -> Result<Docker, String> {
-        if let Some(d) = self.docker.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        if let Some(d) = self
+            .docker
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
             return Ok(d.clone());
         }
-        let d = connect(self.docker_host.as_deref()).ok_or_else(|| "the Docker engine is not reachable".to_string())?;
+        let d = connect(self.docker_host.as_deref())
+            .ok_or_else(|| "the Docker engine is not reachable".to_string())?;
         *self.docker.write().unwrap_or_else(|p| p.into_inner()) = Some(d.clone());
         Ok(d)
     }
@@ -173,13 +192,20 @@ impl Engine {
             return false;
         };
         if !self.negotiated.load(Ordering::SeqCst) {
-            if let Ok(Ok(d)) = tokio::time::timeout(Duration::from_secs(2), current.negotiate_version()).await {
+            if let Ok(Ok(d)) =
+                tokio::time::timeout(Duration::from_secs(2), current.negotiate_version()).await
+            {
                 *self.docker.write().unwrap_or_else(|p| p.into_inner()) = Some(d);
                 self.negotiated.store(true, Ordering::SeqCst);
             }
         }
-        let Ok(current) = self.client() else { return false };
-        let ok = matches!(tokio::time::timeout(Duration::from_secs(2), current.ping()).await, Ok(Ok(_)));
+        let Ok(current) = self.client() else {
+            return false;
+        };
+        let ok = matches!(
+            tokio::time::timeout(Duration::from_secs(2), current.ping()).await,
+            Ok(Ok(_))
+        );
         self.healthy.store(ok, Ordering::SeqCst);
         ok
     }
@@ -191,7 +217,9 @@ impl Engine {
         }
         let limit = self.cfg.max_concurrent_runs + self.cfg.queue_size;
         let before = self.in_flight.fetch_add(1, Ordering::SeqCst);
-        let ticket = Ticket { in_flight: self.in_flight.clone() };
+        let ticket = Ticket {
+            in_flight: self.in_flight.clone(),
+        };
         if before >= limit {
             return Err(Refusal::Busy);
         }
@@ -236,7 +264,11 @@ impl Engine {
                 Ok(c)
             }
             Ok(Err(e)) => {
-                if matches!(e, bollard::errors::Error::HyperResponseError { .. } | bollard::errors::Error::IOError { .. }) {
+                if matches!(
+                    e,
+                    bollard::errors::Error::HyperResponseError { .. }
+                        | bollard::errors::Error::IOError { .. }
+                ) {
                     self.healthy.store(false, Ordering::SeqCst);
                 }
                 Err(e.to_string())
@@ -284,8 +316,13 @@ impl Engine {
             },
         };
         on_event(Event::Started);
-        let outcome = self.run_in(&container, lang, code, stdin, on_event, cancel).await;
-        if outcome.verdict != Verdict::Ok && outcome.verdict != Verdict::RuntimeError && outcome.verdict != Verdict::CompileError {
+        let outcome = self
+            .run_in(&container, lang, code, stdin, on_event, cancel)
+            .await;
+        if outcome.verdict != Verdict::Ok
+            && outcome.verdict != Verdict::RuntimeError
+            && outcome.verdict != Verdict::CompileError
+        {
             // Killed runs must not linger: remove before reporting.
             container.kill_now().await;
         }
@@ -305,27 +342,48 @@ impl Engine {
         let encoded = base64::engine::general_purpose::STANDARD.encode(code);
         // The source arrives as one base64 line on stdin: no quoting problems, no files
         // from the host, and the shell's `read` leaves the rest of stdin for the program.
-        let write_source = format!("IFS= read -r s && printf %s \"$s\" | base64 -d > {} && ", lang.source_file);
+        let write_source = format!(
+            "IFS= read -r s && printf %s \"$s\" | base64 -d > {} && ",
+            lang.source_file
+        );
         let mut compile_output = String::new();
         if let Some(compile) = lang.compile {
             let mut out = Capture::new(cap);
-            let cmd = vec!["sh".into(), "-c".into(), format!("{write_source}exec {compile} 2>&1")];
+            let cmd = vec![
+                "sh".into(),
+                "-c".into(),
+                format!("{write_source}exec {compile} 2>&1"),
+            ];
             let end = self
-                .exec(c, cmd, format!("{encoded}\n").into_bytes(), self.cfg.compile_time_limit, cancel, &mut |_, bytes| {
-                    out.push(bytes);
-                    ControlFlow::Continue(())
-                })
+                .exec(
+                    c,
+                    cmd,
+                    format!("{encoded}\n").into_bytes(),
+                    self.cfg.compile_time_limit,
+                    cancel,
+                    &mut |_, bytes| {
+                        out.push(bytes);
+                        ControlFlow::Continue(())
+                    },
+                )
                 .await;
             compile_output = out.finish();
-            let failed = |verdict| Outcome { compile_output: compile_output.clone(), ..Outcome::bare(verdict) };
+            let failed = |verdict| Outcome {
+                compile_output: compile_output.clone(),
+                ..Outcome::bare(verdict)
+            };
             match end {
                 ExecEnd::Exited { code: 0, .. } => {}
                 ExecEnd::Exited { code, .. } => {
-                    return Outcome { exit_code: Some(code), ..failed(Verdict::CompileError) };
+                    return Outcome {
+                        exit_code: Some(code),
+                        ..failed(Verdict::CompileError)
+                    };
                 }
                 ExecEnd::TimedOut => {
                     let mut o = failed(Verdict::TimeLimit);
-                    o.compile_output.push_str("\nCompilation took too long and was stopped.");
+                    o.compile_output
+                        .push_str("\nCompilation took too long and was stopped.");
                     return o;
                 }
                 ExecEnd::Cancelled => return failed(Verdict::Stopped),
@@ -337,12 +395,20 @@ impl Engine {
             }
         }
 
-        let mut run: Vec<String> = ["/usr/bin/time", "-f", "%M", "-o", STATS_FILE].iter().map(|s| s.to_string()).collect();
+        let mut run: Vec<String> = ["/usr/bin/time", "-f", "%M", "-o", STATS_FILE]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         run.extend(lang.run.iter().map(|s| s.to_string()));
         let (cmd, input) = if lang.compile.is_some() {
             (run, stdin.as_bytes().to_vec())
         } else {
-            let mut cmd = vec!["sh".to_string(), "-c".into(), format!("{write_source}exec \"$@\""), "sh".into()];
+            let mut cmd = vec![
+                "sh".to_string(),
+                "-c".into(),
+                format!("{write_source}exec \"$@\""),
+                "sh".into(),
+            ];
             cmd.extend(run);
             (cmd, format!("{encoded}\n{stdin}").into_bytes())
         };
@@ -350,17 +416,28 @@ impl Engine {
         let mut stderr = Capture::new(cap);
         let started = Instant::now();
         let end = self
-            .exec(c, cmd, input, self.cfg.run_time_limit, cancel, &mut |stream, bytes| {
-                let (capture, wrap): (&mut Capture, fn(String) -> Event) = match stream {
-                    Stream::Out => (&mut stdout, Event::Stdout),
-                    Stream::Err => (&mut stderr, Event::Stderr),
-                };
-                let text = capture.push(bytes);
-                if !text.is_empty() {
-                    on_event(wrap(text));
-                }
-                if capture.overflowed { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
-            })
+            .exec(
+                c,
+                cmd,
+                input,
+                self.cfg.run_time_limit,
+                cancel,
+                &mut |stream, bytes| {
+                    let (capture, wrap): (&mut Capture, fn(String) -> Event) = match stream {
+                        Stream::Out => (&mut stdout, Event::Stdout),
+                        Stream::Err => (&mut stderr, Event::Stderr),
+                    };
+                    let text = capture.push(bytes);
+                    if !text.is_empty() {
+                        on_event(wrap(text));
+                    }
+                    if capture.overflowed {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                },
+            )
             .await;
         let time_ms = started.elapsed().as_millis() as u64;
         let truncated = stdout.overflowed || stderr.overflowed;
@@ -427,14 +504,26 @@ impl Engine {
             working_dir: Some("/work".to_string()),
             ..Default::default()
         };
-        let exec_id = match tokio::time::timeout(DOCKER_CALL_TIMEOUT, docker.create_exec(&c.id, opts)).await {
+        let exec_id = match tokio::time::timeout(
+            DOCKER_CALL_TIMEOUT,
+            docker.create_exec(&c.id, opts),
+        )
+        .await
+        {
             Ok(Ok(r)) => r.id,
             Ok(Err(e)) => return ExecEnd::Failed(e.to_string()),
             Err(_) => return ExecEnd::Failed("create_exec timed out".into()),
         };
-        let (mut output, mut writer) = match tokio::time::timeout(DOCKER_CALL_TIMEOUT, docker.start_exec(&exec_id, None)).await {
+        let (mut output, mut writer) = match tokio::time::timeout(
+            DOCKER_CALL_TIMEOUT,
+            docker.start_exec(&exec_id, None),
+        )
+        .await
+        {
             Ok(Ok(StartExecResults::Attached { output, input })) => (output, input),
-            Ok(Ok(StartExecResults::Detached)) => return ExecEnd::Failed("exec started detached".into()),
+            Ok(Ok(StartExecResults::Detached)) => {
+                return ExecEnd::Failed("exec started detached".into())
+            }
             Ok(Err(e)) => return ExecEnd::Failed(e.to_string()),
             Err(_) => return ExecEnd::Failed("start_exec timed out".into()),
         };
@@ -474,7 +563,10 @@ impl Engine {
         for _ in 0..50 {
             match docker.inspect_exec(&exec_id).await {
                 Ok(r) if r.running == Some(false) => {
-                    return ExecEnd::Exited { code: r.exit_code.unwrap_or(-1), ran_for };
+                    return ExecEnd::Exited {
+                        code: r.exit_code.unwrap_or(-1),
+                        ran_for,
+                    };
                 }
                 Ok(_) => tokio::time::sleep(Duration::from_millis(10)).await,
                 Err(e) => return ExecEnd::Failed(e.to_string()),
@@ -491,10 +583,17 @@ impl Engine {
         let mut text = Vec::new();
         let never = CancellationToken::new();
         let end = self
-            .exec(c, vec!["sh".into(), "-c".into(), script], Vec::new(), Duration::from_secs(5), &never, &mut |_, b| {
-                text.extend_from_slice(b);
-                ControlFlow::Continue(())
-            })
+            .exec(
+                c,
+                vec!["sh".into(), "-c".into(), script],
+                Vec::new(),
+                Duration::from_secs(5),
+                &never,
+                &mut |_, b| {
+                    text.extend_from_slice(b);
+                    ControlFlow::Continue(())
+                },
+            )
             .await;
         if !matches!(end, ExecEnd::Exited { .. }) {
             return Stats::default();
@@ -506,14 +605,24 @@ impl Engine {
     /// what a crashed earlier process left behind. Call once at start-up.
     pub async fn remove_leftovers(&self) -> usize {
         let filters = HashMap::from([("label".to_string(), vec![LABEL.to_string()])]);
-        let opts = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+        let opts = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
         let Ok(docker) = self.client() else { return 0 };
-        let Ok(Ok(list)) = tokio::time::timeout(DOCKER_CALL_TIMEOUT, docker.list_containers(Some(opts))).await else {
+        let Ok(Ok(list)) =
+            tokio::time::timeout(DOCKER_CALL_TIMEOUT, docker.list_containers(Some(opts))).await
+        else {
             return 0;
         };
         let mut removed = 0;
         for c in list {
-            let mine = c.labels.as_ref().and_then(|l| l.get(INSTANCE_LABEL)).map(|v| v == &self.instance).unwrap_or(false);
+            let mine = c
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(INSTANCE_LABEL))
+                .map(|v| v == &self.instance)
+                .unwrap_or(false);
             if let (false, Some(id)) = (mine, c.id) {
                 container::remove(&docker, &id).await;
                 removed += 1;
@@ -524,9 +633,19 @@ impl Engine {
 
     /// Counts this engine's containers that exist in Docker right now.
     pub async fn count_containers(&self) -> Result<usize, String> {
-        let filters = HashMap::from([("label".to_string(), vec![format!("{INSTANCE_LABEL}={}", self.instance)])]);
-        let opts = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
-        self.client()?.list_containers(Some(opts)).await.map(|l| l.len()).map_err(|e| e.to_string())
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec![format!("{INSTANCE_LABEL}={}", self.instance)],
+        )]);
+        let opts = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        self.client()?
+            .list_containers(Some(opts))
+            .await
+            .map(|l| l.len())
+            .map_err(|e| e.to_string())
     }
 
     /// Stops refilling, removes the pooled containers and waits for every removal.
@@ -552,7 +671,10 @@ enum Stream {
 
 #[derive(Debug)]
 enum ExecEnd {
-    Exited { code: i64, ran_for: Duration },
+    Exited {
+        code: i64,
+        ran_for: Duration,
+    },
     TimedOut,
     Cancelled,
     /// The output callback asked to stop (output limit).
@@ -620,9 +742,23 @@ mod tests {
     #[test]
     fn stats_parse_time_and_cgroup_output() {
         let s = Stats::parse("Command terminated by signal 9\n69540\n\noom_kill_disable 0\nunder_oom 0\noom_kill 1\n");
-        assert_eq!(s, Stats { max_rss_kb: Some(69540), signal: Some(9), oom_killed: true });
+        assert_eq!(
+            s,
+            Stats {
+                max_rss_kb: Some(69540),
+                signal: Some(9),
+                oom_killed: true
+            }
+        );
         let s = Stats::parse("7672\n\noom_kill_disable 0\nunder_oom 0\noom_kill 0\n");
-        assert_eq!(s, Stats { max_rss_kb: Some(7672), signal: None, oom_killed: false });
+        assert_eq!(
+            s,
+            Stats {
+                max_rss_kb: Some(7672),
+                signal: None,
+                oom_killed: false
+            }
+        );
         assert_eq!(signal_name(11), "SIGSEGV");
         assert_eq!(signal_name(40), "signal 40");
     }

@@ -13,7 +13,10 @@ pub struct Capture {
 
 impl Capture {
     pub fn new(cap: usize) -> Self {
-        Capture { cap, ..Default::default() }
+        Capture {
+            cap,
+            ..Default::default()
+        }
     }
 
     /// Appends bytes and returns the text that became complete (for live streaming).
