@@ -8,7 +8,7 @@ module.exports = defineConfig({
   expect: { timeout: 15_000 },
   fullyParallel: false,
   workers: 1,
-  reporter: [['list']],
+  reporter: [['list'], ['json', { outputFile: 'report.json' }]],
   use: {
     baseURL: process.env.OWN_IDE_BASE_URL || 'http://127.0.0.1:3000',
     browserName: 'chromium',
