@@ -1,6 +1,8 @@
 //! The HTML shell, the root component and the route table.
 
 use crate::components::nav::Nav;
+use crate::pages::auth::{Auth, LoginPage, RegisterPage};
+use crate::pages::history::{HistoryList, HistoryRun};
 use crate::pages::{editor::EditorPage, not_found::NotFound, run_detail::RunPage};
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -38,15 +40,28 @@ pub fn App() -> impl IntoView {
         <Stylesheet id="leptos" href="/pkg/own-ide.css"/>
         <Title text="Own-IDE"/>
         <Router>
-            <div class="app">
-                <Nav/>
-                <main class="main">
-                    <Routes fallback=|| view! { <NotFound/> }>
-                        <Route path=path!("/") view=EditorPage/>
-                        <Route path=path!("/runs/:id") view=RunPage/>
-                    </Routes>
-                </main>
-            </div>
+            <Frame/>
         </Router>
+    }
+}
+
+/// Inside the router (the account actions read form errors from the URL there).
+#[component]
+fn Frame() -> impl IntoView {
+    Auth::provide();
+    view! {
+        <div class="app">
+            <Nav/>
+            <main class="main">
+                <Routes fallback=|| view! { <NotFound/> }>
+                    <Route path=path!("/") view=EditorPage/>
+                    <Route path=path!("/runs/:id") view=RunPage/>
+                    <Route path=path!("/login") view=LoginPage/>
+                    <Route path=path!("/register") view=RegisterPage/>
+                    <Route path=path!("/history") view=HistoryList/>
+                    <Route path=path!("/history/:id") view=HistoryRun/>
+                </Routes>
+            </main>
+        </div>
     }
 }

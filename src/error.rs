@@ -21,8 +21,13 @@ pub enum AppError {
     UnsupportedMediaType(String),
     #[error("{message}")]
     Unprocessable { code: String, message: String },
+    /// 429: the guest quota is used up, or too many failed log-ins.
     #[error("{message}")]
-    QuotaExhausted { message: String, retry_after: u64 },
+    TooMany {
+        code: String,
+        message: String,
+        retry_after: u64,
+    },
     #[error("{message}")]
     Unavailable {
         code: String,
@@ -61,7 +66,7 @@ impl AppError {
             AppError::PayloadTooLarge(_) => 413,
             AppError::UnsupportedMediaType(_) => 415,
             AppError::Unprocessable { .. } => 422,
-            AppError::QuotaExhausted { .. } => 429,
+            AppError::TooMany { .. } => 429,
             AppError::Unavailable { .. } => 503,
             AppError::Internal => 500,
         }
@@ -76,10 +81,9 @@ impl AppError {
             AppError::Conflict(_) => "conflict".into(),
             AppError::PayloadTooLarge(_) => "payload_too_large".into(),
             AppError::UnsupportedMediaType(_) => "unsupported_media_type".into(),
-            AppError::Unprocessable { code, .. } | AppError::Unavailable { code, .. } => {
-                code.clone()
-            }
-            AppError::QuotaExhausted { .. } => "quota_exhausted".into(),
+            AppError::Unprocessable { code, .. }
+            | AppError::Unavailable { code, .. }
+            | AppError::TooMany { code, .. } => code.clone(),
             AppError::Internal => "internal_error".into(),
         }
     }
@@ -87,8 +91,9 @@ impl AppError {
     /// Seconds a client should wait before trying again, where that is known.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            AppError::QuotaExhausted { retry_after, .. }
-            | AppError::Unavailable { retry_after, .. } => Some(*retry_after),
+            AppError::TooMany { retry_after, .. } | AppError::Unavailable { retry_after, .. } => {
+                Some(*retry_after)
+            }
             _ => None,
         }
     }
@@ -98,6 +103,27 @@ impl AppError {
         PublicError {
             code: self.code(),
             message: self.to_string(),
+        }
+    }
+}
+
+/// Server functions return `AppError` too, so pages get the same codes and sentences
+/// as the API (and, without JavaScript, through the form-redirect round trip).
+impl leptos::server_fn::error::FromServerFnError for AppError {
+    type Encoder = leptos::server_fn::codec::JsonEncoding;
+
+    fn from_server_fn_error(value: leptos::server_fn::error::ServerFnErrorErr) -> Self {
+        use leptos::server_fn::error::ServerFnErrorErr as E;
+        match value {
+            E::Request(_) | E::Response(_) => AppError::unavailable(
+                "network",
+                "Could not reach the server. Check your connection and try again.",
+                5,
+            ),
+            E::Args(_) | E::Deserialization(_) | E::MissingArg(_) => {
+                AppError::BadRequest("The form was not filled in as expected.".into())
+            }
+            _ => AppError::Internal,
         }
     }
 }

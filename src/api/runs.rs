@@ -5,7 +5,7 @@ use leptos::prelude::*;
 
 /// The language table, for the picker.
 #[server(prefix = "/fn", endpoint = "languages")]
-pub async fn get_languages() -> Result<Vec<LanguageInfo>, ServerFnError> {
+pub async fn get_languages() -> Result<Vec<LanguageInfo>, crate::error::AppError> {
     Ok(crate::server::sandbox::LANGUAGES
         .iter()
         .map(|l| l.info())
@@ -14,7 +14,7 @@ pub async fn get_languages() -> Result<Vec<LanguageInfo>, ServerFnError> {
 
 /// A run the caller may see (guests: made with their cookie).
 #[server(prefix = "/fn", endpoint = "run")]
-pub async fn get_run(id: String) -> Result<Option<Run>, ServerFnError> {
+pub async fn get_run(id: String) -> Result<Option<Run>, crate::error::AppError> {
     use crate::server::{auth::Caller, state::AppState};
     let state = expect_context::<AppState>();
     let caller = caller().await?;
@@ -29,14 +29,14 @@ pub async fn run_form(
     language: String,
     code: String,
     stdin: Option<String>,
-) -> Result<(), ServerFnError> {
+) -> Result<(), crate::error::AppError> {
     use crate::server::{runs::NewRun, state::AppState};
     let state = expect_context::<AppState>();
     let caller = caller().await?;
     let submitted = state
         .runs
         .submit(
-            caller.owner(),
+            &caller,
             NewRun {
                 language: language.clone(),
                 code,
@@ -45,12 +45,12 @@ pub async fn run_form(
         )
         .await;
     match submitted {
-        Ok(live) => {
-            let run = live.wait().await;
+        Ok(s) => {
+            let run = s.live.wait().await;
             leptos_axum::redirect(&format!("/runs/{}", run.id));
         }
-        Err(e) => {
-            let msg = e.public().message;
+        Err(refused) => {
+            let msg = refused.error.public().message;
             leptos_axum::redirect(&format!(
                 "/?lang={}&error={}",
                 urlencode(&language),
@@ -75,8 +75,10 @@ fn urlencode(s: &str) -> String {
 
 /// The caller of the current request, as the identity middleware found it.
 #[cfg(feature = "ssr")]
-pub async fn caller() -> Result<crate::server::auth::Caller, ServerFnError> {
+pub async fn caller() -> Result<crate::server::auth::Caller, crate::error::AppError> {
     use axum::Extension;
-    let Extension(c) = leptos_axum::extract::<Extension<crate::server::auth::Caller>>().await?;
-    Ok(c)
+    leptos_axum::extract::<Extension<crate::server::auth::Caller>>()
+        .await
+        .map(|Extension(c)| c)
+        .map_err(|_| crate::error::AppError::Internal)
 }

@@ -1,10 +1,13 @@
-//! The header: product name and navigation.
+//! The header: product name, navigation, and who is signed in.
 
+use crate::pages::auth::Auth;
+use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_router::components::A;
 
 #[component]
 pub fn Nav() -> impl IntoView {
+    let auth = expect_context::<Auth>();
     view! {
         <header class="site-header">
             <a class="brand" href="/">
@@ -12,7 +15,28 @@ pub fn Nav() -> impl IntoView {
                 "Own-IDE"
             </a>
             <nav aria-label="Main">
-                <A href="/">"Editor"</A>
+                <A href="/" exact=true>"Editor"</A>
+                <A href="/history">"History"</A>
+                <Transition fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        match auth.user.await {
+                            Ok(Some(user)) => view! {
+                                <span class="user" data-testid="user">
+                                    <span class="sr-only">"Signed in as "</span>{user.username}
+                                </span>
+                                <ActionForm action=auth.logout attr:class="logout-form">
+                                    <button type="submit" class="button">"Log out"</button>
+                                </ActionForm>
+                            }
+                            .into_any(),
+                            _ => view! {
+                                <A href="/login">"Log in"</A>
+                                <A href="/register">"Register"</A>
+                            }
+                            .into_any(),
+                        }
+                    })}
+                </Transition>
             </nav>
         </header>
     }

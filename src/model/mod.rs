@@ -81,6 +81,16 @@ pub struct Run {
     pub truncated: bool,
     pub created_at: String,
     pub finished_at: Option<String>,
+    /// The source, on a user's own runs (history); absent for guests' runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// The input, on a user's own runs (history).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdin: Option<String>,
+    /// For a user's run: whether it is stored in the history. `false` means the history
+    /// store was unavailable when the run finished and this run is not kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saved: Option<bool>,
 }
 
 impl Run {
@@ -110,6 +120,77 @@ impl Run {
 pub struct PublicError {
     pub code: String,
     pub message: String,
+}
+
+/// The signed-in user as pages and the API show it. Never carries the password hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserInfo {
+    pub id: String,
+    pub username: String,
+}
+
+/// A guest's daily allowance as the editor shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotaInfo {
+    pub limit: u32,
+    pub remaining: u32,
+    /// Seconds until the window ends and the count starts again.
+    pub reset_seconds: u64,
+}
+
+/// One page of a user's history (`GET /api/v1/history`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistoryPage {
+    pub items: Vec<Run>,
+    pub page: u64,
+    pub per_page: u64,
+    pub total: u64,
+}
+
+/// Usernames: 3 to 32 of `[A-Za-z0-9_.-]`. Returns the sentence to show, or `None`.
+pub fn username_problem(name: &str) -> Option<&'static str> {
+    let n = name.chars().count();
+    if n < 3 {
+        Some("Choose a username of at least 3 characters.")
+    } else if n > 32 {
+        Some("Usernames are at most 32 characters long.")
+    } else if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+    {
+        Some("Use only letters, digits, and _ . - in a username.")
+    } else {
+        None
+    }
+}
+
+/// Passwords: 8 to 128 characters. Returns the sentence to show, or `None`.
+pub fn password_problem(password: &str) -> Option<&'static str> {
+    let n = password.chars().count();
+    if n < 8 {
+        Some("Passwords need at least 8 characters.")
+    } else if n > 128 {
+        Some("Passwords are at most 128 characters long.")
+    } else {
+        None
+    }
+}
+
+/// "24 hours", "1 hour", "15 minutes", "1 minute", "30 seconds".
+pub fn wait_words(secs: u64) -> String {
+    if secs >= 5400 {
+        format!("{} hours", (secs + 1800) / 3600)
+    } else if secs >= 3600 {
+        "1 hour".into()
+    } else if secs >= 120 {
+        format!("{} minutes", secs.div_ceil(60))
+    } else if secs >= 60 {
+        "1 minute".into()
+    } else if secs == 1 {
+        "1 second".into()
+    } else {
+        format!("{secs} seconds")
+    }
 }
 
 #[cfg(test)]
@@ -142,7 +223,32 @@ mod tests {
             truncated: false,
             created_at: String::new(),
             finished_at: None,
+            code: None,
+            stdin: None,
+            saved: None,
         };
         assert_eq!(run.summary(), "OK · exit 0 · 14 ms · 8.2 MB");
+    }
+
+    #[test]
+    fn usernames_and_passwords_are_checked() {
+        assert_eq!(username_problem("ada"), None);
+        assert_eq!(username_problem("a.b-c_9"), None);
+        assert!(username_problem("ab").is_some());
+        assert!(username_problem(&"a".repeat(33)).is_some());
+        assert!(username_problem("ada lovelace").is_some());
+        assert!(username_problem("adä").is_some());
+        assert_eq!(password_problem("12345678"), None);
+        assert!(password_problem("1234567").is_some());
+        assert!(password_problem(&"x".repeat(129)).is_some());
+    }
+
+    #[test]
+    fn waits_read_well() {
+        assert_eq!(wait_words(86400), "24 hours");
+        assert_eq!(wait_words(3700), "1 hour");
+        assert_eq!(wait_words(900), "15 minutes");
+        assert_eq!(wait_words(61), "1 minute");
+        assert_eq!(wait_words(30), "30 seconds");
     }
 }

@@ -1,21 +1,41 @@
 //! `/`: the editor. Server-rendered as a plain form that runs code without JavaScript;
 //! once hydrated, it runs through the API with live output and can stop a run.
 
-use crate::api::runs::get_languages;
+use crate::api::auth::my_quota;
+use crate::api::runs::{get_languages, get_run};
 use crate::components::code_editor::CodeEditor;
 use crate::components::output::{OutputView, StatusLine};
-use crate::model::{LanguageInfo, Run};
+use crate::model::{wait_words, LanguageInfo, QuotaInfo, Run};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 #[component]
 pub fn EditorPage() -> impl IntoView {
+    let query = use_query_map();
+    let from = query.read_untracked().get("from");
     let langs = Resource::new(|| (), |_| get_languages());
+    let quota = Resource::new(|| (), |_| my_quota());
+    // "Open in editor" from the history: that run's code, language and input.
+    let opened = Resource::new(
+        move || from.clone(),
+        |from| async move {
+            match from {
+                Some(id) => get_run(id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .filter(|r| r.code.is_some()),
+                None => None,
+            }
+        },
+    );
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading the editor…"</p> }>
             {move || Suspend::new(async move {
+                let quota = quota.await.ok().flatten();
+                let opened = opened.await;
                 match langs.await {
-                    Ok(list) => view! { <Editor langs=list/> }.into_any(),
+                    Ok(list) => view! { <Editor langs=list quota=quota opened=opened/> }.into_any(),
                     Err(_) => view! { <p class="error">"The editor could not load its languages. Please reload."</p> }.into_any(),
                 }
             })}
@@ -23,13 +43,58 @@ pub fn EditorPage() -> impl IntoView {
     }
 }
 
+/// A guest's runs left today, or the invitation to sign in when none are left.
 #[component]
-fn Editor(langs: Vec<LanguageInfo>) -> impl IntoView {
+fn QuotaNote(quota: RwSignal<Option<QuotaInfo>>) -> impl IntoView {
+    move || {
+        quota.get().map(|q| {
+            if q.remaining > 0 {
+                view! {
+                    <span class="quota" data-testid="quota" data-remaining=q.remaining>
+                        {format!(
+                            "{} of {} guest runs left today · resets in {}",
+                            q.remaining,
+                            q.limit,
+                            wait_words(q.reset_seconds)
+                        )}
+                    </span>
+                }
+                .into_any()
+            } else {
+                view! {
+                    <span class="quota quota-out" data-testid="quota" data-remaining="0" role="status">
+                        {format!("You have used today's {} guest runs (they reset in {}). ", q.limit, wait_words(q.reset_seconds))}
+                        <a href="/login?next=/">"Log in"</a>
+                        " or "
+                        <a href="/register?next=/">"register"</a>
+                        " to keep running code, free and without a daily limit."
+                    </span>
+                }
+                .into_any()
+            }
+        })
+    }
+}
+
+#[component]
+fn Editor(
+    langs: Vec<LanguageInfo>,
+    quota: Option<QuotaInfo>,
+    opened: Option<Run>,
+) -> impl IntoView {
     let query = use_query_map();
-    let initial_lang = query
-        .read_untracked()
-        .get("lang")
-        .filter(|l| langs.iter().any(|x| &x.id == l))
+    let opened_lang = opened
+        .as_ref()
+        .map(|r| r.language.clone())
+        .filter(|l| langs.iter().any(|x| &x.id == l));
+    let initial_lang = opened_lang
+        .clone()
+        .or_else(|| {
+            query
+                .read_untracked()
+                .get("lang")
+                .filter(|l| langs.iter().any(|x| &x.id == l))
+        })
         .unwrap_or_else(|| "python".to_string());
     let template_of = {
         let langs = langs.clone();
@@ -42,8 +107,17 @@ fn Editor(langs: Vec<LanguageInfo>) -> impl IntoView {
         }
     };
     let language = RwSignal::new(initial_lang.clone());
-    let code = RwSignal::new(template_of(&initial_lang));
-    let stdin = RwSignal::new(String::new());
+    let from_history = opened_lang.is_some();
+    let (initial_code, initial_stdin) = match (&opened, from_history) {
+        (Some(r), true) => (
+            r.code.clone().unwrap_or_default(),
+            r.stdin.clone().unwrap_or_default(),
+        ),
+        _ => (template_of(&initial_lang), String::new()),
+    };
+    let code = RwSignal::new(initial_code);
+    let stdin = RwSignal::new(initial_stdin);
+    let quota = RwSignal::new(quota);
     let run = RwSignal::new(None::<Run>);
     let running = RwSignal::new(false);
     let message = RwSignal::new(query.read_untracked().get("error"));
@@ -62,14 +136,21 @@ fn Editor(langs: Vec<LanguageInfo>) -> impl IntoView {
 
     #[cfg(feature = "hydrate")]
     let client = client::Client::new(
-        language,
-        code,
-        stdin,
-        run,
-        running,
-        message,
-        run_id,
-        template_of.clone(),
+        client::Signals {
+            language,
+            code,
+            stdin,
+            run,
+            running,
+            message,
+            run_id,
+            quota,
+        },
+        langs
+            .iter()
+            .map(|l| (l.id.clone(), l.template.clone()))
+            .collect(),
+        from_history,
     );
     #[cfg(feature = "hydrate")]
     let (start, stop, switch) = (client.start(), client.stop(), client.switch());
@@ -80,7 +161,7 @@ fn Editor(langs: Vec<LanguageInfo>) -> impl IntoView {
         Callback::new(|_: String| {}),
     );
     #[cfg(not(feature = "hydrate"))]
-    let _ = (&template_of, &run_id);
+    let _ = (&template_of, &run_id, from_history);
 
     let options = langs
         .iter()
@@ -129,6 +210,7 @@ fn Editor(langs: Vec<LanguageInfo>) -> impl IntoView {
                     <span aria-hidden="true">"■"</span>" Stop"
                 </button>
                 <span class="spacer"></span>
+                <QuotaNote quota=quota/>
             </div>
             <div class="panes">
                 <div class="pane code-pane">
@@ -144,7 +226,9 @@ fn Editor(langs: Vec<LanguageInfo>) -> impl IntoView {
                         placeholder="Text your program reads from standard input"
                         prop:value=move || stdin.get()
                         on:input=move |ev| stdin.set(event_target_value(&ev))
-                    ></textarea>
+                    >
+                        {stdin.get_untracked()}
+                    </textarea>
                     <h2 class="pane-title">"Output"</h2>
                     <OutputView run=run/>
                 </div>
@@ -161,7 +245,7 @@ fn Editor(langs: Vec<LanguageInfo>) -> impl IntoView {
 mod client {
     //! Browser-side behaviour: drafts, runs through the API, live events, stop.
 
-    use crate::model::{PublicError, Run, RunStatus};
+    use crate::model::{PublicError, QuotaInfo, Run, RunStatus};
     use futures::StreamExt;
     use gloo_net::eventsource::futures::EventSource;
     use gloo_net::http::Request;
@@ -179,6 +263,19 @@ mod client {
         format!("own-ide:draft:{lang}")
     }
 
+    /// The editor state the client reads and writes.
+    #[derive(Clone, Copy)]
+    pub struct Signals {
+        pub language: RwSignal<String>,
+        pub code: RwSignal<String>,
+        pub stdin: RwSignal<String>,
+        pub run: RwSignal<Option<Run>>,
+        pub running: RwSignal<bool>,
+        pub message: RwSignal<Option<String>>,
+        pub run_id: RwSignal<Option<String>>,
+        pub quota: RwSignal<Option<QuotaInfo>>,
+    }
+
     #[derive(Clone, Copy)]
     pub struct Client {
         language: RwSignal<String>,
@@ -188,6 +285,7 @@ mod client {
         running: RwSignal<bool>,
         message: RwSignal<Option<String>>,
         run_id: RwSignal<Option<String>>,
+        quota: RwSignal<Option<QuotaInfo>>,
         templates: StoredValue<HashMap<String, String>>,
     }
 
@@ -207,29 +305,18 @@ mod client {
     }
 
     impl Client {
-        #[allow(clippy::too_many_arguments)]
-        pub fn new(
-            language: RwSignal<String>,
-            code: RwSignal<String>,
-            stdin: RwSignal<String>,
-            run: RwSignal<Option<Run>>,
-            running: RwSignal<bool>,
-            message: RwSignal<Option<String>>,
-            run_id: RwSignal<Option<String>>,
-            template_of: impl Fn(&str) -> String,
-        ) -> Client {
-            let templates = ["python", "cpp", "java", "javascript"]
-                .iter()
-                .map(|l| (l.to_string(), template_of(l)))
-                .collect();
+        /// `opened`: the page was opened from the history with a run's code, which then
+        /// becomes the draft instead of being replaced by the stored one.
+        pub fn new(s: Signals, templates: HashMap<String, String>, opened: bool) -> Client {
             let c = Client {
-                language,
-                code,
-                stdin,
-                run,
-                running,
-                message,
-                run_id,
+                language: s.language,
+                code: s.code,
+                stdin: s.stdin,
+                run: s.run,
+                running: s.running,
+                message: s.message,
+                run_id: s.run_id,
+                quota: s.quota,
                 templates: StoredValue::new(templates),
             };
             // After hydration (effects never run on the server), restore the draft.
@@ -238,6 +325,12 @@ mod client {
                     return;
                 }
                 let Some(store) = storage() else { return };
+                if opened {
+                    let lang = c.language.get_untracked();
+                    let _ = store.set_item(LAST_LANG, &lang);
+                    let _ = store.set_item(&draft_key(&lang), &c.code.get_untracked());
+                    return;
+                }
                 let explicit = leptos_router::hooks::use_query_map()
                     .read_untracked()
                     .get("lang")
@@ -330,6 +423,22 @@ mod client {
                 .send()
                 .await
                 .map_err(offline)?;
+            let header = |name: &str| resp.headers().get(name).and_then(|v| v.parse::<u64>().ok());
+            if let (Some(limit), Some(remaining), Some(reset)) = (
+                header("x-ratelimit-limit"),
+                header("x-ratelimit-remaining"),
+                header("x-ratelimit-reset"),
+            ) {
+                self.quota.set(Some(QuotaInfo {
+                    limit: limit as u32,
+                    remaining: remaining as u32,
+                    reset_seconds: reset,
+                }));
+            }
+            if resp.status() == 429 {
+                // The quota note now invites the guest to sign in; no error banner.
+                return Ok(());
+            }
             if resp.status() != 202 {
                 let err = resp
                     .json::<ErrorBody>()
@@ -359,6 +468,9 @@ mod client {
                 truncated: false,
                 created_at: String::new(),
                 finished_at: None,
+                code: None,
+                stdin: None,
+                saved: None,
             }));
             let mut es = EventSource::new(&format!("/api/v1/runs/{id}/events"))
                 .map_err(|_| "Could not follow the run.".to_string())?;

@@ -1,13 +1,16 @@
 //! Server-only code: configuration, state, the REST API and the services behind it.
 
+pub mod accounts;
 pub mod auth;
 pub mod config;
 pub mod health;
+pub mod quota;
 pub mod redis;
 pub mod rest;
 pub mod runs;
 pub mod sandbox;
 pub mod state;
+pub mod store;
 
 use axum::routing::get;
 use axum::Router;
@@ -24,7 +27,24 @@ pub fn api_router(state: AppState) -> Router {
             state.clone(),
             auth::identify,
         ))
+        .layer(session_layer(&state))
         .with_state(state)
+}
+
+/// Browser sessions: stored in MongoDB, cookie `HttpOnly`, `SameSite=Lax`, `Secure` when
+/// configured, kept for 30 days of inactivity.
+fn session_layer(
+    state: &AppState,
+) -> tower_sessions::SessionManagerLayer<accounts::sessions::MongoSessionStore> {
+    tower_sessions::SessionManagerLayer::new(state.sessions.clone())
+        .with_name(auth::SESSION_COOKIE)
+        .with_http_only(true)
+        .with_same_site(tower_sessions::cookie::SameSite::Lax)
+        .with_secure(state.config.cookie_secure)
+        .with_path("/")
+        .with_expiry(tower_sessions::Expiry::OnInactivity(
+            tower_sessions::cookie::time::Duration::days(30),
+        ))
 }
 
 /// The whole app: pages (server-rendered, hydrated), server functions, API and health.
@@ -48,6 +68,7 @@ pub fn app_router(state: AppState) -> Router {
             state.clone(),
             auth::identify,
         ))
+        .layer(session_layer(&state))
         .with_state(state.clone());
     api_router(state)
         .merge(pages)

@@ -2,13 +2,15 @@
 //! call the services and map results to the contract's statuses.
 
 use super::auth::Caller;
-use super::runs::{NewRun, RunEvent};
-use super::sandbox::LANGUAGES;
+use super::runs::{is_run_id, NewRun, Refused, RunEvent};
+use super::sandbox::{find_language, LANGUAGES};
 use super::state::AppState;
+use super::store::MAX_PER_PAGE;
 use crate::error::AppError;
-use crate::model::{LanguageInfo, Run};
+use crate::model::{HistoryPage, LanguageInfo, QuotaInfo, Run};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::HeaderValue;
 use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -28,6 +30,10 @@ pub fn routes() -> Router<AppState> {
         .route("/runs/{id}", get(get_run))
         .route("/runs/{id}/events", get(run_events))
         .route("/runs/{id}/stop", post(stop_run))
+        .route("/users", post(create_user))
+        .route("/token", post(create_token))
+        .route("/history", get(history))
+        .route("/history/{id}", axum::routing::delete(delete_history))
         .fallback(|| async { AppError::NotFound })
 }
 
@@ -65,24 +71,177 @@ struct RunQuery {
     wait: Option<String>,
 }
 
+/// Adds `X-RateLimit-*` to a guest's run response.
+fn with_quota_headers(mut res: Response, quota: Option<QuotaInfo>) -> Response {
+    if let Some(q) = quota {
+        let h = res.headers_mut();
+        for (name, value) in [
+            ("x-ratelimit-limit", q.limit as u64),
+            ("x-ratelimit-remaining", q.remaining as u64),
+            ("x-ratelimit-reset", q.reset_seconds),
+        ] {
+            h.insert(name, HeaderValue::from(value));
+        }
+    }
+    res
+}
+
 async fn create_run(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Query(q): Query<RunQuery>,
     ApiJson(req): ApiJson<NewRun>,
-) -> Result<Response, AppError> {
+) -> Response {
     let wait = matches!(q.wait.as_deref(), Some("true" | "1" | ""));
-    let live = state.runs.submit(caller.owner(), req).await?;
-    if wait {
-        let run = live.wait().await;
-        return Ok((StatusCode::OK, Json(run)).into_response());
+    let submitted = match state.runs.submit(&caller, req).await {
+        Ok(s) => s,
+        Err(Refused { error, quota }) => return with_quota_headers(error.into_response(), quota),
+    };
+    let res = if wait {
+        let run = submitted.live.wait().await;
+        (StatusCode::OK, Json(run)).into_response()
+    } else {
+        let run = submitted.live.snapshot();
+        (
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({ "id": run.id, "status": run.status })),
+        )
+            .into_response()
+    };
+    with_quota_headers(res, submitted.quota)
+}
+
+#[derive(Deserialize)]
+struct Credentials {
+    username: String,
+    password: String,
+}
+
+async fn create_user(
+    State(state): State<AppState>,
+    ApiJson(c): ApiJson<Credentials>,
+) -> Result<Response, AppError> {
+    let user = state.accounts.register(&c.username, &c.password).await?;
+    Ok((StatusCode::CREATED, Json(user)).into_response())
+}
+
+/// `POST /token`: the OAuth2 password flow (form) or the same fields as JSON.
+async fn create_token(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    req: Request,
+) -> Result<Response, AppError> {
+    let is_form = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let c: Credentials = if is_form {
+        let axum::Form(c) = axum::Form::<Credentials>::from_request(req, &state)
+            .await
+            .map_err(|_| {
+                AppError::BadRequest("The form needs the fields username and password.".into())
+            })?;
+        c
+    } else {
+        ApiJson::<Credentials>::from_request(req, &state).await?.0
+    };
+    let ip = match &caller {
+        Caller::Guest { ip, .. } | Caller::User { ip, .. } => *ip,
+    };
+    let user = state.accounts.login(&c.username, &c.password, ip).await?;
+    let (token, expires_in) = state.accounts.issue_token(&user)?;
+    Ok(Json(serde_json::json!({
+        "access_token": token,
+        "token_type": "bearer",
+        "expires_in": expires_in,
+    }))
+    .into_response())
+}
+
+#[derive(Deserialize)]
+struct HistoryQuery {
+    page: Option<String>,
+    per_page: Option<String>,
+    language: Option<String>,
+}
+
+fn signed_in(caller: &Caller) -> Result<&str, AppError> {
+    match caller {
+        Caller::User { id, .. } => Ok(id),
+        Caller::Guest { .. } => Err(AppError::Unauthorized(
+            "Log in to see your history: send Authorization: Bearer <access token>.".into(),
+        )),
     }
-    let run = live.snapshot();
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(serde_json::json!({ "id": run.id, "status": run.status })),
-    )
-        .into_response())
+}
+
+/// Parses the history query the same way for the API and the pages.
+pub fn history_params(
+    page: Option<&str>,
+    per_page: Option<&str>,
+    language: Option<&str>,
+) -> Result<(u64, u64, Option<String>), AppError> {
+    let number = |v: Option<&str>, default: u64, name: &str, max: u64| match v {
+        None | Some("") => Ok(default),
+        Some(v) => match v.parse::<u64>() {
+            Ok(n) if n >= 1 && n <= max => Ok(n),
+            _ => Err(AppError::invalid(
+                "invalid_page",
+                format!("{name} must be a whole number from 1 to {max}."),
+            )),
+        },
+    };
+    let page = number(page, 1, "page", 1_000_000)?;
+    let per_page = number(per_page, 20, "per_page", MAX_PER_PAGE)?;
+    let language = match language {
+        None | Some("") => None,
+        Some(l) => match find_language(l) {
+            Some(lang) => Some(lang.id.to_string()),
+            None => {
+                return Err(AppError::invalid(
+                    "unknown_language",
+                    format!("Unknown language \"{l}\"."),
+                ))
+            }
+        },
+    };
+    Ok((page, per_page, language))
+}
+
+async fn history(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<HistoryQuery>,
+) -> Result<Json<HistoryPage>, AppError> {
+    let user_id = signed_in(&caller)?;
+    let (page, per_page, language) = history_params(
+        q.page.as_deref(),
+        q.per_page.as_deref(),
+        q.language.as_deref(),
+    )?;
+    let page = state
+        .runs
+        .store()
+        .list(user_id, page, per_page, language.as_deref())
+        .await?;
+    Ok(Json(page))
+}
+
+async fn delete_history(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    let user_id = signed_in(&caller)?;
+    if !is_run_id(&id) {
+        return Err(AppError::NotFound);
+    }
+    if state.runs.store().delete(user_id, &id).await? {
+        state.runs.forget(&id, &caller.owner()).await;
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(AppError::NotFound)
+    }
 }
 
 async fn get_run(

@@ -3,9 +3,12 @@
 //! answer for them. REST handlers and server functions both come through here.
 
 use crate::error::AppError;
-use crate::model::{Run, RunStatus, Verdict};
+use crate::model::{QuotaInfo, Run, RunStatus, Verdict};
+use crate::server::auth::Caller;
+use crate::server::quota::{self, Quota};
 use crate::server::redis::Redis;
 use crate::server::sandbox::{self, Engine, Event, Outcome, Refusal};
+use crate::server::store::RunStore;
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -92,17 +95,33 @@ impl LiveRun {
     }
 }
 
-/// Something to do with a run once it has finished (saving it for a user, say).
-pub type FinishHook =
-    Arc<dyn Fn(Owner, Run) -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
-
 /// The run service.
 pub struct Runs {
     engine: Arc<Engine>,
     redis: Arc<Redis>,
+    quota: Arc<Quota>,
+    store: Arc<RunStore>,
     live: Mutex<HashMap<String, Arc<LiveRun>>>,
     state_ttl: u64,
-    on_finish: RwLock<Vec<FinishHook>>,
+}
+
+/// An accepted run, with the guest's quota after counting it (`None` for users).
+pub struct Submitted {
+    pub live: Arc<LiveRun>,
+    pub quota: Option<QuotaInfo>,
+}
+
+/// A refused run, with the guest's quota where it is known (for the rate-limit headers).
+#[derive(Debug)]
+pub struct Refused {
+    pub error: AppError,
+    pub quota: Option<QuotaInfo>,
+}
+
+impl From<AppError> for Refused {
+    fn from(error: AppError) -> Refused {
+        Refused { error, quota: None }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -115,13 +134,20 @@ struct Stored {
 const KEEP_FINISHED: Duration = Duration::from_secs(600);
 
 impl Runs {
-    pub fn new(engine: Arc<Engine>, redis: Arc<Redis>, state_ttl: u64) -> Arc<Runs> {
+    pub fn new(
+        engine: Arc<Engine>,
+        redis: Arc<Redis>,
+        quota: Arc<Quota>,
+        store: Arc<RunStore>,
+        state_ttl: u64,
+    ) -> Arc<Runs> {
         Arc::new(Runs {
             engine,
             redis,
+            quota,
+            store,
             live: Mutex::new(HashMap::new()),
             state_ttl,
-            on_finish: RwLock::new(Vec::new()),
         })
     }
 
@@ -130,11 +156,14 @@ impl Runs {
         &self.engine
     }
 
-    /// Registers work to do after every finished run.
-    pub fn on_finish(&self, hook: FinishHook) {
-        if let Ok(mut hooks) = self.on_finish.write() {
-            hooks.push(hook);
-        }
+    /// The guest quota.
+    pub fn quota(&self) -> &Arc<Quota> {
+        &self.quota
+    }
+
+    /// The history store.
+    pub fn store(&self) -> &Arc<RunStore> {
+        &self.store
     }
 
     /// Checks a request without side effects: language, sizes, empty code.
@@ -178,17 +207,34 @@ impl Runs {
         Ok(lang)
     }
 
-    /// Accepts a run and starts it in the background; returns at once.
+    /// Accepts a run and starts it in the background; returns at once. In order: the
+    /// request is checked, a place in the queue is reserved, and only then is a guest's
+    /// quota counted, so that a refused run never costs the guest anything.
     pub async fn submit(
         self: &Arc<Self>,
-        owner: Owner,
+        caller: &Caller,
         req: NewRun,
-    ) -> Result<Arc<LiveRun>, AppError> {
+    ) -> Result<Submitted, Refused> {
         let lang = self.validate(&req)?;
         let ticket = self.engine.admit().await.map_err(|r| match r {
             Refusal::Busy => AppError::unavailable("queue_full", r.to_string(), 5),
             Refusal::DockerDown => AppError::unavailable("docker_unavailable", r.to_string(), 10),
         })?;
+        let quota = match caller {
+            Caller::Guest { guest_id, ip } => {
+                let d = self.quota.take(guest_id, *ip).await?;
+                if !d.allowed {
+                    return Err(Refused {
+                        error: quota::exhausted(&d.info),
+                        quota: Some(d.info),
+                    });
+                }
+                Some(d.info)
+            }
+            Caller::User { .. } => None,
+        };
+        let owner = caller.owner();
+        let is_user = matches!(owner, Owner::User(_));
         let run = Run {
             id: uuid::Uuid::new_v4().simple().to_string(),
             language: lang.id.to_string(),
@@ -204,11 +250,14 @@ impl Runs {
             truncated: false,
             created_at: now_rfc3339(),
             finished_at: None,
+            code: is_user.then(|| req.code.clone()),
+            stdin: is_user.then(|| req.stdin.clone().unwrap_or_default()),
+            saved: None,
         };
         let (events, _) = broadcast::channel(1024);
         let (finished, _) = watch::channel(false);
         let live = Arc::new(LiveRun {
-            owner,
+            owner: owner.clone(),
             run: RwLock::new(run.clone()),
             events,
             cancel: CancellationToken::new(),
@@ -223,6 +272,16 @@ impl Runs {
         let this = self.clone();
         let task_live = live.clone();
         let stdin = req.stdin.unwrap_or_default();
+        // A user's run is in the history from the start; the final state replaces it.
+        let first_save = match &owner {
+            Owner::User(user_id) => {
+                let (store, user_id, run) = (self.store.clone(), user_id.clone(), run.clone());
+                Some(tokio::spawn(
+                    async move { store.save(&user_id, &run).await },
+                ))
+            }
+            Owner::Guest(_) => None,
+        };
         tokio::spawn(async move {
             let on_event = |ev: Event| match ev {
                 Event::Started => task_live.update(|r| {
@@ -263,34 +322,40 @@ impl Runs {
                         truncated: false,
                     }
                 });
+            if let Some(first) = first_save {
+                let _ = first.await;
+            }
             this.finish(&task_live, outcome).await;
         });
-        Ok(live)
+        Ok(Submitted { live, quota })
     }
 
     async fn finish(self: &Arc<Self>, live: &Arc<LiveRun>, o: Outcome) {
-        let mut done = None;
+        let mut run = live.snapshot();
+        run.status = RunStatus::Finished;
+        run.verdict = Some(o.verdict);
+        run.exit_code = o.exit_code;
+        run.signal = o.signal;
+        run.stdout = o.stdout;
+        run.stderr = o.stderr;
+        run.compile_output = o.compile_output;
+        run.time_ms = Some(o.time_ms);
+        run.memory_kb = o.memory_kb;
+        run.truncated = o.truncated;
+        run.finished_at = Some(now_rfc3339());
+        if let Owner::User(user_id) = &live.owner {
+            // A run that cannot be kept is reported as such, never dropped silently.
+            let saved = self.store.save(user_id, &run).await.is_ok();
+            if !saved {
+                tracing::error!(run = %run.id, user = %user_id, "could not save a finished run to the history (MongoDB unavailable)");
+            }
+            run.saved = Some(saved);
+        }
         live.update(|r| {
-            r.status = RunStatus::Finished;
-            r.verdict = Some(o.verdict);
-            r.exit_code = o.exit_code;
-            r.signal = o.signal;
-            r.stdout = o.stdout;
-            r.stderr = o.stderr;
-            r.compile_output = o.compile_output;
-            r.time_ms = Some(o.time_ms);
-            r.memory_kb = o.memory_kb;
-            r.truncated = o.truncated;
-            r.finished_at = Some(now_rfc3339());
-            done = Some(r.clone());
+            *r = run.clone();
             None
         });
-        let Some(run) = done else { return };
         self.persist(&live.owner, &run).await;
-        let hooks: Vec<FinishHook> = self.on_finish.read().map(|h| h.clone()).unwrap_or_default();
-        for hook in hooks {
-            hook(live.owner.clone(), run.clone()).await;
-        }
         live.update(|_| Some(RunEvent::Result(Box::new(run.clone()))));
         let _ = live.finished.send(true);
         let this = self.clone();
@@ -328,7 +393,8 @@ impl Runs {
         map.get(id).filter(|l| &l.owner == viewer).cloned()
     }
 
-    /// A run `viewer` owns, from this process or from Redis; `None` for anything else.
+    /// A run `viewer` owns, from this process, from Redis, or (a user's, once Redis has
+    /// let it go) from the history; `None` for anything else.
     pub async fn get(&self, id: &str, viewer: &Owner) -> Option<Run> {
         if let Some(l) = self.live(id, viewer) {
             return Some(l.snapshot());
@@ -336,10 +402,41 @@ impl Runs {
         if !is_run_id(id) {
             return None;
         }
+        if let Some(stored) = self.from_redis(id).await {
+            if &stored.owner == viewer {
+                return Some(stored.run);
+            }
+            return None;
+        }
+        match viewer {
+            Owner::User(user_id) => self.store.get(user_id, id).await.ok().flatten(),
+            Owner::Guest(_) => None,
+        }
+    }
+
+    /// Forgets a run of `viewer`'s everywhere but the history (after it was deleted there).
+    pub async fn forget(&self, id: &str, viewer: &Owner) {
+        {
+            let mut map = self.live.lock().unwrap_or_else(|p| p.into_inner());
+            if map.get(id).is_some_and(|l| &l.owner == viewer) {
+                map.remove(id);
+            }
+        }
+        if self
+            .from_redis(id)
+            .await
+            .is_some_and(|s| &s.owner == viewer)
+        {
+            if let Ok(mut conn) = self.redis.conn().await {
+                let _: Result<(), _> = conn.del(state_key(id)).await;
+            }
+        }
+    }
+
+    async fn from_redis(&self, id: &str) -> Option<Stored> {
         let mut conn = self.redis.conn().await.ok()?;
         let json: Option<String> = conn.get(state_key(id)).await.ok()?;
-        let stored: Stored = serde_json::from_str(&json?).ok()?;
-        (&stored.owner == viewer).then_some(stored.run)
+        serde_json::from_str(&json?).ok()
     }
 
     /// Stops a queued or running run of `viewer`'s. Returns false when there is no such

@@ -1,0 +1,78 @@
+//! Server functions for the history pages.
+
+use crate::error::AppError;
+use crate::model::{HistoryPage, Run};
+use leptos::prelude::*;
+
+#[cfg(feature = "ssr")]
+fn user_id(caller: &crate::server::auth::Caller) -> Result<String, AppError> {
+    match caller {
+        crate::server::auth::Caller::User { id, .. } => Ok(id.clone()),
+        crate::server::auth::Caller::Guest { .. } => {
+            Err(AppError::Unauthorized("Log in to see your history.".into()))
+        }
+    }
+}
+
+/// One page of the signed-in user's runs (20 a page), newest first. Only the first line
+/// of each program is sent: the list needs no more.
+#[server(prefix = "/fn", endpoint = "history")]
+pub async fn list_history(page: u64, language: Option<String>) -> Result<HistoryPage, AppError> {
+    use crate::server::state::AppState;
+    let state = expect_context::<AppState>();
+    let user = user_id(&crate::api::runs::caller().await?)?;
+    let page_s = page.to_string();
+    let (page, per_page, language) =
+        crate::server::rest::history_params(Some(&page_s), None, language.as_deref())?;
+    let mut list = state
+        .runs
+        .store()
+        .list(&user, page, per_page, language.as_deref())
+        .await?;
+    for run in &mut list.items {
+        run.code = run.code.as_deref().map(first_line);
+        run.stdin = None;
+        run.stdout.clear();
+        run.stderr.clear();
+        run.compile_output.clear();
+    }
+    Ok(list)
+}
+
+/// The first non-empty line of a program, cut to 100 characters.
+pub fn first_line(code: &str) -> String {
+    let line = code.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let line = line.trim_end();
+    if line.chars().count() > 100 {
+        format!("{}…", line.chars().take(100).collect::<String>())
+    } else {
+        line.to_string()
+    }
+}
+
+/// One of the signed-in user's saved runs; `None` when it is not theirs or not there.
+#[server(prefix = "/fn", endpoint = "history_run")]
+pub async fn history_run(id: String) -> Result<Option<Run>, AppError> {
+    use crate::server::state::AppState;
+    let state = expect_context::<AppState>();
+    let user = user_id(&crate::api::runs::caller().await?)?;
+    if !crate::server::runs::is_run_id(&id) {
+        return Ok(None);
+    }
+    Ok(state.runs.store().get(&user, &id).await?)
+}
+
+/// Deletes one of the signed-in user's runs and goes back to the history.
+#[server(prefix = "/fn", endpoint = "history_delete")]
+pub async fn delete_run(id: String) -> Result<(), AppError> {
+    use crate::server::state::AppState;
+    let state = expect_context::<AppState>();
+    let caller = crate::api::runs::caller().await?;
+    let user = user_id(&caller)?;
+    if !crate::server::runs::is_run_id(&id) || !state.runs.store().delete(&user, &id).await? {
+        return Err(AppError::NotFound);
+    }
+    state.runs.forget(&id, &caller.owner()).await;
+    leptos_axum::redirect("/history");
+    Ok(())
+}

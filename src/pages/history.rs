@@ -1,0 +1,226 @@
+//! `/history` (the signed-in user's runs, 20 a page, filter by language) and
+//! `/history/{id}` (one saved run: code, input, output; open in the editor; delete).
+
+use crate::api::history::{history_run, list_history, DeleteRun};
+use crate::api::runs::get_languages;
+use crate::components::code_editor::CodeEditor;
+use crate::components::output::{OutputView, StatusLine, VerdictBadge};
+use crate::error::AppError;
+use crate::pages::auth::urlencode;
+use crate::pages::not_found::NotFound;
+use leptos::form::ActionForm;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::Redirect;
+use leptos_router::hooks::{use_location, use_params_map, use_query_map};
+
+/// "2026-11-26 10:42 UTC" from an RFC 3339 time.
+pub fn when(rfc3339: &str) -> String {
+    if rfc3339.len() < 16 {
+        return rfc3339.to_string();
+    }
+    format!("{} UTC", rfc3339[..16].replace('T', " "))
+}
+
+/// What a page shows when the history cannot be read: log in, or try again later.
+fn failure(e: AppError) -> AnyView {
+    match e {
+        AppError::Unauthorized(_) => {
+            let loc = use_location();
+            let back = format!(
+                "{}{}",
+                loc.pathname.get_untracked(),
+                loc.search.get_untracked()
+            );
+            let to = if back.is_empty() || back == "?" {
+                "/history".to_string()
+            } else {
+                back
+            };
+            view! { <Redirect path=format!("/login?next={}", urlencode(&to))/> }.into_any()
+        }
+        e => {
+            #[cfg(feature = "ssr")]
+            if let Some(resp) = use_context::<leptos_axum::ResponseOptions>() {
+                resp.set_status(
+                    http::StatusCode::from_u16(e.status())
+                        .unwrap_or(http::StatusCode::SERVICE_UNAVAILABLE),
+                );
+            }
+            view! {
+                <section class="message-page" data-testid="history-unavailable">
+                    <h1>"History is unavailable"</h1>
+                    <p>{e.public().message}</p>
+                    <p><a class="button primary" href="/">"Open the editor"</a></p>
+                </section>
+            }
+            .into_any()
+        }
+    }
+}
+
+#[component]
+pub fn HistoryList() -> impl IntoView {
+    let query = use_query_map();
+    let page = move || {
+        query
+            .read()
+            .get("page")
+            .and_then(|p| p.parse::<u64>().ok())
+            .filter(|p| *p >= 1)
+            .unwrap_or(1)
+    };
+    let language = move || query.read().get("language").filter(|l| !l.is_empty());
+    let runs = Resource::new(move || (page(), language()), |(p, l)| list_history(p, l));
+    let langs = Resource::new(|| (), |_| get_languages());
+    view! {
+        <Title text="History · Own-IDE"/>
+        <Suspense fallback=|| view! { <p class="loading">"Loading your runs…"</p> }>
+            {move || Suspend::new(async move {
+                let list = match runs.await {
+                    Ok(list) => list,
+                    Err(e) => return failure(e),
+                };
+                let langs = langs.await.unwrap_or_default();
+                let current = language().unwrap_or_default();
+                let pages = list.total.div_ceil(list.per_page).max(1);
+                let link = {
+                    let current = current.clone();
+                    move |p: u64| {
+                        if current.is_empty() {
+                            format!("/history?page={p}")
+                        } else {
+                            format!("/history?page={p}&language={}", urlencode(&current))
+                        }
+                    }
+                };
+                let options = langs
+                    .iter()
+                    .map(|l| {
+                        let selected = l.id == current;
+                        view! { <option value=l.id.clone() selected=selected>{l.name.clone()}</option> }
+                    })
+                    .collect_view();
+                let rows = list
+                    .items
+                    .iter()
+                    .map(|r| {
+                        let first = r.code.clone().unwrap_or_default();
+                        let first = if first.is_empty() { "(empty)".to_string() } else { first };
+                        view! {
+                            <li>
+                                <a class="history-row" href=format!("/history/{}", r.id) data-testid="history-row">
+                                    <span class="lang-tag">{r.language.clone()}</span>
+                                    {match r.verdict {
+                                        Some(v) => view! { <VerdictBadge verdict=v/> }.into_any(),
+                                        None => view! { <span class="badge">"Running"</span> }.into_any(),
+                                    }}
+                                    <code class="first-line">{first}</code>
+                                    <span class="duration">{r.time_ms.map(|t| format!("{t} ms")).unwrap_or_default()}</span>
+                                    <time class="when" datetime=r.created_at.clone()>{when(&r.created_at)}</time>
+                                </a>
+                            </li>
+                        }
+                    })
+                    .collect_view();
+                let empty = list.items.is_empty();
+                let filtered = !current.is_empty();
+                view! {
+                    <section class="history-page">
+                        <h1>"History"</h1>
+                        <form class="filters" method="get" action="/history">
+                            <label for="language-filter">"Language"</label>
+                            <select id="language-filter" name="language">
+                                <option value="" selected=current.is_empty()>"All languages"</option>
+                                {options}
+                            </select>
+                            <button class="button" type="submit">"Filter"</button>
+                            <span class="count" data-testid="history-total">
+                                {format!("{} run{}", list.total, if list.total == 1 { "" } else { "s" })}
+                            </span>
+                        </form>
+                        {if empty {
+                            view! {
+                                <div class="empty-state" data-testid="history-empty">
+                                    <p>{if filtered { "No runs in this language yet." } else { "No runs yet. Your runs appear here after you press Run." }}</p>
+                                    <a class="button primary" href="/">"Open the editor"</a>
+                                </div>
+                            }.into_any()
+                        } else {
+                            view! {
+                                <ul class="history" aria-label="Your runs, newest first">{rows}</ul>
+                                <nav class="pagination" aria-label="Pages">
+                                    {(list.page > 1).then(|| view! { <a class="button" rel="prev" href=link(list.page - 1)>"← Newer"</a> })}
+                                    <span aria-current="page">{format!("Page {} of {}", list.page, pages)}</span>
+                                    {(list.page < pages).then(|| view! { <a class="button" rel="next" href=link(list.page + 1)>"Older →"</a> })}
+                                </nav>
+                            }.into_any()
+                        }}
+                    </section>
+                }
+                .into_any()
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+pub fn HistoryRun() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.read().get("id").unwrap_or_default();
+    let run = Resource::new(id, history_run);
+    let delete = ServerAction::<DeleteRun>::new();
+    view! {
+        <Title text="Run · Own-IDE"/>
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                let r = match run.await {
+                    Ok(Some(r)) => r,
+                    Ok(None) => return view! { <NotFound/> }.into_any(),
+                    Err(e) => return failure(e),
+                };
+                let code = RwSignal::new(r.code.clone().unwrap_or_default());
+                let lang = r.language.clone();
+                let stdin = r.stdin.clone().unwrap_or_default();
+                let sig = Signal::stored(Some(r.clone()));
+                let delete_error = move || delete.value().get().and_then(|v| v.err()).map(|e| e.public().message);
+                view! {
+                    <section class="run-page history-run">
+                        <div class="toolbar">
+                            <h1>"Run " <code>{r.id.chars().take(8).collect::<String>()}</code></h1>
+                            <span class="lang-tag">{lang.clone()}</span>
+                            <time class="when" datetime=r.created_at.clone()>{when(&r.created_at)}</time>
+                            <span class="spacer"></span>
+                            <a class="button primary" href=format!("/?from={}", r.id) data-testid="open-in-editor">"Open in editor"</a>
+                            <ActionForm action=delete attr:class="delete-form" on:submit=move |ev| {
+                                #[cfg(feature = "hydrate")]
+                                {
+                                    let ok = web_sys::window()
+                                        .and_then(|w| w.confirm_with_message("Delete this run from your history? This cannot be undone.").ok())
+                                        .unwrap_or(false);
+                                    if !ok { ev.prevent_default(); }
+                                }
+                                #[cfg(not(feature = "hydrate"))]
+                                let _ = ev;
+                            }>
+                                <input type="hidden" name="id" value=r.id.clone()/>
+                                <button class="button danger" type="submit">"Delete"</button>
+                            </ActionForm>
+                        </div>
+                        {move || delete_error().map(|m| view! { <p class="field-error" role="alert">{m}</p> })}
+                        <h2 class="pane-title">"Code"</h2>
+                        <div class="saved-code">
+                            <CodeEditor code=code language=Signal::stored(lang.clone()) read_only=true name="code-view"/>
+                        </div>
+                        <h2 class="pane-title">"Input (stdin)"</h2>
+                        <pre class="stdin-view">{if stdin.is_empty() { "(none)".to_string() } else { stdin }}</pre>
+                        <h2 class="pane-title">"Output"</h2>
+                        <OutputView run=sig/>
+                        <StatusLine run=sig message=Signal::stored(None::<String>)/>
+                    </section>
+                }
+                .into_any()
+            })}
+        </Suspense>
+    }
+}

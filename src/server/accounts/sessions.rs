@@ -1,0 +1,165 @@
+//! Browser sessions kept in MongoDB (`sessions` collection), so that they survive a
+//! restart and are shared by every app instance. Expired sessions are removed by a TTL
+//! index and are never loaded even before that happens.
+
+use crate::server::state::{DbError, Mongo};
+use async_trait::async_trait;
+use futures::FutureExt;
+use mongodb::bson::{doc, DateTime, Document};
+use std::sync::Arc;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store::{Error, Result};
+use tower_sessions::SessionStore;
+
+/// The collection of sessions.
+pub const SESSIONS: &str = "sessions";
+/// Name of the TTL index on `expires_at`.
+pub const SESSION_TTL_INDEX: &str = "sessions_expiry_ttl";
+
+/// A tower-sessions store on the app's MongoDB.
+#[derive(Clone)]
+pub struct MongoSessionStore {
+    mongo: Arc<Mongo>,
+}
+
+impl std::fmt::Debug for MongoSessionStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MongoSessionStore")
+    }
+}
+
+fn backend(e: DbError) -> Error {
+    Error::Backend(format!("session store: {e:?}"))
+}
+
+fn to_doc(record: &Record) -> Result<Document> {
+    let data = serde_json::to_string(&record.data).map_err(|e| Error::Encode(e.to_string()))?;
+    let expires =
+        DateTime::from_millis((record.expiry_date.unix_timestamp_nanos() / 1_000_000) as i64);
+    Ok(doc! { "_id": record.id.to_string(), "data": data, "expires_at": expires })
+}
+
+impl MongoSessionStore {
+    pub fn new(mongo: Arc<Mongo>) -> Self {
+        MongoSessionStore { mongo }
+    }
+
+    /// The TTL index that lets MongoDB delete expired sessions.
+    pub async fn ensure_indexes(&self) -> std::result::Result<(), DbError> {
+        self.mongo
+            .call("create sessions index", |db| {
+                async move {
+                    let index = mongodb::IndexModel::builder()
+                        .keys(doc! { "expires_at": 1 })
+                        .options(
+                            mongodb::options::IndexOptions::builder()
+                                .name(SESSION_TTL_INDEX.to_string())
+                                .expire_after(std::time::Duration::from_secs(0))
+                                .build(),
+                        )
+                        .build();
+                    db.collection::<Document>(SESSIONS)
+                        .create_index(index)
+                        .await
+                        .map(|_| ())
+                }
+                .boxed()
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl SessionStore for MongoSessionStore {
+    async fn create(&self, record: &mut Record) -> Result<()> {
+        // A fresh random id; on the (astronomically unlikely) collision, draw again.
+        for _ in 0..5 {
+            let d = to_doc(record)?;
+            let inserted = self
+                .mongo
+                .call("create session", |db| {
+                    async move {
+                        db.collection::<Document>(SESSIONS)
+                            .insert_one(d)
+                            .await
+                            .map(|_| ())
+                    }
+                    .boxed()
+                })
+                .await;
+            match inserted {
+                Ok(()) => return Ok(()),
+                Err(DbError::Duplicate) => record.id = Id::default(),
+                Err(e) => return Err(backend(e)),
+            }
+        }
+        Err(Error::Backend("could not find a free session id".into()))
+    }
+
+    async fn save(&self, record: &Record) -> Result<()> {
+        let d = to_doc(record)?;
+        let id = record.id.to_string();
+        self.mongo
+            .call("save session", |db| {
+                async move {
+                    db.collection::<Document>(SESSIONS)
+                        .replace_one(doc! { "_id": id }, d)
+                        .upsert(true)
+                        .await
+                        .map(|_| ())
+                }
+                .boxed()
+            })
+            .await
+            .map_err(backend)
+    }
+
+    async fn load(&self, id: &Id) -> Result<Option<Record>> {
+        let key = id.to_string();
+        let found = self
+            .mongo
+            .call("load session", |db| {
+                async move {
+                    db.collection::<Document>(SESSIONS)
+                        .find_one(doc! { "_id": key, "expires_at": { "$gt": DateTime::now() } })
+                        .await
+                }
+                .boxed()
+            })
+            .await
+            .map_err(backend)?;
+        let Some(d) = found else { return Ok(None) };
+        let data = d
+            .get_str("data")
+            .map_err(|e| Error::Decode(e.to_string()))?;
+        let data = serde_json::from_str(data).map_err(|e| Error::Decode(e.to_string()))?;
+        let expires = d
+            .get_datetime("expires_at")
+            .map_err(|e| Error::Decode(e.to_string()))?;
+        let expiry_date = time::OffsetDateTime::from_unix_timestamp_nanos(
+            expires.timestamp_millis() as i128 * 1_000_000,
+        )
+        .map_err(|e| Error::Decode(e.to_string()))?;
+        Ok(Some(Record {
+            id: *id,
+            data,
+            expiry_date,
+        }))
+    }
+
+    async fn delete(&self, id: &Id) -> Result<()> {
+        let key = id.to_string();
+        self.mongo
+            .call("delete session", |db| {
+                async move {
+                    db.collection::<Document>(SESSIONS)
+                        .delete_one(doc! { "_id": key })
+                        .await
+                        .map(|_| ())
+                }
+                .boxed()
+            })
+            .await
+            .map_err(backend)
+    }
+}
