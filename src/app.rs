@@ -7,7 +7,7 @@ use crate::pages::{editor::EditorPage, not_found::NotFound, run_detail::RunPage}
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{path, SsrMode};
 
 /// The document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -55,11 +55,13 @@ fn Frame() -> impl IntoView {
             <main class="main">
                 <Routes fallback=|| view! { <NotFound/> }>
                     <Route path=path!("/") view=EditorPage/>
-                    <Route path=path!("/runs/:id") view=RunPage/>
+                    <Route path=path!("/runs/:id") view=RunPage ssr=SsrMode::Async/>
                     <Route path=path!("/login") view=LoginPage/>
                     <Route path=path!("/register") view=RegisterPage/>
-                    <Route path=path!("/history") view=HistoryList/>
-                    <Route path=path!("/history/:id") view=HistoryRun/>
+                    // Async: the status (302 to /login, 404, 503) is known before the
+                    // first byte is sent.
+                    <Route path=path!("/history") view=HistoryList ssr=SsrMode::Async/>
+                    <Route path=path!("/history/:id") view=HistoryRun ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </div>

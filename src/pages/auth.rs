@@ -6,39 +6,29 @@ use crate::error::AppError;
 use crate::model::{password_problem, username_problem, UserInfo};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
+use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-/// The account actions and the signed-in user, shared by the header and the pages.
+/// The logout action and the signed-in user, shared by the header and the pages.
+/// (The login and register actions live in their pages: only there, inside the routes,
+/// can they pick up a form error that came back through the URL without JavaScript.)
 #[derive(Clone, Copy)]
 pub struct Auth {
-    pub login: ServerAction<Login>,
-    pub register: ServerAction<Register>,
     pub logout: ServerAction<Logout>,
     pub user: Resource<Result<Option<UserInfo>, AppError>>,
 }
 
 impl Auth {
-    /// Creates the actions and the user resource (refetched after each action).
+    /// Creates the logout action and the user resource, which is fetched again after a
+    /// logout and after every navigation (log-in and registration end in one).
     pub fn provide() -> Auth {
-        let login = ServerAction::<Login>::new();
-        let register = ServerAction::<Register>::new();
         let logout = ServerAction::<Logout>::new();
+        let location = leptos_router::hooks::use_location();
         let user = Resource::new(
-            move || {
-                (
-                    login.version().get(),
-                    register.version().get(),
-                    logout.version().get(),
-                )
-            },
+            move || (logout.version().get(), location.pathname.get()),
             |_| crate::api::auth::current_user(),
         );
-        let auth = Auth {
-            login,
-            register,
-            logout,
-            user,
-        };
+        let auth = Auth { logout, user };
         provide_context(auth);
         auth
     }
@@ -73,19 +63,20 @@ fn FieldError(
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
-    let auth = expect_context::<Auth>();
+    let login = ServerAction::<Login>::new();
     let next = next_param();
     let error = Signal::derive(move || {
-        auth.login
+        login
             .value()
             .get()
             .and_then(|r| r.err())
             .map(|e| e.public().message)
     });
     view! {
+        <Title text="Log in · Own-IDE"/>
         <section class="auth-card">
             <h1>"Log in"</h1>
-            <ActionForm action=auth.login>
+            <ActionForm action=login>
                 <input type="hidden" name="next" prop:value=move || next.get()/>
                 <div class="field">
                     <label for="username">"Username"</label>
@@ -110,7 +101,7 @@ pub fn LoginPage() -> impl IntoView {
 
 #[component]
 pub fn RegisterPage() -> impl IntoView {
-    let auth = expect_context::<Auth>();
+    let register = ServerAction::<Register>::new();
     let next = next_param();
     let username = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
@@ -118,7 +109,7 @@ pub fn RegisterPage() -> impl IntoView {
     // Checks as you type start once a field has been left (or the form was sent).
     let touched = RwSignal::new((false, false, false));
     let server_error = move |field: &'static str| {
-        auth.register
+        register
             .value()
             .get()
             .and_then(|r| r.err())
@@ -154,9 +145,10 @@ pub fn RegisterPage() -> impl IntoView {
     });
     let form_error = Signal::derive(move || server_error("form"));
     view! {
+        <Title text="Register · Own-IDE"/>
         <section class="auth-card">
             <h1>"Create an account"</h1>
-            <ActionForm action=auth.register>
+            <ActionForm action=register>
                 <input type="hidden" name="next" prop:value=move || next.get()/>
                 <div class="field">
                     <label for="username">"Username"</label>

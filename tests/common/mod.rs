@@ -13,12 +13,22 @@ use serde_json::Value;
 use std::net::SocketAddr;
 use tower::ServiceExt;
 
-/// Builds the app state with the process environment plus `overrides`.
+/// Builds the app state with the process environment plus `overrides`. Unless a test
+/// sets `GUEST_QUOTA` itself, guests get a quota no test reaches (the quota has its own
+/// tests), and `SECRET_KEY` is fixed so that tokens can be checked.
 pub async fn state_with(overrides: &[(&str, &str)]) -> AppState {
-    let overrides: Vec<(String, String)> = overrides
+    let mut overrides: Vec<(String, String)> = overrides
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
+    for (k, v) in [
+        ("GUEST_QUOTA", "1000000"),
+        ("SECRET_KEY", "integration-test-secret-key-0123456789"),
+    ] {
+        if !overrides.iter().any(|(n, _)| n == k) {
+            overrides.push((k.to_string(), v.to_string()));
+        }
+    }
     let cfg = Config::from_lookup(move |k| {
         overrides
             .iter()
@@ -67,14 +77,105 @@ impl Reply {
     }
 }
 
+/// A TCP port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A private Redis on `port` that a test may stop and start again.
+pub fn start_redis(port: u16) -> std::process::Child {
+    let child = std::process::Command::new("redis-server")
+        .args([
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server is installed by scripts/test.sh");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child
+}
+
+/// A client address no other test uses (quota counters are per IP).
+pub fn fresh_ip() -> SocketAddr {
+    let n = uuid::Uuid::new_v4().as_u128();
+    SocketAddr::from((
+        [10, (n >> 16) as u8, (n >> 8) as u8, n as u8],
+        40000 + (n >> 24) as u16 % 20000,
+    ))
+}
+
+/// A username no other test uses.
+pub fn fresh_name(prefix: &str) -> String {
+    format!(
+        "{prefix}_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
+
 impl Client {
+    /// A new browser-like client: its own cookie jar and its own address.
     pub fn new(state: &AppState) -> Client {
         Client {
             app: own_ide::server::api_router(state.clone()),
             cookie: None,
-            ip: "127.0.0.1:50000".parse().unwrap(),
+            ip: fresh_ip(),
             bearer: None,
         }
+    }
+
+    /// A client of the whole app (pages and server functions too).
+    pub fn for_app(state: &AppState) -> Client {
+        Client {
+            app: own_ide::server::app_router(state.clone()),
+            ..Client::new(state)
+        }
+    }
+
+    /// Registers a fresh user and logs in with a token; returns the username.
+    pub async fn sign_up(&mut self, prefix: &str) -> String {
+        let name = fresh_name(prefix);
+        let r = self
+            .post_json(
+                "/api/v1/users",
+                &serde_json::json!({"username": name, "password": "correct horse"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let r = self
+            .post_json(
+                "/api/v1/token",
+                &serde_json::json!({"username": name, "password": "correct horse"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        self.bearer = Some(r.json()["access_token"].as_str().unwrap().to_string());
+        name
+    }
+
+    pub async fn post_form(&mut self, uri: &str, form: &str) -> Reply {
+        self.send(
+            "POST",
+            uri,
+            Some("application/x-www-form-urlencoded"),
+            form.to_string(),
+        )
+        .await
     }
 
     pub async fn send(
@@ -84,9 +185,24 @@ impl Client {
         content_type: Option<&str>,
         body: impl Into<Body>,
     ) -> Reply {
+        let headers: Vec<(&str, &str)> = content_type
+            .map(|ct| ("content-type", ct))
+            .into_iter()
+            .collect();
+        self.send_with(method, uri, &headers, body).await
+    }
+
+    /// Sends a request with extra headers (plus the cookie, token and address).
+    pub async fn send_with(
+        &mut self,
+        method: &str,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Body>,
+    ) -> Reply {
         let mut req = Request::builder().method(method).uri(uri);
-        if let Some(ct) = content_type {
-            req = req.header("content-type", ct);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
         }
         if let Some(c) = &self.cookie {
             req = req.header("cookie", c.clone());
@@ -102,7 +218,8 @@ impl Client {
         for v in headers.get_all("set-cookie") {
             let v = v.to_str().unwrap();
             let pair = v.split(';').next().unwrap().to_string();
-            self.cookie = Some(pair);
+            let removed = v.contains("Max-Age=0") || pair.ends_with('=');
+            self.cookie = if removed { None } else { Some(pair) };
         }
         let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();
         Reply {
@@ -110,6 +227,12 @@ impl Client {
             headers,
             body,
         }
+    }
+
+    /// Loads a page as a browser does (`Accept: text/html`).
+    pub async fn page(&mut self, uri: &str) -> Reply {
+        self.send_with("GET", uri, &[("accept", "text/html")], Body::empty())
+            .await
     }
 
     pub async fn get(&mut self, uri: &str) -> Reply {
