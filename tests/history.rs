@@ -1,0 +1,402 @@
+//! Run history against the real MongoDB-compatible server: what is saved (and what is
+//! not), pagination and filter, the TTL index, isolation between users, deletion, and a
+//! run that finishes while MongoDB is away.
+
+mod common;
+
+use axum::http::StatusCode;
+use common::Client;
+use mongodb::bson::{doc, Document};
+use own_ide::model::{Run, RunStatus, Verdict};
+use serde_json::json;
+use std::time::Duration;
+
+async fn finish(state: own_ide::server::state::AppState) {
+    state.engine.shutdown().await;
+    let mut left = usize::MAX;
+    for _ in 0..60 {
+        left = state.engine.count_containers().await.unwrap();
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(left, 0, "no container of the engine may remain");
+}
+
+fn runs(state: &own_ide::server::state::AppState) -> mongodb::Collection<Document> {
+    state.mongo.db().unwrap().collection::<Document>("runs")
+}
+
+/// A finished run as the engine would report it, `minutes_ago` old.
+fn made_up(i: usize, language: &str, minutes_ago: i64) -> Run {
+    let t = time::OffsetDateTime::now_utc() - time::Duration::minutes(minutes_ago);
+    let created = t
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    Run {
+        id: uuid::Uuid::new_v4().simple().to_string(),
+        language: language.into(),
+        status: RunStatus::Finished,
+        verdict: Some(Verdict::Ok),
+        exit_code: Some(0),
+        signal: None,
+        stdout: format!("{i}\n"),
+        stderr: String::new(),
+        compile_output: String::new(),
+        time_ms: Some(10 + i as u64),
+        memory_kb: Some(8000),
+        truncated: false,
+        created_at: created.clone(),
+        finished_at: Some(created),
+        code: Some(format!("print({i})\n# more")),
+        stdin: Some(String::new()),
+        saved: None,
+    }
+}
+
+#[tokio::test]
+async fn users_runs_are_saved_and_guests_are_not() {
+    let state = common::state_with(&[("POOL_SIZE", "1")]).await;
+    let mut user = Client::new(&state);
+    let name = user.sign_up("saver").await;
+    let r = user
+        .post_json(
+            "/api/v1/runs?wait=true",
+            &json!({"language": "python", "code": "print(input()[::-1])", "stdin": "abc\n"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let run = r.json();
+    assert_eq!(run["stdout"], "cba\n");
+    assert_eq!(run["saved"], true);
+    let id = run["id"].as_str().unwrap();
+
+    let d = runs(&state)
+        .find_one(doc! { "_id": id })
+        .await
+        .unwrap()
+        .expect("the user's run is in the runs collection");
+    assert_eq!(d.get_str("code").unwrap(), "print(input()[::-1])");
+    assert_eq!(d.get_str("stdin").unwrap(), "abc\n");
+    assert_eq!(d.get_str("stdout").unwrap(), "cba\n");
+    assert_eq!(d.get_str("verdict").unwrap(), "ok");
+    assert_eq!(d.get_str("status").unwrap(), "finished");
+    assert!(d.get_str("finished_at").is_ok());
+    let user_id = d.get_str("user_id").unwrap().to_string();
+
+    let mut guest = Client::new(&state);
+    let g = guest.run("python", "print('guest')", "").await;
+    assert_eq!(g["stdout"], "guest\n");
+    assert!(g.get("saved").is_none());
+    let gid = g["id"].as_str().unwrap();
+    assert!(runs(&state)
+        .find_one(doc! { "_id": gid })
+        .await
+        .unwrap()
+        .is_none());
+
+    // The history lists it, with its code.
+    let h = user.get("/api/v1/history").await.json();
+    assert_eq!(h["total"], 1);
+    assert_eq!(h["items"][0]["id"], id);
+    assert_eq!(h["items"][0]["code"], "print(input()[::-1])");
+    let _ = (name, user_id);
+    finish(state).await;
+}
+
+#[tokio::test]
+async fn pages_are_exact_newest_first_and_filtered_by_language() {
+    let state = common::state_with(&[("POOL_SIZE", "0")]).await;
+    let mut user = Client::new(&state);
+    user.sign_up("pager").await;
+    let me = user.get("/api/v1/history").await;
+    assert_eq!(me.json()["total"], 0);
+    let user_id = {
+        // Learn the id from a token: the store is keyed by it.
+        let token = user.bearer.clone().unwrap();
+        state.accounts.verify_token(&token).unwrap().id
+    };
+    let mut made = Vec::new();
+    for i in 0..25 {
+        let lang = if i % 5 == 0 { "cpp" } else { "python" };
+        let run = made_up(i, lang, 100 - i as i64);
+        state.runs.store().save(&user_id, &run).await.unwrap();
+        made.push(run);
+    }
+    // Newest first: the last made is the newest.
+    let newest: Vec<String> = made.iter().rev().map(|r| r.id.clone()).collect();
+    let p1 = user.get("/api/v1/history?page=1&per_page=20").await.json();
+    assert_eq!(p1["total"], 25);
+    assert_eq!(p1["page"], 1);
+    assert_eq!(p1["per_page"], 20);
+    let ids: Vec<&str> = p1["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        newest[..20].iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    let p2 = user.get("/api/v1/history?page=2").await.json();
+    let ids: Vec<&str> = p2["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        newest[20..].iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    let p3 = user.get("/api/v1/history?page=3").await.json();
+    assert_eq!(p3["items"].as_array().unwrap().len(), 0);
+
+    let cpp = user
+        .get("/api/v1/history?language=cpp&per_page=3")
+        .await
+        .json();
+    assert_eq!(cpp["total"], 5);
+    assert_eq!(cpp["items"].as_array().unwrap().len(), 3);
+    assert!(cpp["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["language"] == "cpp"));
+
+    for bad in [
+        "page=0",
+        "page=abc",
+        "per_page=0",
+        "per_page=101",
+        "language=cobol",
+    ] {
+        let r = user.get(&format!("/api/v1/history?{bad}")).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    }
+
+    // The page shows the rows and the count.
+    let mut browser = Client::for_app(&state);
+    browser.bearer = user.bearer.clone();
+    let page = browser.page("/history?page=2").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = page.text();
+    assert_eq!(html.matches("data-testid=\"history-row\"").count(), 5);
+    assert!(html.contains("Page 2 of 2"));
+    assert!(html.contains("25 runs"));
+    finish(state).await;
+}
+
+#[tokio::test]
+async fn the_ttl_index_follows_the_configuration() {
+    let db = format!(
+        "own_ide_ttl_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let state = common::state_with(&[
+        ("POOL_SIZE", "0"),
+        ("DATABASE_NAME", &db),
+        ("SUBMISSION_TTL_SECONDS", "3600"),
+    ])
+    .await;
+    let ttl_of = |state: own_ide::server::state::AppState| async move {
+        use futures::TryStreamExt;
+        let indexes: Vec<mongodb::IndexModel> = runs(&state)
+            .list_indexes()
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        let names: Vec<String> = indexes
+            .iter()
+            .filter_map(|i| i.options.as_ref()?.name.clone())
+            .collect();
+        assert!(
+            names.contains(&"runs_by_user_newest".to_string()),
+            "{names:?}"
+        );
+        indexes.iter().find_map(|i| {
+            let o = i.options.as_ref()?;
+            (o.name.as_deref() == Some("runs_expiry_ttl")).then(|| o.expire_after)
+        })
+    };
+    assert_eq!(
+        ttl_of(state.clone()).await,
+        Some(Some(Duration::from_secs(3600)))
+    );
+    // A restart with another value replaces it; 0 removes it.
+    let again = common::state_with(&[
+        ("POOL_SIZE", "0"),
+        ("DATABASE_NAME", &db),
+        ("SUMBISSION_TTL_SECONDS", "60"),
+    ])
+    .await;
+    assert_eq!(
+        ttl_of(again.clone()).await,
+        Some(Some(Duration::from_secs(60)))
+    );
+    let keep = common::state_with(&[
+        ("POOL_SIZE", "0"),
+        ("DATABASE_NAME", &db),
+        ("SUBMISSION_TTL_SECONDS", "0"),
+    ])
+    .await;
+    assert_eq!(ttl_of(keep.clone()).await, None);
+    state.mongo.db().unwrap().drop().await.unwrap();
+    for s in [state, again, keep] {
+        finish(s).await;
+    }
+}
+
+#[tokio::test]
+async fn another_users_run_is_404_and_only_the_owner_deletes() {
+    let state = common::state_with(&[("POOL_SIZE", "1")]).await;
+    let mut alice = Client::new(&state);
+    alice.sign_up("alice").await;
+    let mut mallory = Client::new(&state);
+    mallory.sign_up("mallory").await;
+    let run = alice.run("python", "print('secret')", "").await;
+    let id = run["id"].as_str().unwrap().to_string();
+
+    for path in [
+        format!("/api/v1/runs/{id}"),
+        format!("/api/v1/runs/{id}/events"),
+    ] {
+        let r = mallory.get(&path).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
+        assert!(!r.text().contains("secret"));
+    }
+    let r = mallory
+        .send(
+            "DELETE",
+            &format!("/api/v1/history/{id}"),
+            None,
+            axum::body::Body::empty(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(runs(&state)
+        .find_one(doc! { "_id": &id })
+        .await
+        .unwrap()
+        .is_some());
+    let mut page = Client::for_app(&state);
+    page.bearer = mallory.bearer.clone();
+    let r = page.page(&format!("/history/{id}")).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(!r.text().contains("secret"));
+    let mut guest = Client::new(&state);
+    assert_eq!(
+        guest.get(&format!("/api/v1/runs/{id}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // The owner sees it on the page, then deletes it.
+    page.bearer = alice.bearer.clone();
+    let r = page.page(&format!("/history/{id}")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.text().contains("print(&#x27;secret&#x27;)") || r.text().contains("print('secret')"));
+    let r = alice
+        .send(
+            "DELETE",
+            &format!("/api/v1/history/{id}"),
+            None,
+            axum::body::Body::empty(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert!(runs(&state)
+        .find_one(doc! { "_id": &id })
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        alice.get(&format!("/api/v1/runs/{id}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let r = alice
+        .send(
+            "DELETE",
+            &format!("/api/v1/history/{id}"),
+            None,
+            axum::body::Body::empty(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        guest.get("/api/v1/history").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    finish(state).await;
+}
+
+#[tokio::test]
+async fn a_users_run_outlives_its_redis_entry() {
+    let state = common::state_with(&[("POOL_SIZE", "1")]).await;
+    let mut user = Client::new(&state);
+    user.sign_up("longlived").await;
+    let run = user.run("python", "print(1 + 1)", "").await;
+    let id = run["id"].as_str().unwrap().to_string();
+    // Another instance, after the run state in Redis has expired.
+    let mut conn = state.redis.conn().await.unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(format!("own-ide:run:{id}"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let other = common::state_with(&[("POOL_SIZE", "0")]).await;
+    let mut c = Client::new(&other);
+    c.bearer = user.bearer.clone();
+    let r = c.get(&format!("/api/v1/runs/{id}")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["stdout"], "2\n");
+    assert_eq!(r.json()["verdict"], "ok");
+    finish(state).await;
+    finish(other).await;
+}
+
+#[tokio::test]
+async fn a_run_finished_while_mongodb_is_away_is_reported_unsaved() {
+    let state = common::state_with(&[("POOL_SIZE", "1")]).await;
+    let mut user = Client::new(&state);
+    user.sign_up("unsaved").await;
+    let port = common::free_port();
+    let down = common::state_with(&[
+        ("POOL_SIZE", "1"),
+        (
+            "DATABASE_URI",
+            &format!("mongodb://127.0.0.1:{port}/?directConnection=true"),
+        ),
+    ])
+    .await;
+    let mut c = Client::new(&down);
+    c.bearer = user.bearer.clone();
+    let t = std::time::Instant::now();
+    let r = c
+        .post_json(
+            "/api/v1/runs?wait=true",
+            &json!({"language": "python", "code": "print('still runs')"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let run = r.json();
+    assert_eq!(run["stdout"], "still runs\n");
+    assert_eq!(run["saved"], false, "the user is told the run was not kept");
+    assert!(t.elapsed() < Duration::from_secs(10));
+    // Guests run too; the history itself answers 503.
+    let mut guest = Client::new(&down);
+    assert_eq!(guest.run("python", "print(3)", "").await["stdout"], "3\n");
+    let h = c.get("/api/v1/history").await;
+    assert_eq!(h.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(h.json()["error"]["code"], "mongodb_unavailable");
+    let mut page = Client::for_app(&down);
+    page.bearer = user.bearer.clone();
+    let p = page.page("/history").await;
+    assert_eq!(p.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(p.text().contains("History is unavailable"));
+    finish(state).await;
+    finish(down).await;
+}
