@@ -24,7 +24,10 @@ cargo leptos build
 ( cd end2end && { [ -d node_modules ] && [ node_modules -nt package-lock.json ] || npm ci --no-audit --no-fund --silent; } )
 leptos_env
 port="${E2E_PORT:-3107}"
-export LISTEN_ADDR="127.0.0.1:$port" OWN_IDE_BASE_URL="http://127.0.0.1:$port"
+# The browser tests act as many different guests: each sets its own X-Forwarded-For,
+# which the app honours only because the test runner (127.0.0.1) is a trusted proxy.
+export LISTEN_ADDR="127.0.0.1:$port" OWN_IDE_BASE_URL="http://127.0.0.1:$port" \
+  TRUSTED_PROXIES=127.0.0.1 GUEST_QUOTA=5 IP_EXPIRY_SECONDS=86400
 "$OWN_IDE_ROOT/target/debug/own-ide" >"$OWN_IDE_LOGS/e2e-server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true' EXIT

@@ -49,6 +49,16 @@ pub fn App() -> impl IntoView {
 #[component]
 fn Frame() -> impl IntoView {
     Auth::provide();
+    // Effects run only in the browser, after hydration: tests and styles can rely on it.
+    Effect::new(|_| {
+        #[cfg(feature = "hydrate")]
+        if let Some(body) = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.body())
+        {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
     view! {
         <div class="app">
             <Nav/>

@@ -220,7 +220,7 @@ async fn the_ttl_index_follows_the_configuration() {
         );
         indexes.iter().find_map(|i| {
             let o = i.options.as_ref()?;
-            (o.name.as_deref() == Some("runs_expiry_ttl")).then(|| o.expire_after)
+            (o.name.as_deref() == Some("runs_expiry_ttl")).then_some(o.expire_after)
         })
     };
     assert_eq!(

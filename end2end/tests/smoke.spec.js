@@ -1,6 +1,5 @@
 // The first page loads, hydrates, answers a click, runs code, and is photographed.
-const { test, expect } = require('@playwright/test');
-const { openEditor, setCode } = require('./helpers');
+const { test, expect, openEditor, setCode } = require('./helpers');
 
 test('the editor hydrates, runs Python with stdin and shows the result', async ({ page }) => {
   await openEditor(page);

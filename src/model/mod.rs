@@ -122,6 +122,10 @@ pub struct PublicError {
     pub message: String,
 }
 
+/// What a user is told when a finished run could not be kept in the history.
+pub const UNSAVED: &str =
+    "This run finished, but it could not be saved to your history: the database is unavailable right now.";
+
 /// The signed-in user as pages and the API show it. Never carries the password hash.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserInfo {

@@ -77,7 +77,7 @@ pub fn LoginPage() -> impl IntoView {
         <section class="auth-card">
             <h1>"Log in"</h1>
             <ActionForm action=login>
-                <input type="hidden" name="next" prop:value=move || next.get()/>
+                <input type="hidden" name="next" value=move || next.get()/>
                 <div class="field">
                     <label for="username">"Username"</label>
                     <input id="username" name="username" autocomplete="username" required
@@ -149,7 +149,7 @@ pub fn RegisterPage() -> impl IntoView {
         <section class="auth-card">
             <h1>"Create an account"</h1>
             <ActionForm action=register>
-                <input type="hidden" name="next" prop:value=move || next.get()/>
+                <input type="hidden" name="next" value=move || next.get()/>
                 <div class="field">
                     <label for="username">"Username"</label>
                     <input id="username" name="username" autocomplete="username" required

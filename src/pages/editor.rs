@@ -505,6 +505,9 @@ mod client {
                     }
                     "result" => {
                         if let Ok(r) = serde_json::from_str::<Run>(&data) {
+                            if r.saved == Some(false) {
+                                self.message.set(Some(crate::model::UNSAVED.into()));
+                            }
                             self.run.set(Some(r));
                         }
                         es.close();

@@ -19,6 +19,7 @@ pub fn RunPage() -> impl IntoView {
                     Ok(Some(r)) => {
                         let lang = r.language.clone();
                         let running = r.status != RunStatus::Finished;
+                        let unsaved = r.saved == Some(false);
                         let sig = Signal::stored(Some(r.clone()));
                         view! {
                             <section class="run-page">
@@ -28,6 +29,7 @@ pub fn RunPage() -> impl IntoView {
                                     <a class="button" href=format!("/?lang={lang}")>"Back to the editor"</a>
                                 </div>
                                 {running.then(|| view! { <p class="note">"This run has not finished yet. Reload to see more."</p> })}
+                                {unsaved.then(|| view! { <p class="note warning" role="alert">{crate::model::UNSAVED}</p> })}
                                 <OutputView run=sig/>
                                 <StatusLine run=sig message=Signal::stored(None::<String>)/>
                             </section>

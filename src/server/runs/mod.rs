@@ -402,7 +402,7 @@ impl Runs {
         if !is_run_id(id) {
             return None;
         }
-        if let Some(stored) = self.from_redis(id).await {
+        if let Some(stored) = self.stored_in_redis(id).await {
             if &stored.owner == viewer {
                 return Some(stored.run);
             }
@@ -423,7 +423,7 @@ impl Runs {
             }
         }
         if self
-            .from_redis(id)
+            .stored_in_redis(id)
             .await
             .is_some_and(|s| &s.owner == viewer)
         {
@@ -433,7 +433,7 @@ impl Runs {
         }
     }
 
-    async fn from_redis(&self, id: &str) -> Option<Stored> {
+    async fn stored_in_redis(&self, id: &str) -> Option<Stored> {
         let mut conn = self.redis.conn().await.ok()?;
         let json: Option<String> = conn.get(state_key(id)).await.ok()?;
         serde_json::from_str(&json?).ok()

@@ -96,7 +96,7 @@ impl RunStore {
                         runs.list_indexes().await?.try_collect().await?;
                     let current = existing.iter().find_map(|i| {
                         let o = i.options.as_ref()?;
-                        (o.name.as_deref() == Some(TTL_INDEX)).then(|| o.expire_after)
+                        (o.name.as_deref() == Some(TTL_INDEX)).then_some(o.expire_after)
                     });
                     let wanted = (ttl > 0).then(|| Duration::from_secs(ttl));
                     if let Some(current) = current {
