@@ -191,7 +191,11 @@ impl AppState {
             config.guest_quota,
             config.ip_expiry_seconds,
         ));
-        let store = Arc::new(RunStore::new(mongo.clone(), config.submission_ttl_seconds));
+        let store = Arc::new(RunStore::new(
+            mongo.clone(),
+            redis.clone(),
+            config.submission_ttl_seconds,
+        ));
         let runs = Runs::new(
             engine.clone(),
             redis.clone(),

@@ -1,7 +1,16 @@
 //! Run history in MongoDB (`runs` collection): every run of a logged-in user, with its
 //! code and input, newest first. Guests' runs are never written here.
+//!
+//! MongoDB is the record. Paging through it is done with an index of each user's run ids
+//! in Redis (sorted sets scored by creation time, one for all runs and one per language):
+//! a page is one `ZREVRANGE` plus one `_id $in` look-up of 20 documents, so its cost does
+//! not grow with the size of the history (the MongoDB-compatible server used here scans
+//! every match of a query before it sorts and skips). The index is rebuilt from MongoDB
+//! when it is missing, repairs itself when it names runs that are gone (deleted, expired
+//! by the TTL index), and without Redis the store pages with a plain MongoDB query.
 
 use crate::model::{HistoryPage, Run};
+use crate::server::redis::Redis;
 use crate::server::state::{DbError, Mongo};
 use futures::{FutureExt, TryStreamExt};
 use mongodb::bson::{doc, Bson, DateTime, Document};
@@ -21,7 +30,36 @@ pub const MAX_PER_PAGE: u64 = 100;
 /// The history store.
 pub struct RunStore {
     mongo: Arc<Mongo>,
+    redis: Arc<Redis>,
     ttl_seconds: u64,
+    /// Users whose index missed a write while Redis was away: rebuilt on their next read.
+    stale: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+/// How long a built index is trusted before it is rebuilt from MongoDB anyway (covers a
+/// write that another instance could not add to the index).
+const INDEX_TRUST_SECONDS: u64 = 3600;
+
+/// The Redis key of a user's index: all runs, or one language's.
+fn index_key(user_id: &str, language: Option<&str>) -> String {
+    match language {
+        Some(l) => format!("own-ide:history:{user_id}:lang:{l}"),
+        None => format!("own-ide:history:{user_id}"),
+    }
+}
+
+/// Set once a user's index holds every run that was in MongoDB when it was built.
+fn built_key(user_id: &str) -> String {
+    format!("own-ide:history:{user_id}:built")
+}
+
+fn millis(run: &Run) -> i64 {
+    time::OffsetDateTime::parse(
+        &run.created_at,
+        &time::format_description::well_known::Rfc3339,
+    )
+    .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+    .unwrap_or(0)
 }
 
 fn to_doc(user_id: &str, run: &Run) -> Result<Document, DbError> {
@@ -69,8 +107,13 @@ fn from_doc(mut d: Document) -> Option<Run> {
 }
 
 impl RunStore {
-    pub fn new(mongo: Arc<Mongo>, ttl_seconds: u64) -> RunStore {
-        RunStore { mongo, ttl_seconds }
+    pub fn new(mongo: Arc<Mongo>, redis: Arc<Redis>, ttl_seconds: u64) -> RunStore {
+        RunStore {
+            mongo,
+            redis,
+            ttl_seconds,
+            stale: Default::default(),
+        }
     }
 
     /// Creates the named indexes; makes the TTL index match `SUBMISSION_TTL_SECONDS`
@@ -126,7 +169,7 @@ impl RunStore {
             .await
     }
 
-    /// Saves (or replaces) a user's run.
+    /// Saves (or replaces) a user's run, and adds it to the user's index.
     pub async fn save(&self, user_id: &str, run: &Run) -> Result<(), DbError> {
         let d = to_doc(user_id, run)?;
         let id = run.id.clone();
@@ -141,7 +184,197 @@ impl RunStore {
                 }
                 .boxed()
             })
+            .await?;
+        // Best effort: an index that missed a run is rebuilt on the user's next read.
+        let indexed = match self.redis.conn().await {
+            Ok(mut conn) => {
+                let score = millis(run);
+                redis::pipe()
+                    .zadd(index_key(user_id, None), &run.id, score)
+                    .ignore()
+                    .zadd(index_key(user_id, Some(&run.language)), &run.id, score)
+                    .ignore()
+                    .query_async::<()>(&mut conn)
+                    .await
+                    .is_ok()
+            }
+            Err(_) => false,
+        };
+        if !indexed {
+            self.stale
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(user_id.to_string());
+        }
+        Ok(())
+    }
+
+    /// Rebuilds a user's index from MongoDB (ids, languages and times only).
+    async fn build_index(
+        &self,
+        user_id: &str,
+        conn: &mut redis::aio::ConnectionManager,
+    ) -> Result<(), DbError> {
+        let filter = doc! { "user_id": user_id };
+        let entries: Vec<Document> = self
+            .mongo
+            .call("index runs", |db| {
+                async move {
+                    db.collection::<Document>(RUNS)
+                        .find(filter)
+                        .projection(doc! { "_id": 1, "language": 1, "created": 1 })
+                        .await?
+                        .try_collect()
+                        .await
+                }
+                .boxed()
+            })
+            .await?;
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        let mut keys = vec![index_key(user_id, None)];
+        for lang in crate::server::sandbox::LANGUAGES {
+            keys.push(index_key(user_id, Some(lang.id)));
+        }
+        pipe.del(&keys).ignore();
+        for chunk in entries.chunks(1000) {
+            let mut all = Vec::with_capacity(chunk.len());
+            let mut by_lang: std::collections::HashMap<&str, Vec<(i64, &str)>> = Default::default();
+            for d in chunk {
+                let (Ok(id), Ok(lang)) = (d.get_str("_id"), d.get_str("language")) else {
+                    continue;
+                };
+                let score = d
+                    .get_datetime("created")
+                    .map(|t| t.timestamp_millis())
+                    .unwrap_or(0);
+                all.push((score, id));
+                by_lang.entry(lang).or_default().push((score, id));
+            }
+            if !all.is_empty() {
+                pipe.zadd_multiple(index_key(user_id, None), &all).ignore();
+            }
+            for (lang, members) in by_lang {
+                pipe.zadd_multiple(index_key(user_id, Some(lang)), &members)
+                    .ignore();
+            }
+        }
+        pipe.set_ex(built_key(user_id), 1, INDEX_TRUST_SECONDS)
+            .ignore();
+        pipe.query_async::<()>(conn).await.map_err(|e| {
+            tracing::warn!(error = %e, "could not build a history index in Redis");
+            DbError::Unavailable
+        })
+    }
+
+    /// Fetches runs by id, in the order given; ids without a run of this user are left out.
+    async fn fetch(&self, user_id: &str, ids: &[String]) -> Result<Vec<Run>, DbError> {
+        let filter = doc! { "_id": { "$in": ids }, "user_id": user_id };
+        let docs: Vec<Document> = self
+            .mongo
+            .call("fetch runs", |db| {
+                async move {
+                    db.collection::<Document>(RUNS)
+                        .find(filter)
+                        .await?
+                        .try_collect()
+                        .await
+                }
+                .boxed()
+            })
+            .await?;
+        let mut runs: std::collections::HashMap<String, Run> = docs
+            .into_iter()
+            .filter_map(from_doc)
+            .map(|r| (r.id.clone(), r))
+            .collect();
+        Ok(ids.iter().filter_map(|id| runs.remove(id)).collect())
+    }
+
+    /// A page through the Redis index; `None` when Redis cannot serve it.
+    async fn list_indexed(
+        &self,
+        user_id: &str,
+        page: u64,
+        per_page: u64,
+        language: Option<&str>,
+    ) -> Option<Result<HistoryPage, DbError>> {
+        let mut conn = self.redis.conn().await.ok()?;
+        let built: bool = redis::cmd("EXISTS")
+            .arg(built_key(user_id))
+            .query_async(&mut conn)
             .await
+            .ok()?;
+        let stale = self
+            .stale
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(user_id);
+        if !built || stale {
+            if let Err(e) = self.build_index(user_id, &mut conn).await {
+                if stale {
+                    self.stale
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(user_id.to_string());
+                }
+                return Some(Err(e));
+            }
+        }
+        let key = index_key(user_id, language);
+        let start = ((page - 1) * per_page) as isize;
+        let stop = start + per_page as isize - 1;
+        // A few rounds at most: each one drops ids whose runs are gone.
+        for _ in 0..3 {
+            if self.ttl_seconds > 0 {
+                let cutoff = (time::OffsetDateTime::now_utc().unix_timestamp() as u64)
+                    .saturating_sub(self.ttl_seconds) as i64
+                    * 1000;
+                let mut pipe = redis::pipe();
+                pipe.cmd("ZREMRANGEBYSCORE")
+                    .arg(index_key(user_id, None))
+                    .arg("-inf")
+                    .arg(format!("({cutoff}"))
+                    .ignore();
+                for lang in crate::server::sandbox::LANGUAGES {
+                    pipe.cmd("ZREMRANGEBYSCORE")
+                        .arg(index_key(user_id, Some(lang.id)))
+                        .arg("-inf")
+                        .arg(format!("({cutoff}"))
+                        .ignore();
+                }
+                let _: Result<(), _> = pipe.query_async(&mut conn).await;
+            }
+            let (total, ids): (u64, Vec<String>) = redis::pipe()
+                .zcard(&key)
+                .zrevrange(&key, start, stop)
+                .query_async(&mut conn)
+                .await
+                .ok()?;
+            let items = match self.fetch(user_id, &ids).await {
+                Ok(items) => items,
+                Err(e) => return Some(Err(e)),
+            };
+            if items.len() == ids.len() {
+                return Some(Ok(HistoryPage {
+                    items,
+                    page,
+                    per_page,
+                    total,
+                }));
+            }
+            let gone: Vec<&String> = ids
+                .iter()
+                .filter(|id| !items.iter().any(|r| &r.id == *id))
+                .collect();
+            let mut pipe = redis::pipe();
+            pipe.zrem(index_key(user_id, None), &gone).ignore();
+            for lang in crate::server::sandbox::LANGUAGES {
+                pipe.zrem(index_key(user_id, Some(lang.id)), &gone).ignore();
+            }
+            let _: Result<(), _> = pipe.query_async(&mut conn).await;
+        }
+        None
     }
 
     /// One of the user's runs; `None` for a missing run and for anyone else's.
@@ -158,6 +391,21 @@ impl RunStore {
 
     /// A page of the user's runs, newest first, optionally of one language.
     pub async fn list(
+        &self,
+        user_id: &str,
+        page: u64,
+        per_page: u64,
+        language: Option<&str>,
+    ) -> Result<HistoryPage, DbError> {
+        let page = page.max(1);
+        match self.list_indexed(user_id, page, per_page, language).await {
+            Some(result) => result,
+            None => self.list_scanning(user_id, page, per_page, language).await,
+        }
+    }
+
+    /// A page straight from MongoDB (sort, skip, limit, count).
+    async fn list_scanning(
         &self,
         user_id: &str,
         page: u64,
@@ -201,7 +449,8 @@ impl RunStore {
     /// Deletes one of the user's runs. False when there was no such run of theirs.
     pub async fn delete(&self, user_id: &str, id: &str) -> Result<bool, DbError> {
         let filter = doc! { "_id": id, "user_id": user_id };
-        self.mongo
+        let deleted = self
+            .mongo
             .call("delete run", |db| {
                 async move {
                     db.collection::<Document>(RUNS)
@@ -211,6 +460,18 @@ impl RunStore {
                 }
                 .boxed()
             })
-            .await
+            .await?;
+        if deleted {
+            // If this fails, the next page read drops the id (its run is gone).
+            if let Ok(mut conn) = self.redis.conn().await {
+                let mut pipe = redis::pipe();
+                pipe.zrem(index_key(user_id, None), id).ignore();
+                for lang in crate::server::sandbox::LANGUAGES {
+                    pipe.zrem(index_key(user_id, Some(lang.id)), id).ignore();
+                }
+                let _: Result<(), _> = pipe.query_async(&mut conn).await;
+            }
+        }
+        Ok(deleted)
     }
 }
