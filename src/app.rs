@@ -64,12 +64,13 @@ fn Frame() -> impl IntoView {
             <Nav/>
             <main class="main">
                 <Routes fallback=|| view! { <NotFound/> }>
-                    <Route path=path!("/") view=EditorPage/>
+                    // Async everywhere: the whole page is rendered before the first byte
+                    // is sent, so it is complete without JavaScript, and its status (302
+                    // to /login, 404, 503) is known. Every resource here is fast.
+                    <Route path=path!("/") view=EditorPage ssr=SsrMode::Async/>
                     <Route path=path!("/runs/:id") view=RunPage ssr=SsrMode::Async/>
-                    <Route path=path!("/login") view=LoginPage/>
-                    <Route path=path!("/register") view=RegisterPage/>
-                    // Async: the status (302 to /login, 404, 503) is known before the
-                    // first byte is sent.
+                    <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async/>
+                    <Route path=path!("/register") view=RegisterPage ssr=SsrMode::Async/>
                     <Route path=path!("/history") view=HistoryList ssr=SsrMode::Async/>
                     <Route path=path!("/history/:id") view=HistoryRun ssr=SsrMode::Async/>
                 </Routes>

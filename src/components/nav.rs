@@ -1,6 +1,6 @@
 //! The header: product name, navigation, and who is signed in.
 
-use crate::pages::auth::Auth;
+use crate::pages::auth::{urlencode, Auth};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -8,6 +8,16 @@ use leptos_router::components::A;
 #[component]
 pub fn Nav() -> impl IntoView {
     let auth = expect_context::<Auth>();
+    let location = leptos_router::hooks::use_location();
+    // "Log in" and "Register" bring the visitor back to the page they were on.
+    let back = move |to: &str| {
+        let here = location.pathname.get();
+        if here == "/login" || here == "/register" || here == "/" {
+            to.to_string()
+        } else {
+            format!("{to}?next={}", urlencode(&here))
+        }
+    };
     view! {
         <header class="site-header">
             <a class="brand" href="/">
@@ -30,8 +40,8 @@ pub fn Nav() -> impl IntoView {
                             }
                             .into_any(),
                             _ => view! {
-                                <A href="/login">"Log in"</A>
-                                <A href="/register">"Register"</A>
+                                <A href=move || back("/login")>"Log in"</A>
+                                <A href=move || back("/register")>"Register"</A>
                             }
                             .into_any(),
                         }
