@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
-use tokio::sync::{mpsc, Mutex, Semaphore};
+use tokio::sync::{mpsc, Mutex, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -101,6 +101,10 @@ pub struct Engine {
     pools: HashMap<&'static str, Pool>,
     slots: Arc<Semaphore>,
     in_flight: Arc<AtomicUsize>,
+    /// Runs that hold a slot right now.
+    running: AtomicUsize,
+    /// Notified when a run starts or ends, or a pool hands out a container.
+    activity: Notify,
     tracker: TaskTracker,
     shutdown: CancellationToken,
 }
@@ -140,6 +144,8 @@ impl Engine {
             healthy: AtomicBool::new(false),
             slots: Arc::new(Semaphore::new(cfg.max_concurrent_runs)),
             in_flight: Arc::new(AtomicUsize::new(0)),
+            running: AtomicUsize::new(0),
+            activity: Notify::new(),
             instance: uuid::Uuid::new_v4().simple().to_string(),
             pools,
             cfg,
@@ -233,11 +239,15 @@ impl Engine {
                 _ = self.shutdown.cancelled() => return,
                 p = tx.reserve() => match p { Ok(p) => p, Err(_) => return },
             };
-            let created = tokio::select! {
+            tokio::select! {
                 _ = self.shutdown.cancelled() => return,
-                c = self.fresh_container(lang) => c,
-            };
+                _ = self.quiet(&tx) => {}
+            }
+            // Not cancelled half-way: a container Docker has created but that no guard
+            // holds yet would be left behind. Shutdown waits for this task.
+            let created = self.fresh_container(lang).await;
             match created {
+                Ok(c) if self.shutdown.is_cancelled() => drop(c),
                 Ok(c) => permit.send(c),
                 Err(e) => {
                     tracing::warn!(language = lang.id, error = %e, "could not prepare a sandbox container; retrying");
@@ -248,6 +258,22 @@ impl Engine {
                     }
                 }
             }
+        }
+    }
+
+    /// Waits until no run is executing, or this pool is empty. Creating and starting a
+    /// container costs a lot of CPU; done while a run executes, it slows that run down.
+    async fn quiet(&self, tx: &mpsc::Sender<Container>) {
+        loop {
+            let notified = self.activity.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            // The caller holds one reserved place: the ready containers are the others.
+            let ready = tx.max_capacity() - tx.capacity() - 1;
+            if ready == 0 || self.running.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
         }
     }
 
@@ -280,6 +306,7 @@ impl Engine {
     async fn take_container(&self, lang: &Language) -> Result<Container, String> {
         if let Some(pool) = self.pools.get(lang.id) {
             if let Ok(c) = pool.ready.lock().await.try_recv() {
+                self.activity.notify_waiters();
                 return Ok(c);
             }
         }
@@ -305,6 +332,7 @@ impl Engine {
                 Err(_) => return Outcome::bare(Verdict::InternalError),
             },
         };
+        let _running = RunningGuard::new(self);
         let container = tokio::select! {
             _ = cancel.cancelled() => return Outcome::bare(Verdict::Stopped),
             c = self.take_container(lang) => match c {
@@ -712,6 +740,24 @@ impl Engine {
         }
         self.tracker.close();
         self.tracker.wait().await;
+    }
+}
+
+/// Counts a run as executing while it lives (the pools refill when no run executes).
+struct RunningGuard<'a>(&'a Engine);
+
+impl<'a> RunningGuard<'a> {
+    fn new(engine: &'a Engine) -> Self {
+        engine.running.fetch_add(1, Ordering::SeqCst);
+        engine.activity.notify_waiters();
+        RunningGuard(engine)
+    }
+}
+
+impl Drop for RunningGuard<'_> {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::SeqCst);
+        self.0.activity.notify_waiters();
     }
 }
 
