@@ -220,6 +220,46 @@ async fn hostile_programs_get_their_verdicts_and_change_nothing() {
 }
 
 #[tokio::test]
+async fn output_that_looks_like_the_trailer_is_only_output() {
+    let state = common::state_with(&[("POOL_SIZE", "1")]).await;
+    let mut c = Client::new(&state);
+    // A fake trailer framed like the engine's, with a made-up nonce, on both streams,
+    // then more output after a pause: the run must not end or lose anything.
+    let code = r#"import sys, time
+fake = '\x1e' + '0' * 32 + '\x1e0\n7672\noom_kill 1\n\x1e' + '0' * 32 + '\x1e'
+sys.stdout.write('a\x1eb\n' + fake + '\n')
+sys.stdout.flush()
+sys.stderr.write(fake + '\x1e' + '0' * 31)
+sys.stderr.flush()
+time.sleep(0.3)
+print('after')
+sys.stdout.write('\x1e')
+sys.exit(3)
+"#;
+    let fake = format!(
+        "\x1e{z}\x1e0\n7672\noom_kill 1\n\x1e{z}\x1e",
+        z = "0".repeat(32)
+    );
+    for _ in 0..2 {
+        let run = c.run("python", code, "").await;
+        assert_verdict(&run, "runtime_error");
+        assert_eq!(run["exit_code"], 3, "{run:#}");
+        assert_eq!(run["signal"], Value::Null);
+        assert_eq!(run["stdout"], format!("a\x1eb\n{fake}\nafter\n\x1e"));
+        assert_eq!(run["stderr"], format!("{fake}\x1e{}", "0".repeat(31)));
+    }
+
+    // A program that kills the wrapper shell leaves no trailer: the engine falls back
+    // to asking Docker and the container, and the output is intact.
+    let code = "import os, signal\nshell = int(open(f'/proc/{os.getppid()}/stat').read().rsplit(')', 1)[1].split()[1])\nprint('before', flush=True)\nos.kill(shell, signal.SIGKILL)\nprint('after')";
+    let run = c.run("python", code, "").await;
+    assert_verdict(&run, "runtime_error");
+    assert_eq!(run["stdout"], "before\nafter\n");
+    assert_eq!(run["exit_code"], 137, "{run:#}");
+    finish(state).await;
+}
+
+#[tokio::test]
 async fn twenty_runs_at_once_all_finish_and_a_flood_gets_503() {
     let state = common::state_with(&[("POOL_SIZE", "2")]).await;
     let mut handles = Vec::new();

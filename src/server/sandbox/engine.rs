@@ -3,7 +3,7 @@
 
 use super::container::{self, Container, INSTANCE_LABEL, LABEL, SANDBOX_USER, STATS_FILE};
 use super::languages::{Language, LANGUAGES};
-use super::output::Capture;
+use super::output::{Capture, Splitter};
 use crate::model::Verdict;
 use crate::server::config::SandboxConfig;
 use base64::Engine as _;
@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
-use tokio::sync::{mpsc, Mutex, Semaphore};
+use tokio::sync::{mpsc, Mutex, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -101,6 +101,10 @@ pub struct Engine {
     pools: HashMap<&'static str, Pool>,
     slots: Arc<Semaphore>,
     in_flight: Arc<AtomicUsize>,
+    /// Runs that hold a slot right now.
+    running: AtomicUsize,
+    /// Notified when a run starts or ends, or a pool hands out a container.
+    activity: Notify,
     tracker: TaskTracker,
     shutdown: CancellationToken,
 }
@@ -140,6 +144,8 @@ impl Engine {
             healthy: AtomicBool::new(false),
             slots: Arc::new(Semaphore::new(cfg.max_concurrent_runs)),
             in_flight: Arc::new(AtomicUsize::new(0)),
+            running: AtomicUsize::new(0),
+            activity: Notify::new(),
             instance: uuid::Uuid::new_v4().simple().to_string(),
             pools,
             cfg,
@@ -233,11 +239,15 @@ impl Engine {
                 _ = self.shutdown.cancelled() => return,
                 p = tx.reserve() => match p { Ok(p) => p, Err(_) => return },
             };
-            let created = tokio::select! {
+            tokio::select! {
                 _ = self.shutdown.cancelled() => return,
-                c = self.fresh_container(lang) => c,
-            };
+                _ = self.quiet(&tx) => {}
+            }
+            // Not cancelled half-way: a container Docker has created but that no guard
+            // holds yet would be left behind. Shutdown waits for this task.
+            let created = self.fresh_container(lang).await;
             match created {
+                Ok(c) if self.shutdown.is_cancelled() => drop(c),
                 Ok(c) => permit.send(c),
                 Err(e) => {
                     tracing::warn!(language = lang.id, error = %e, "could not prepare a sandbox container; retrying");
@@ -248,6 +258,22 @@ impl Engine {
                     }
                 }
             }
+        }
+    }
+
+    /// Waits until no run is executing, or this pool is empty. Creating and starting a
+    /// container costs a lot of CPU; done while a run executes, it slows that run down.
+    async fn quiet(&self, tx: &mpsc::Sender<Container>) {
+        loop {
+            let notified = self.activity.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            // The caller holds one reserved place: the ready containers are the others.
+            let ready = tx.max_capacity() - tx.capacity() - 1;
+            if ready == 0 || self.running.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
         }
     }
 
@@ -280,6 +306,7 @@ impl Engine {
     async fn take_container(&self, lang: &Language) -> Result<Container, String> {
         if let Some(pool) = self.pools.get(lang.id) {
             if let Ok(c) = pool.ready.lock().await.try_recv() {
+                self.activity.notify_waiters();
                 return Ok(c);
             }
         }
@@ -305,6 +332,7 @@ impl Engine {
                 Err(_) => return Outcome::bare(Verdict::InternalError),
             },
         };
+        let _running = RunningGuard::new(self);
         let container = tokio::select! {
             _ = cancel.cancelled() => return Outcome::bare(Verdict::Stopped),
             c = self.take_container(lang) => match c {
@@ -342,12 +370,12 @@ impl Engine {
         let encoded = base64::engine::general_purpose::STANDARD.encode(code);
         // The source arrives as one base64 line on stdin: no quoting problems, no files
         // from the host, and the shell's `read` leaves the rest of stdin for the program.
-        let write_source = format!(
-            "IFS= read -r s && printf %s \"$s\" | base64 -d > {} && ",
-            lang.source_file
-        );
         let mut compile_output = String::new();
         if let Some(compile) = lang.compile {
+            let write_source = format!(
+                "IFS= read -r s && printf %s \"$s\" | base64 -d > {} && ",
+                lang.source_file
+            );
             let mut out = Capture::new(cap);
             let cmd = vec![
                 "sh".into(),
@@ -395,25 +423,36 @@ impl Engine {
             }
         }
 
-        let mut run: Vec<String> = ["/usr/bin/time", "-f", "%M", "-o", STATS_FILE]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        run.extend(lang.run.iter().map(|s| s.to_string()));
-        let (cmd, input) = if lang.compile.is_some() {
-            (run, stdin.as_bytes().to_vec())
+        // The run step goes through a wrapper shell that reports the exit code, GNU time's
+        // file and the cgroup's OOM counter in a trailer after the program's output, so
+        // no second exec is needed to learn how the program ended. The trailer is framed
+        // by a random per-run nonce that the shell reads as the first line of its stdin.
+        //
+        // Trust model: the nonce is never in argv or the environment, and the shell has
+        // consumed it from the pipe before the program starts, so the program cannot
+        // print a valid trailer (anything it prints, fake markers included, stays its
+        // output). A program that ptraces or reads the memory of its ancestors could
+        // learn the nonce and forge the trailer, but only to lie about its own exit code,
+        // peak memory and OOM flag: the run time is measured here, outside the
+        // container, and the memory limit is enforced by the cgroup either way.
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        let mut cmd = vec!["sh".to_string(), "-c".into(), run_script(lang), "sh".into()];
+        cmd.extend(
+            ["/usr/bin/time", "-f", "%M", "-o", STATS_FILE]
+                .iter()
+                .chain(lang.run)
+                .map(|s| s.to_string()),
+        );
+        let input = if lang.compile.is_some() {
+            format!("{nonce}\n{stdin}")
         } else {
-            let mut cmd = vec![
-                "sh".to_string(),
-                "-c".into(),
-                format!("{write_source}exec \"$@\""),
-                "sh".into(),
-            ];
-            cmd.extend(run);
-            (cmd, format!("{encoded}\n{stdin}").into_bytes())
-        };
+            format!("{nonce}\n{encoded}\n{stdin}")
+        }
+        .into_bytes();
         let mut stdout = Capture::new(cap);
         let mut stderr = Capture::new(cap);
+        let mut out_split = Splitter::new(&nonce);
+        let mut err_split = Splitter::new(&nonce);
         let started = Instant::now();
         let end = self
             .exec(
@@ -423,22 +462,44 @@ impl Engine {
                 self.cfg.run_time_limit,
                 cancel,
                 &mut |stream, bytes| {
-                    let (capture, wrap): (&mut Capture, fn(String) -> Event) = match stream {
-                        Stream::Out => (&mut stdout, Event::Stdout),
-                        Stream::Err => (&mut stderr, Event::Stderr),
-                    };
-                    let text = capture.push(bytes);
+                    let (split, capture, wrap): (&mut Splitter, &mut Capture, fn(String) -> Event) =
+                        match stream {
+                            Stream::Out => (&mut out_split, &mut stdout, Event::Stdout),
+                            Stream::Err => (&mut err_split, &mut stderr, Event::Stderr),
+                        };
+                    let text = capture.push(split.push(bytes));
                     if !text.is_empty() {
                         on_event(wrap(text));
                     }
                     if capture.overflowed {
-                        ControlFlow::Break(())
-                    } else {
-                        ControlFlow::Continue(())
+                        return ControlFlow::Break(Stop::Abort);
+                    }
+                    // Docker copies the two pipes separately: the run is over only when
+                    // both trailers have arrived.
+                    match (out_split.trailer(), err_split.trailer()) {
+                        (Some(report), Some(_)) => match Report::parse(report) {
+                            Some(r) => ControlFlow::Break(Stop::Exited(r)),
+                            None => ControlFlow::Continue(()),
+                        },
+                        _ => ControlFlow::Continue(()),
                     }
                 },
             )
             .await;
+        // Bytes held back as a possible marker start were the program's after all.
+        for (split, capture, wrap) in [
+            (
+                &mut out_split,
+                &mut stdout,
+                Event::Stdout as fn(String) -> Event,
+            ),
+            (&mut err_split, &mut stderr, Event::Stderr),
+        ] {
+            let text = capture.push(&split.finish());
+            if !text.is_empty() {
+                on_event(wrap(text));
+            }
+        }
         let time_ms = started.elapsed().as_millis() as u64;
         let truncated = stdout.overflowed || stderr.overflowed;
         let mut outcome = Outcome {
@@ -450,9 +511,17 @@ impl Engine {
             ..Outcome::bare(Verdict::Ok)
         };
         match end {
-            ExecEnd::Exited { code, ran_for } => {
+            ExecEnd::Exited {
+                code,
+                ran_for,
+                stats,
+            } => {
                 outcome.time_ms = ran_for.as_millis() as u64;
-                let stats = self.stats(c).await;
+                let stats = match stats {
+                    Some(s) => s,
+                    // No trailer (the wrapper shell itself was killed): ask the container.
+                    None => self.stats(c).await,
+                };
                 outcome.memory_kb = stats.max_rss_kb;
                 if let Some(sig) = stats.signal {
                     outcome.signal = Some(signal_name(sig));
@@ -481,7 +550,9 @@ impl Engine {
     }
 
     /// Runs one command in the container, feeding `input` to its stdin and passing
-    /// every chunk of output to `on_output`, which may ask to abort.
+    /// every chunk of output to `on_output`, which may end the exec early: on too much
+    /// output, or when the run's trailer says the program has exited (then the exit code
+    /// comes from the trailer and Docker is not asked).
     async fn exec(
         &self,
         c: &Container,
@@ -489,7 +560,7 @@ impl Engine {
         input: Vec<u8>,
         limit: Duration,
         cancel: &CancellationToken,
-        on_output: &mut (dyn FnMut(Stream, &[u8]) -> ControlFlow<()> + Send),
+        on_output: &mut (dyn FnMut(Stream, &[u8]) -> ControlFlow<Stop> + Send),
     ) -> ExecEnd {
         let docker = match self.client() {
             Ok(d) => d,
@@ -536,6 +607,14 @@ impl Engine {
         });
         let deadline = tokio::time::sleep(limit);
         tokio::pin!(deadline);
+        let stopped = |stop| match stop {
+            Stop::Abort => ExecEnd::Aborted,
+            Stop::Exited(r) => ExecEnd::Exited {
+                code: r.code,
+                ran_for: started.elapsed(),
+                stats: Some(r.stats),
+            },
+        };
         let end = loop {
             tokio::select! {
                 biased;
@@ -543,10 +622,10 @@ impl Engine {
                 _ = &mut deadline => break Some(ExecEnd::TimedOut),
                 item = output.next() => match item {
                     Some(Ok(LogOutput::StdOut { message })) | Some(Ok(LogOutput::Console { message })) => {
-                        if on_output(Stream::Out, &message).is_break() { break Some(ExecEnd::Aborted); }
+                        if let ControlFlow::Break(stop) = on_output(Stream::Out, &message) { break Some(stopped(stop)); }
                     }
                     Some(Ok(LogOutput::StdErr { message })) => {
-                        if on_output(Stream::Err, &message).is_break() { break Some(ExecEnd::Aborted); }
+                        if let ControlFlow::Break(stop) = on_output(Stream::Err, &message) { break Some(stopped(stop)); }
                     }
                     Some(Ok(LogOutput::StdIn { .. })) => {}
                     Some(Err(e)) => break Some(ExecEnd::Failed(e.to_string())),
@@ -566,6 +645,7 @@ impl Engine {
                     return ExecEnd::Exited {
                         code: r.exit_code.unwrap_or(-1),
                         ran_for,
+                        stats: None,
                     };
                 }
                 Ok(_) => tokio::time::sleep(Duration::from_millis(10)).await,
@@ -663,10 +743,37 @@ impl Engine {
     }
 }
 
+/// Counts a run as executing while it lives (the pools refill when no run executes).
+struct RunningGuard<'a>(&'a Engine);
+
+impl<'a> RunningGuard<'a> {
+    fn new(engine: &'a Engine) -> Self {
+        engine.running.fetch_add(1, Ordering::SeqCst);
+        engine.activity.notify_waiters();
+        RunningGuard(engine)
+    }
+}
+
+impl Drop for RunningGuard<'_> {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::SeqCst);
+        self.0.activity.notify_waiters();
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 enum Stream {
     Out,
     Err,
+}
+
+/// Why an output callback stops an exec before its output ends.
+#[derive(Debug)]
+enum Stop {
+    /// Too much output.
+    Abort,
+    /// The wrapper shell reported the end of the program.
+    Exited(Report),
 }
 
 #[derive(Debug)]
@@ -674,12 +781,62 @@ enum ExecEnd {
     Exited {
         code: i64,
         ran_for: Duration,
+        /// What the run's trailer reported, if it came.
+        stats: Option<Stats>,
     },
     TimedOut,
     Cancelled,
     /// The output callback asked to stop (output limit).
     Aborted,
     Failed(String),
+}
+
+/// The wrapper shell of the run step (`sh -c SCRIPT sh /usr/bin/time ... PROGRAM...`).
+/// It reads the nonce line (and, for interpreted languages, the source line) from stdin,
+/// runs the program (not with `exec`: it has to report afterwards), then writes the
+/// trailer: on stdout `MARK nonce MARK exit-code \n stats MARK nonce MARK`, where the
+/// stats are the files `Engine::stats` reads, read with shell built-ins (no fork); and
+/// on stderr an empty trailer `MARK nonce MARK MARK nonce MARK`.
+fn run_script(lang: &Language) -> String {
+    let source = if lang.compile.is_some() {
+        String::new()
+    } else {
+        format!(
+            "IFS= read -r s || exit\nprintf %s \"$s\" | base64 -d > {} || exit\n",
+            lang.source_file
+        )
+    };
+    format!(
+        r#"IFS= read -r n || exit
+{source}"$@"
+c=$?
+s=
+for f in {STATS_FILE} /sys/fs/cgroup/memory/memory.oom_control /sys/fs/cgroup/memory.events; do
+[ -r "$f" ] && {{ while IFS= read -r l || [ -n "$l" ]; do s="$s$l
+"; done < "$f"; }} 2>/dev/null
+done
+printf '\036%s\036%s\n%s\036%s\036' "$n" "$c" "$s" "$n"
+printf '\036%s\036\036%s\036' "$n" "$n" >&2
+exit "$c""#
+    )
+}
+
+/// The body of a run's stdout trailer: the exit code, then the stats text.
+#[derive(Debug, PartialEq, Eq)]
+struct Report {
+    code: i64,
+    stats: Stats,
+}
+
+impl Report {
+    fn parse(body: &[u8]) -> Option<Report> {
+        let text = String::from_utf8_lossy(body);
+        let (code, stats) = text.split_once('\n')?;
+        Some(Report {
+            code: code.trim().parse().ok()?,
+            stats: Stats::parse(stats),
+        })
+    }
 }
 
 /// What the container recorded about a finished program.
@@ -760,6 +917,22 @@ mod tests {
             }
         );
         assert_eq!(signal_name(11), "SIGSEGV");
+        let r = Report::parse(b"137\nCommand terminated by signal 9\n69540\noom_kill 1\n").unwrap();
+        assert_eq!(
+            r,
+            Report {
+                code: 137,
+                stats: Stats {
+                    max_rss_kb: Some(69540),
+                    signal: Some(9),
+                    oom_killed: true
+                }
+            }
+        );
+        // The exit code line is not taken for a peak memory figure.
+        assert_eq!(Report::parse(b"0\n").unwrap().stats, Stats::default());
+        assert_eq!(Report::parse(b"x\n1\n"), None);
+        assert_eq!(Report::parse(b"0"), None);
         assert_eq!(signal_name(40), "signal 40");
     }
 }
