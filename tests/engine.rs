@@ -494,3 +494,52 @@ async fn runs_are_private_to_their_guest_and_kept_in_redis() {
     finish(state).await;
     finish(other).await;
 }
+
+/// Start-up clean-up takes the containers of dead processes and leaves live ones alone.
+#[tokio::test]
+async fn leftovers_of_dead_processes_are_removed_and_live_ones_kept() {
+    let host = own_ide::server::sandbox::container::this_host();
+    let make = |pid: &str| {
+        let out = std::process::Command::new("docker")
+            .args([
+                "create",
+                "--label",
+                "own-ide.sandbox=1",
+                "--label",
+                "own-ide.instance=someone-else",
+                "--label",
+                &format!("own-ide.host={host}"),
+                "--label",
+                &format!("own-ide.pid={pid}"),
+                "own-ide-python:latest",
+                "true",
+            ])
+            .output()
+            .expect("docker CLI");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let exists = |id: &str| {
+        std::process::Command::new("docker")
+            .args(["inspect", id])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    // Process ids above the kernel's maximum never exist.
+    let dead = make("4194305");
+    let alive = make(&std::process::id().to_string());
+    let state = common::state_with(&[("POOL_SIZE", "0")]).await;
+    let removed = state.engine.remove_leftovers().await;
+    assert!(removed >= 1);
+    assert!(!exists(&dead), "the dead process's container is gone");
+    assert!(exists(&alive), "a live process's container stays");
+    let _ = std::process::Command::new("docker")
+        .args(["rm", "-f", &alive])
+        .output();
+    finish(state).await;
+}

@@ -12,6 +12,17 @@ use tokio_util::task::TaskTracker;
 pub const LABEL: &str = "own-ide.sandbox";
 /// Label naming the engine instance that created a container.
 pub const INSTANCE_LABEL: &str = "own-ide.instance";
+/// The machine and process that made a container: start-up clean-up removes only the
+/// containers of processes on this machine that no longer exist.
+pub const HOST_LABEL: &str = "own-ide.host";
+pub const PID_LABEL: &str = "own-ide.pid";
+
+/// This machine's name, as the kernel knows it.
+pub fn this_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
+}
 /// The unprivileged user inside every runtime image.
 pub const SANDBOX_USER: &str = "10001:10001";
 /// Peak-memory report written by GNU time inside the container.
@@ -80,6 +91,8 @@ pub fn spec(cfg: &SandboxConfig, lang: &Language, instance: &str) -> ContainerCr
         labels: Some(HashMap::from([
             (LABEL.to_string(), "1".to_string()),
             (INSTANCE_LABEL.to_string(), instance.to_string()),
+            (HOST_LABEL.to_string(), this_host()),
+            (PID_LABEL.to_string(), std::process::id().to_string()),
             ("own-ide.language".to_string(), lang.id.to_string()),
         ])),
         host_config: Some(host),

@@ -325,6 +325,19 @@ impl Engine {
         cancel: &CancellationToken,
     ) -> Outcome {
         let _ticket = ticket;
+        if self.shutdown.is_cancelled() {
+            return Outcome::bare(Verdict::Stopped);
+        }
+        // The run ends when its own token fires or the engine shuts down.
+        let run_cancel = self.shutdown.child_token();
+        let _link = AbortOnDrop(tokio::spawn({
+            let (outer, inner) = (cancel.clone(), run_cancel.clone());
+            async move {
+                outer.cancelled().await;
+                inner.cancel();
+            }
+        }));
+        let cancel = &run_cancel;
         let _slot = tokio::select! {
             _ = cancel.cancelled() => return Outcome::bare(Verdict::Stopped),
             s = self.slots.clone().acquire_owned() => match s {
@@ -333,16 +346,20 @@ impl Engine {
             },
         };
         let _running = RunningGuard::new(self);
-        let container = tokio::select! {
-            _ = cancel.cancelled() => return Outcome::bare(Verdict::Stopped),
-            c = self.take_container(lang) => match c {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::error!(language = lang.id, error = %e, "no sandbox container for a run");
-                    return Outcome::bare(Verdict::InternalError);
-                }
-            },
+        // Not raced against the cancel token: a container creation dropped half-way
+        // would leave a container no guard holds. A stop that came meanwhile is seen
+        // right after, and the container's guard removes it.
+        let container = match self.take_container(lang).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(language = lang.id, error = %e, "no sandbox container for a run");
+                return Outcome::bare(Verdict::InternalError);
+            }
         };
+        if cancel.is_cancelled() {
+            container.kill_now().await;
+            return Outcome::bare(Verdict::Stopped);
+        }
         on_event(Event::Started);
         let outcome = self
             .run_in(&container, lang, code, stdin, on_event, cancel)
@@ -682,7 +699,8 @@ impl Engine {
     }
 
     /// Removes containers that carry the engine label but belong to no live engine:
-    /// what a crashed earlier process left behind. Call once at start-up.
+    /// what a crashed earlier process on this machine left behind (its process id is
+    /// gone). Call once at start-up.
     pub async fn remove_leftovers(&self) -> usize {
         let filters = HashMap::from([("label".to_string(), vec![LABEL.to_string()])]);
         let opts = ListContainersOptionsBuilder::default()
@@ -696,14 +714,21 @@ impl Engine {
             return 0;
         };
         let mut removed = 0;
+        let host = container::this_host();
         for c in list {
-            let mine = c
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(INSTANCE_LABEL))
-                .map(|v| v == &self.instance)
-                .unwrap_or(false);
-            if let (false, Some(id)) = (mine, c.id) {
+            let labels = c.labels.unwrap_or_default();
+            let label = |k: &str| labels.get(k).map(String::as_str);
+            let mine = label(INSTANCE_LABEL) == Some(self.instance.as_str());
+            // Another app instance on this machine (or one using the same Docker engine
+            // from elsewhere) keeps its pool and its runs: only a dead process's go.
+            let orphaned = match (label(container::HOST_LABEL), label(container::PID_LABEL)) {
+                (Some(h), Some(pid)) if h == host => {
+                    !std::path::Path::new(&format!("/proc/{pid}")).exists()
+                }
+                (Some(_), Some(_)) => false,
+                _ => true,
+            };
+            if let (false, true, Some(id)) = (mine, orphaned, c.id) {
                 container::remove(&docker, &id).await;
                 removed += 1;
             }
@@ -731,6 +756,11 @@ impl Engine {
     /// Stops refilling, removes the pooled containers and waits for every removal.
     pub async fn shutdown(&self) {
         self.shutdown.cancel();
+        // Runs in progress stop (verdict `stopped`) and remove their containers.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.running.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         for pool in self.pools.values() {
             let mut rx = pool.ready.lock().await;
             rx.close();
@@ -740,6 +770,15 @@ impl Engine {
         }
         self.tracker.close();
         self.tracker.wait().await;
+    }
+}
+
+/// Aborts a helper task when the run it serves is over.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
