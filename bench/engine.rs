@@ -37,7 +37,7 @@ fn docker_run_args(lang: &str, code: &str) -> Vec<String> {
             "printf '%s' '{code}' > main.cpp && g++ -O2 -std=c++17 -o main main.cpp && ./main"
         ),
         "java" => format!("printf '%s' '{code}' > Main.java && javac Main.java && java Main"),
-        _ => format!("printf '%s' \"{code}\" > main.js && node main.js"),
+        _ => format!("printf '%s' '{code}' > main.js && node main.js"),
     };
     let code_escaped = script.replace("'hello'", "'\\''hello'\\''");
     [
