@@ -1,6 +1,7 @@
 //! Engine benchmark: prints numbers, asserts nothing.
 //!
 //! 1. For each language, N sequential hello-world runs through `POST /api/v1/runs?wait=true`
+//!    (BENCH_PAUSE_MS, default 400, of quiet after every measured run on both sides)
 //!    (median, p95), beside plain `docker run --rm` of the same image and program measured
 //!    in this same process run (ratio).
 //! 2. Throughput at 4, 8 and 16 concurrent clients for BENCH_SECONDS (default 30): runs
@@ -105,6 +106,14 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(30);
+    // Pause after every measured run, API and docker alike (a person does not press Run
+    // back to back); BENCH_PAUSE_MS=0 measures runs back to back.
+    let pause = Duration::from_millis(
+        std::env::var("BENCH_PAUSE_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(400),
+    );
     let secs: u64 = std::env::var("BENCH_SECONDS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -130,7 +139,10 @@ async fn main() {
     let app = own_ide::server::api_router(state.clone());
     tokio::time::sleep(Duration::from_secs(3)).await; // let the warm pools fill
 
-    println!("\n## Sequential hello world, {n} runs each (ms)");
+    println!(
+        "\n## Sequential hello world, {n} runs each, {} ms pause after each measured run (ms)",
+        pause.as_millis()
+    );
     println!(
         "{:<11} {:>10} {:>8} {:>14} {:>10} {:>8}",
         "language", "api median", "api p95", "docker median", "docker p95", "ratio"
@@ -145,6 +157,9 @@ async fn main() {
                 failures += 1;
             }
             api.push(t.elapsed().as_secs_f64() * 1000.0);
+            // Each measured run starts on a quiet machine: the pool refill that follows
+            // an API run must not land on the docker baseline (or the next run).
+            tokio::time::sleep(pause).await;
             let t = Instant::now();
             let (l, c) = (lang.to_string(), code.to_string());
             if !tokio::task::spawn_blocking(move || docker_run(&l, &c))
@@ -154,8 +169,7 @@ async fn main() {
                 failures += 1;
             }
             plain.push(t.elapsed().as_secs_f64() * 1000.0);
-            // Give the pool time to refill, as a person typing would.
-            tokio::time::sleep(Duration::from_millis(150)).await;
+            tokio::time::sleep(pause).await;
         }
         let (am, ap) = stats(api);
         let (dm, dp) = stats(plain);

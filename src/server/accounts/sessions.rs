@@ -20,6 +20,24 @@ pub const SESSION_TTL_INDEX: &str = "sessions_expiry_ttl";
 #[derive(Clone)]
 pub struct MongoSessionStore {
     mongo: Arc<Mongo>,
+    /// What this process last wrote per session (data hash, expiry in seconds): a save
+    /// of the same data with about the same expiry is skipped. A new visitor's session
+    /// is saved by the identity middleware and then again by the session layer; this
+    /// makes the second one free.
+    written: Arc<std::sync::Mutex<std::collections::HashMap<i128, (u64, i64)>>>,
+}
+
+/// Expiries closer than this count as the same (sliding expiry moves on every save).
+const SAME_EXPIRY_SECONDS: i64 = 60;
+/// Bound on the memory of recent writes.
+const MAX_REMEMBERED: usize = 50_000;
+
+fn fingerprint(record: &Record) -> Result<(u64, i64)> {
+    use std::hash::{Hash, Hasher};
+    let data = serde_json::to_string(&record.data).map_err(|e| Error::Encode(e.to_string()))?;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    data.hash(&mut h);
+    Ok((h.finish(), record.expiry_date.unix_timestamp()))
 }
 
 impl std::fmt::Debug for MongoSessionStore {
@@ -41,7 +59,34 @@ fn to_doc(record: &Record) -> Result<Document> {
 
 impl MongoSessionStore {
     pub fn new(mongo: Arc<Mongo>) -> Self {
-        MongoSessionStore { mongo }
+        MongoSessionStore {
+            mongo,
+            written: Default::default(),
+        }
+    }
+
+    fn remember(&self, id: &Id, record: &Record) {
+        if let Ok(f) = fingerprint(record) {
+            let mut w = self.written.lock().unwrap_or_else(|p| p.into_inner());
+            if w.len() >= MAX_REMEMBERED {
+                w.clear();
+            }
+            w.insert(id.0, f);
+        }
+    }
+
+    fn unchanged(&self, record: &Record) -> bool {
+        let Ok((data, expiry)) = fingerprint(record) else {
+            return false;
+        };
+        let w = self.written.lock().unwrap_or_else(|p| p.into_inner());
+        w.get(&record.id.0)
+            .is_some_and(|(d, e)| *d == data && (expiry - e).abs() < SAME_EXPIRY_SECONDS)
+    }
+
+    fn forget(&self, id: &Id) {
+        let mut w = self.written.lock().unwrap_or_else(|p| p.into_inner());
+        w.remove(&id.0);
     }
 
     /// The TTL index that lets MongoDB delete expired sessions.
@@ -88,7 +133,10 @@ impl SessionStore for MongoSessionStore {
                 })
                 .await;
             match inserted {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    self.remember(&record.id, record);
+                    return Ok(());
+                }
                 Err(DbError::Duplicate) => record.id = Id::default(),
                 Err(e) => return Err(backend(e)),
             }
@@ -97,9 +145,13 @@ impl SessionStore for MongoSessionStore {
     }
 
     async fn save(&self, record: &Record) -> Result<()> {
+        if self.unchanged(record) {
+            return Ok(());
+        }
         let d = to_doc(record)?;
         let id = record.id.to_string();
-        self.mongo
+        let saved = self
+            .mongo
             .call("save session", |db| {
                 async move {
                     db.collection::<Document>(SESSIONS)
@@ -111,7 +163,11 @@ impl SessionStore for MongoSessionStore {
                 .boxed()
             })
             .await
-            .map_err(backend)
+            .map_err(backend);
+        if saved.is_ok() {
+            self.remember(&record.id, record);
+        }
+        saved
     }
 
     async fn load(&self, id: &Id) -> Result<Option<Record>> {
@@ -148,6 +204,7 @@ impl SessionStore for MongoSessionStore {
     }
 
     async fn delete(&self, id: &Id) -> Result<()> {
+        self.forget(id);
         let key = id.to_string();
         self.mongo
             .call("delete session", |db| {
