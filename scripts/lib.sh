@@ -31,6 +31,14 @@ ensure_apt() {
     || die "apt-get install failed for: ${missing[*]}"
 }
 
+# Stops early, with a clear message, when the build would run out of disk space half-way.
+check_disk() { # check_disk GIGABYTES
+  local need=$1 free_kb
+  free_kb=$(df -Pk "$OWN_IDE_ROOT" | awk 'NR==2 {print $4}')
+  [ "${free_kb:-0}" -ge $((need * 1024 * 1024)) ] && return 0
+  die "only $((free_kb / 1024 / 1024)) GB free on $(df -P "$OWN_IDE_ROOT" | awk 'NR==2 {print $6}'); the build needs about ${need} GB (free some space, e.g. old target/ directories)"
+}
+
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
 wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...

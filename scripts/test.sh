@@ -10,6 +10,9 @@ ensure_rust_tools
 ensure_apt chromium fonts-dejavu-core
 command -v npm >/dev/null || ensure_apt nodejs npm
 
+# A one-off build gains nothing from incremental state (about 3 GB on disk).
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+check_disk 8
 say "unit and integration tests"
 # Doc-tests are skipped: the crate has none, and an empty run would be the last summary.
 cargo test --features ssr --lib --bins --tests

@@ -316,12 +316,14 @@ async fn twenty_runs_at_once_all_finish_and_a_flood_gets_503() {
 async fn events_stream_live_output_and_stop_is_quick() {
     let state = common::state_with(&[("POOL_SIZE", "1")]).await;
     let mut c = Client::new(&state);
-    let r = c.post_json("/api/v1/runs", &json!({"language": "python", "code": "print('before', flush=True)\nimport time\ntime.sleep(30)\nprint('after')"})).await;
+    let r = c.post_json("/api/v1/runs", &json!({"language": "python", "code": "import sys, time\nsys.stdout.write('before\\n')\nsys.stdout.flush()\ntime.sleep(30)\nprint('after')"})).await;
     assert_eq!(r.status, 202);
     assert_eq!(r.json()["status"], "queued");
     let id = r.json()["id"].as_str().unwrap().to_string();
 
-    // Read the event stream until "before" arrives, while the program sleeps.
+    // Read the event stream until "before" arrives, while the program sleeps. It is
+    // written in one call: `print` under `python -u` writes the text and the newline
+    // separately, and a stop between the two would leave "before" without its newline.
     let req = axum::http::Request::builder()
         .uri(format!("/api/v1/runs/{id}/events"))
         .header("cookie", c.cookie.clone().unwrap())

@@ -5,24 +5,11 @@
 mod common;
 
 use axum::http::StatusCode;
-use common::Client;
+use common::{finish, Client};
 use mongodb::bson::{doc, Document};
 use own_ide::model::{Run, RunStatus, Verdict};
 use serde_json::json;
 use std::time::Duration;
-
-async fn finish(state: own_ide::server::state::AppState) {
-    state.engine.shutdown().await;
-    let mut left = usize::MAX;
-    for _ in 0..60 {
-        left = state.engine.count_containers().await.unwrap();
-        if left == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    assert_eq!(left, 0, "no container of the engine may remain");
-}
 
 fn runs(state: &own_ide::server::state::AppState) -> mongodb::Collection<Document> {
     state.mongo.db().unwrap().collection::<Document>("runs")
@@ -306,12 +293,7 @@ async fn another_users_run_is_404_and_only_the_owner_deletes() {
         assert!(!r.text().contains("secret"));
     }
     let r = mallory
-        .send(
-            "DELETE",
-            &format!("/api/v1/history/{id}"),
-            None,
-            axum::body::Body::empty(),
-        )
+        .delete(&format!("/api/v1/history/{id}"))
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert!(runs(&state)
@@ -336,12 +318,7 @@ async fn another_users_run_is_404_and_only_the_owner_deletes() {
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.text().contains("print(&#x27;secret&#x27;)") || r.text().contains("print('secret')"));
     let r = alice
-        .send(
-            "DELETE",
-            &format!("/api/v1/history/{id}"),
-            None,
-            axum::body::Body::empty(),
-        )
+        .delete(&format!("/api/v1/history/{id}"))
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert!(runs(&state)
@@ -354,17 +331,113 @@ async fn another_users_run_is_404_and_only_the_owner_deletes() {
         StatusCode::NOT_FOUND
     );
     let r = alice
-        .send(
-            "DELETE",
-            &format!("/api/v1/history/{id}"),
-            None,
-            axum::body::Body::empty(),
-        )
+        .delete(&format!("/api/v1/history/{id}"))
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(
         guest.get("/api/v1/history").await.status,
         StatusCode::UNAUTHORIZED
+    );
+    finish(state).await;
+}
+
+/// What a browser without JavaScript posts when Delete is pressed on `/history/{id}`.
+async fn delete_without_js(b: &mut Client, id: &str, confirmed: &str) -> common::Reply {
+    b.send_with(
+        "POST",
+        "/fn/history_delete",
+        &[
+            ("accept", "text/html"),
+            ("referer", &format!("http://localhost/history/{id}")),
+            ("content-type", "application/x-www-form-urlencoded"),
+        ],
+        format!("id={id}&confirmed={confirmed}"),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn deleting_without_javascript_asks_first() {
+    let state = common::state_with(&[("POOL_SIZE", "1")]).await;
+    let mut api = Client::new(&state);
+    api.sign_up("nojsdel").await;
+    let id = api.run("python", "print('keep me?')", "").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut browser = Client::for_app(&state);
+    browser.bearer = api.bearer.clone();
+    let r = delete_without_js(&mut browser, &id, "").await;
+    assert!(r.status.is_redirection(), "{}", r.status);
+    let ask = r.header("location").unwrap();
+    assert_eq!(ask, format!("/history/{id}?delete=1"));
+    assert!(
+        runs(&state).find_one(doc! { "_id": &id }).await.unwrap().is_some(),
+        "an unconfirmed delete changes nothing"
+    );
+    let p = browser.page(&ask).await;
+    assert_eq!(p.status, StatusCode::OK);
+    let html = p.text();
+    assert!(html.contains("Delete this run from your history?"), "{html}");
+    assert!(html.contains("Delete for good") && html.contains(r#"name="confirmed" value="yes""#));
+
+    let r = delete_without_js(&mut browser, &id, "yes").await;
+    assert!(r.status.is_redirection(), "{}", r.status);
+    assert_eq!(r.header("location").unwrap(), "/history");
+    assert!(runs(&state).find_one(doc! { "_id": &id }).await.unwrap().is_none());
+    assert_eq!(
+        browser.page(&format!("/history/{id}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    finish(state).await;
+}
+
+#[tokio::test]
+async fn a_run_deleted_while_it_runs_is_stopped_and_stays_deleted() {
+    let state = common::state_with(&[("POOL_SIZE", "1")]).await;
+    let mut user = Client::new(&state);
+    user.sign_up("deleter").await;
+    let r = user
+        .post_json(
+            "/api/v1/runs",
+            &json!({"language": "python", "code": "import time\nprint('started', flush=True)\ntime.sleep(30)"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    // The run is in the history from the start; wait until it is really running.
+    for _ in 0..100 {
+        if user.get(&format!("/api/v1/runs/{id}")).await.json()["stdout"] == "started\n" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(user.get("/api/v1/history").await.json()["items"][0]["id"], id);
+
+    let r = user.delete(&format!("/api/v1/history/{id}")).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    // Deleting stops it, well before its 30 s sleep or the 5 s time limit.
+    let deleted_at = std::time::Instant::now();
+    while state.engine.runs_in_progress() > 0 && deleted_at.elapsed() < Duration::from_secs(4) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(state.engine.runs_in_progress(), 0);
+    assert!(
+        deleted_at.elapsed() < Duration::from_secs(2),
+        "the deleted run ended {:?} after the delete",
+        deleted_at.elapsed()
+    );
+    // Its final state, written when it ended, did not bring it back anywhere.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(runs(&state)
+        .find_one(doc! { "_id": &id })
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(user.get("/api/v1/history").await.json()["total"], 0);
+    assert_eq!(
+        user.get(&format!("/api/v1/runs/{id}")).await.status,
+        StatusCode::NOT_FOUND
     );
     finish(state).await;
 }

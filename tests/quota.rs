@@ -5,7 +5,7 @@
 mod common;
 
 use axum::http::StatusCode;
-use common::{free_port, start_redis, Client};
+use common::{finish, free_port, start_redis, Client};
 use serde_json::json;
 use std::time::Duration;
 
@@ -28,19 +28,6 @@ fn header(r: &common::Reply, name: &str) -> u64 {
 
 /// Runs accepted with 202 are still going: give them time to end, then check that no
 /// container of the engine is left.
-async fn finish(state: own_ide::server::state::AppState) {
-    state.engine.shutdown().await;
-    let mut left = usize::MAX;
-    for _ in 0..60 {
-        left = state.engine.count_containers().await.unwrap();
-        if left == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    assert_eq!(left, 0, "no container of the engine may remain");
-}
-
 #[tokio::test]
 async fn the_sixth_run_is_refused_and_a_new_cookie_does_not_help() {
     let state = common::state_with(&[("GUEST_QUOTA", "5"), ("POOL_SIZE", "1")]).await;

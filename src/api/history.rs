@@ -63,13 +63,24 @@ pub async fn history_run(id: String) -> Result<Option<Run>, AppError> {
 }
 
 /// Deletes one of the signed-in user's runs and goes back to the history.
+///
+/// Only a request with `confirmed=yes` deletes. The page sets it once the browser has
+/// asked with `confirm()`; a browser without JavaScript sends the form without it and
+/// is sent to the run's page with a confirmation step (`?delete=1`) instead.
 #[server(prefix = "/fn", endpoint = "history_delete")]
-pub async fn delete_run(id: String) -> Result<(), AppError> {
+pub async fn delete_run(id: String, confirmed: Option<String>) -> Result<(), AppError> {
     use crate::server::state::AppState;
     let state = expect_context::<AppState>();
     let caller = crate::api::runs::caller().await?;
     let user = user_id(&caller)?;
-    if !crate::server::runs::is_run_id(&id) || !state.runs.store().delete(&user, &id).await? {
+    if !crate::server::runs::is_run_id(&id) {
+        return Err(AppError::NotFound);
+    }
+    if confirmed.as_deref() != Some("yes") {
+        leptos_axum::redirect(&format!("/history/{id}?delete=1"));
+        return Ok(());
+    }
+    if !state.runs.store().delete(&user, &id).await? {
         return Err(AppError::NotFound);
     }
     state.runs.forget(&id, &caller.owner()).await;

@@ -170,6 +170,12 @@ pub fn HistoryRun() -> impl IntoView {
     let id = move || params.read().get("id").unwrap_or_default();
     let run = Resource::new(id, history_run);
     let delete = ServerAction::<DeleteRun>::new();
+    let query = use_query_map();
+    let asking = move || query.read().get("delete").is_some_and(|v| v == "1");
+    // "yes" once hydrated: then the browser's confirm() has asked before the form goes
+    // out. Without JavaScript the form goes without it and the server asks instead.
+    let hydrated = RwSignal::new(false);
+    Effect::new(move || hydrated.set(true));
     view! {
         <Title text="Run · Own-IDE"/>
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
@@ -182,6 +188,7 @@ pub fn HistoryRun() -> impl IntoView {
                 let code = RwSignal::new(r.code.clone().unwrap_or_default());
                 let lang = r.language.clone();
                 let stdin = r.stdin.clone().unwrap_or_default();
+                let rid = r.id.clone();
                 let sig = Signal::stored(Some(r.clone()));
                 let delete_error = move || delete.value().get().and_then(|v| v.err()).map(|e| e.public().message);
                 view! {
@@ -204,9 +211,26 @@ pub fn HistoryRun() -> impl IntoView {
                                 let _ = ev;
                             }>
                                 <input type="hidden" name="id" value=r.id.clone()/>
+                                <input type="hidden" name="confirmed" value=move || if hydrated.get() { "yes" } else { "" }/>
                                 <button class="button danger" type="submit">"Delete"</button>
                             </ActionForm>
                         </div>
+                        {
+                            move || {
+                                let (rid, back) = (rid.clone(), format!("/history/{rid}"));
+                                asking().then(move || view! {
+                                <div class="confirm-box" role="alertdialog" aria-labelledby="confirm-delete-title">
+                                    <p id="confirm-delete-title"><strong>"Delete this run from your history?"</strong>" This cannot be undone."</p>
+                                    <ActionForm action=delete attr:class="confirm-actions">
+                                        <input type="hidden" name="id" value=rid/>
+                                        <input type="hidden" name="confirmed" value="yes"/>
+                                        <button class="button danger" type="submit">"Delete for good"</button>
+                                        <a class="button" href=back>"Cancel"</a>
+                                    </ActionForm>
+                                </div>
+                            })
+                            }
+                        }
                         {move || delete_error().map(|m| view! { <p class="field-error" role="alert">{m}</p> })}
                         <h2 class="pane-title">"Code"</h2>
                         <div class="saved-code">

@@ -13,6 +13,21 @@ use serde_json::Value;
 use std::net::SocketAddr;
 use tower::ServiceExt;
 
+/// Shuts the engine down and checks that none of its containers is left (removal is
+/// asynchronous, so it waits up to 15 s for Docker to confirm).
+pub async fn finish(state: AppState) {
+    state.engine.shutdown().await;
+    let mut left = usize::MAX;
+    for _ in 0..60 {
+        left = state.engine.count_containers().await.unwrap();
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert_eq!(left, 0, "no container of the engine may remain");
+}
+
 /// Builds the app state with the process environment plus `overrides`. Unless a test
 /// sets `GUEST_QUOTA` itself, guests get a quota no test reaches (the quota has its own
 /// tests), and `SECRET_KEY` is fixed so that tokens can be checked.
@@ -237,6 +252,10 @@ impl Client {
 
     pub async fn get(&mut self, uri: &str) -> Reply {
         self.send("GET", uri, None, Body::empty()).await
+    }
+
+    pub async fn delete(&mut self, uri: &str) -> Reply {
+        self.send("DELETE", uri, None, Body::empty()).await
     }
 
     pub async fn post_json(&mut self, uri: &str, v: &Value) -> Reply {

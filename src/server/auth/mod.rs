@@ -107,13 +107,7 @@ fn session_unavailable() -> AppError {
 /// Makes `session` a signed-in session of `user`: a new session id (so that an id seen
 /// before log-in is worthless after it), the same guest identity, saved at once.
 pub async fn start_session(session: &Session, user: &UserInfo) -> Result<(), AppError> {
-    let guest_id = session
-        .get::<SessionData>(SESSION_KEY)
-        .await
-        .ok()
-        .flatten()
-        .map(|d| d.guest_id)
-        .unwrap_or_else(new_guest_id);
+    let guest_id = guest_id_of(session).await;
     let data = SessionData {
         guest_id,
         user: Some(user.clone()),
@@ -132,13 +126,7 @@ pub async fn start_session(session: &Session, user: &UserInfo) -> Result<(), App
 /// Ends a signed-in session: the stored session is destroyed, and a new guest session
 /// with the same guest identity takes its place.
 pub async fn end_session(session: &Session) {
-    let guest_id = session
-        .get::<SessionData>(SESSION_KEY)
-        .await
-        .ok()
-        .flatten()
-        .map(|d| d.guest_id)
-        .unwrap_or_else(new_guest_id);
+    let guest_id = guest_id_of(session).await;
     if let Err(e) = session.flush().await {
         tracing::warn!(error = %e, "could not delete a session from the store");
     }
@@ -159,6 +147,18 @@ fn is_asset(path: &str) -> bool {
         || path.starts_with("/editor/")
         || path.starts_with("/favicon")
         || path == "/robots.txt"
+}
+
+/// The guest identity a session carries (a new one if it has none yet): it stays the
+/// same across log-in and log-out, so the guest quota cannot be reset by either.
+async fn guest_id_of(session: &Session) -> String {
+    session
+        .get::<SessionData>(SESSION_KEY)
+        .await
+        .ok()
+        .flatten()
+        .map(|d| d.guest_id)
+        .unwrap_or_else(new_guest_id)
 }
 
 fn new_guest_id() -> String {

@@ -310,27 +310,21 @@ impl Runs {
                 .await
                 .unwrap_or_else(|_| {
                     tracing::error!("the engine panicked during a run");
-                    Outcome {
-                        verdict: Verdict::InternalError,
-                        exit_code: None,
-                        signal: None,
-                        stdout: String::new(),
-                        stderr: String::new(),
-                        compile_output: String::new(),
-                        time_ms: 0,
-                        memory_kb: None,
-                        truncated: false,
-                    }
+                    Outcome::bare(Verdict::InternalError)
                 });
-            if let Some(first) = first_save {
-                let _ = first.await;
-            }
-            this.finish(&task_live, outcome).await;
+            // Whether the run is in the history already decides how the final state is
+            // written: over the first copy only (a run deleted while it ran stays
+            // deleted), or from scratch when the first write did not get through.
+            let first_saved = match first_save {
+                Some(first) => matches!(first.await, Ok(Ok(()))),
+                None => false,
+            };
+            this.finish(&task_live, outcome, first_saved).await;
         });
         Ok(Submitted { live, quota })
     }
 
-    async fn finish(self: &Arc<Self>, live: &Arc<LiveRun>, o: Outcome) {
+    async fn finish(self: &Arc<Self>, live: &Arc<LiveRun>, o: Outcome, first_saved: bool) {
         let mut run = live.snapshot();
         run.status = RunStatus::Finished;
         run.verdict = Some(o.verdict);
@@ -343,19 +337,31 @@ impl Runs {
         run.memory_kb = o.memory_kb;
         run.truncated = o.truncated;
         run.finished_at = Some(now_rfc3339());
+        let mut deleted = false;
         if let Owner::User(user_id) = &live.owner {
             // A run that cannot be kept is reported as such, never dropped silently.
-            let saved = self.store.save(user_id, &run).await.is_ok();
-            if !saved {
-                tracing::error!(run = %run.id, user = %user_id, "could not save a finished run to the history (MongoDB unavailable)");
+            let written = if first_saved {
+                self.store.save_existing(user_id, &run).await
+            } else {
+                self.store.save(user_id, &run).await.map(|()| true)
+            };
+            run.saved = Some(matches!(written, Ok(true)));
+            match written {
+                Ok(true) => {}
+                // Its owner deleted it while it ran: nothing here brings it back.
+                Ok(false) => deleted = true,
+                Err(_) => {
+                    tracing::error!(run = %run.id, user = %user_id, "could not save a finished run to the history (MongoDB unavailable)");
+                }
             }
-            run.saved = Some(saved);
         }
         live.update(|r| {
             *r = run.clone();
             None
         });
-        self.persist(&live.owner, &run).await;
+        if !deleted {
+            self.persist(&live.owner, &run).await;
+        }
         live.update(|_| Some(RunEvent::Result(Box::new(run.clone()))));
         let _ = live.finished.send(true);
         let this = self.clone();
@@ -415,11 +421,14 @@ impl Runs {
     }
 
     /// Forgets a run of `viewer`'s everywhere but the history (after it was deleted there).
+    /// A run still in progress here is stopped: its owner threw it away.
     pub async fn forget(&self, id: &str, viewer: &Owner) {
         {
             let mut map = self.live.lock().unwrap_or_else(|p| p.into_inner());
             if map.get(id).is_some_and(|l| &l.owner == viewer) {
-                map.remove(id);
+                if let Some(l) = map.remove(id) {
+                    l.cancel.cancel();
+                }
             }
         }
         if self

@@ -49,7 +49,8 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn bare(verdict: Verdict) -> Self {
+    /// An outcome with only a verdict: no output, no measures.
+    pub fn bare(verdict: Verdict) -> Self {
         Outcome {
             verdict,
             exit_code: None,
@@ -539,8 +540,15 @@ impl Engine {
                     // No trailer (the wrapper shell itself was killed): ask the container.
                     None => self.stats(c).await,
                 };
-                outcome.memory_kb = stats.max_rss_kb;
-                if let Some(sig) = stats.signal {
+                // The program can write GNU time's file itself (same user, and GNU time
+                // writes it only after the program ends). So its figures are only
+                // believed where they cannot flatter or frame the program: the peak is
+                // capped at the cgroup's limit, which the kernel enforces, and a signal
+                // counts only when the exit status says the program died of it.
+                let limit_kb = (container::memory_bytes(&self.cfg, lang) / 1024) as u64;
+                outcome.memory_kb = stats.max_rss_kb.map(|kb| kb.min(limit_kb));
+                let signal = stats.signal.filter(|sig| code == 128 + sig);
+                if let Some(sig) = signal {
                     outcome.signal = Some(signal_name(sig));
                 } else {
                     outcome.exit_code = Some(code);
@@ -549,7 +557,7 @@ impl Engine {
                     || (lang.big_memory && outcome.stderr.contains("java.lang.OutOfMemoryError"))
                 {
                     Verdict::MemoryLimit
-                } else if code == 0 && stats.signal.is_none() {
+                } else if code == 0 {
                     Verdict::Ok
                 } else {
                     Verdict::RuntimeError
@@ -675,7 +683,7 @@ impl Engine {
     /// Reads what GNU time and the memory cgroup recorded about the last run.
     async fn stats(&self, c: &Container) -> Stats {
         let script = format!(
-            "cat {STATS_FILE} 2>/dev/null; echo; cat /sys/fs/cgroup/memory/memory.oom_control /sys/fs/cgroup/memory.events 2>/dev/null"
+            "[ -f {STATS_FILE} ] && cat {STATS_FILE} 2>/dev/null; echo; cat /sys/fs/cgroup/memory/memory.oom_control /sys/fs/cgroup/memory.events 2>/dev/null"
         );
         let mut text = Vec::new();
         let never = CancellationToken::new();
@@ -734,6 +742,11 @@ impl Engine {
             }
         }
         removed
+    }
+
+    /// Runs admitted and not yet ended (queued or executing).
+    pub fn runs_in_progress(&self) -> usize {
+        self.in_flight.load(Ordering::SeqCst)
     }
 
     /// Counts this engine's containers that exist in Docker right now.
@@ -851,7 +864,7 @@ fn run_script(lang: &Language) -> String {
 c=$?
 s=
 for f in {STATS_FILE} /sys/fs/cgroup/memory/memory.oom_control /sys/fs/cgroup/memory.events; do
-[ -r "$f" ] && {{ while IFS= read -r l || [ -n "$l" ]; do s="$s$l
+[ -f "$f" ] && [ -r "$f" ] && {{ while IFS= read -r l || [ -n "$l" ]; do s="$s$l
 "; done < "$f"; }} 2>/dev/null
 done
 printf '\036%s\036%s\n%s\036%s\036' "$n" "$c" "$s" "$n"

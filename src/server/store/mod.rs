@@ -48,6 +48,31 @@ fn index_key(user_id: &str, language: Option<&str>) -> String {
     }
 }
 
+/// Every index key of a user: all runs, then one per language.
+fn index_keys(user_id: &str) -> Vec<String> {
+    std::iter::once(index_key(user_id, None))
+        .chain(
+            crate::server::sandbox::LANGUAGES
+                .iter()
+                .map(|l| index_key(user_id, Some(l.id))),
+        )
+        .collect()
+}
+
+/// Drops run ids from all of a user's index keys. Best effort: a missed id is dropped
+/// on a later read, when its run is found gone.
+async fn unindex<T: redis::ToRedisArgs>(
+    conn: &mut redis::aio::ConnectionManager,
+    user_id: &str,
+    ids: T,
+) {
+    let mut pipe = redis::pipe();
+    for key in index_keys(user_id) {
+        pipe.zrem(key, &ids).ignore();
+    }
+    let _: Result<(), _> = pipe.query_async(conn).await;
+}
+
 /// Set once a user's index holds every run that was in MongoDB when it was built.
 fn built_key(user_id: &str) -> String {
     format!("own-ide:history:{user_id}:built")
@@ -171,20 +196,35 @@ impl RunStore {
 
     /// Saves (or replaces) a user's run, and adds it to the user's index.
     pub async fn save(&self, user_id: &str, run: &Run) -> Result<(), DbError> {
+        self.write(user_id, run, true).await.map(|_| ())
+    }
+
+    /// Replaces a run that is already stored; `Ok(false)` when it is not (any more),
+    /// for example because its owner deleted it while it ran. Nothing is re-created.
+    pub async fn save_existing(&self, user_id: &str, run: &Run) -> Result<bool, DbError> {
+        self.write(user_id, run, false).await
+    }
+
+    async fn write(&self, user_id: &str, run: &Run, upsert: bool) -> Result<bool, DbError> {
         let d = to_doc(user_id, run)?;
         let id = run.id.clone();
-        self.mongo
+        let owner = user_id.to_string();
+        let stored = self
+            .mongo
             .call("save run", |db| {
                 async move {
                     db.collection::<Document>(RUNS)
-                        .replace_one(doc! { "_id": id }, d)
-                        .upsert(true)
+                        .replace_one(doc! { "_id": id, "user_id": owner }, d)
+                        .upsert(upsert)
                         .await
-                        .map(|_| ())
+                        .map(|r| r.matched_count > 0 || r.upserted_id.is_some())
                 }
                 .boxed()
             })
             .await?;
+        if !stored {
+            return Ok(false);
+        }
         // Best effort: an index that missed a run is rebuilt on the user's next read.
         let indexed = match self.redis.conn().await {
             Ok(mut conn) => {
@@ -206,7 +246,7 @@ impl RunStore {
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(user_id.to_string());
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Rebuilds a user's index from MongoDB (ids, languages and times only).
@@ -232,11 +272,7 @@ impl RunStore {
             .await?;
         let mut pipe = redis::pipe();
         pipe.atomic();
-        let mut keys = vec![index_key(user_id, None)];
-        for lang in crate::server::sandbox::LANGUAGES {
-            keys.push(index_key(user_id, Some(lang.id)));
-        }
-        pipe.del(&keys).ignore();
+        pipe.del(index_keys(user_id)).ignore();
         for chunk in entries.chunks(1000) {
             let mut all = Vec::with_capacity(chunk.len());
             let mut by_lang: std::collections::HashMap<&str, Vec<(i64, &str)>> = Default::default();
@@ -331,14 +367,9 @@ impl RunStore {
                     .saturating_sub(self.ttl_seconds) as i64
                     * 1000;
                 let mut pipe = redis::pipe();
-                pipe.cmd("ZREMRANGEBYSCORE")
-                    .arg(index_key(user_id, None))
-                    .arg("-inf")
-                    .arg(format!("({cutoff}"))
-                    .ignore();
-                for lang in crate::server::sandbox::LANGUAGES {
+                for key in index_keys(user_id) {
                     pipe.cmd("ZREMRANGEBYSCORE")
-                        .arg(index_key(user_id, Some(lang.id)))
+                        .arg(key)
                         .arg("-inf")
                         .arg(format!("({cutoff}"))
                         .ignore();
@@ -367,12 +398,7 @@ impl RunStore {
                 .iter()
                 .filter(|id| !items.iter().any(|r| &r.id == *id))
                 .collect();
-            let mut pipe = redis::pipe();
-            pipe.zrem(index_key(user_id, None), &gone).ignore();
-            for lang in crate::server::sandbox::LANGUAGES {
-                pipe.zrem(index_key(user_id, Some(lang.id)), &gone).ignore();
-            }
-            let _: Result<(), _> = pipe.query_async(&mut conn).await;
+            unindex(&mut conn, user_id, &gone).await;
         }
         None
     }
@@ -464,12 +490,7 @@ impl RunStore {
         if deleted {
             // If this fails, the next page read drops the id (its run is gone).
             if let Ok(mut conn) = self.redis.conn().await {
-                let mut pipe = redis::pipe();
-                pipe.zrem(index_key(user_id, None), id).ignore();
-                for lang in crate::server::sandbox::LANGUAGES {
-                    pipe.zrem(index_key(user_id, Some(lang.id)), id).ignore();
-                }
-                let _: Result<(), _> = pipe.query_async(&mut conn).await;
+                unindex(&mut conn, user_id, id).await;
             }
         }
         Ok(deleted)
