@@ -3,7 +3,10 @@
 use super::languages::Language;
 use crate::server::config::SandboxConfig;
 use bollard::models::{ContainerCreateBody, HostConfig, ResourcesUlimits};
-use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
+use bollard::container::AttachContainerResults;
+use bollard::query_parameters::{
+    AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder,
+};
 use bollard::Docker;
 use std::collections::HashMap;
 use tokio_util::task::TaskTracker;
@@ -41,7 +44,17 @@ pub fn memory_bytes(cfg: &SandboxConfig, lang: &Language) -> i64 {
 /// The create request of a sandbox container: no network, read-only root, small tmpfs
 /// work dir, unprivileged, no capabilities, bounded memory/CPU/pids/files, an init process,
 /// first in line for the OOM killer, and an environment with nothing from the host.
-pub fn spec(cfg: &SandboxConfig, lang: &Language, instance: &str) -> ContainerCreateBody {
+///
+/// With `main`, that command is the container's own process, waiting on an open stdin
+/// (closed when the one attached client closes it); otherwise the container only sleeps
+/// and everything runs in it through `docker exec`.
+pub fn spec(
+    cfg: &SandboxConfig,
+    lang: &Language,
+    instance: &str,
+    main: Option<Vec<String>>,
+) -> ContainerCreateBody {
+    let direct = main.is_some();
     let memory = memory_bytes(cfg, lang);
     let tmpfs_opts = format!(
         "rw,exec,nosuid,nodev,size={}m,uid=10001,gid=10001,mode=0755",
@@ -78,7 +91,12 @@ pub fn spec(cfg: &SandboxConfig, lang: &Language, instance: &str) -> ContainerCr
     };
     ContainerCreateBody {
         image: Some(format!("{}{}:latest", cfg.image_prefix, lang.id)),
-        cmd: Some(vec!["sleep".into(), "infinity".into()]),
+        cmd: Some(main.unwrap_or_else(|| vec!["sleep".into(), "infinity".into()])),
+        open_stdin: Some(direct),
+        stdin_once: Some(direct),
+        attach_stdin: Some(direct),
+        attach_stdout: Some(direct),
+        attach_stderr: Some(direct),
         user: Some(SANDBOX_USER.into()),
         working_dir: Some("/work".into()),
         hostname: Some("sandbox".into()),
@@ -100,24 +118,39 @@ pub fn spec(cfg: &SandboxConfig, lang: &Language, instance: &str) -> ContainerCr
     }
 }
 
-/// Creates and starts a fresh container; on any failure nothing is left behind.
+/// Creates and starts a fresh container; on any failure nothing is left behind. With
+/// `main` (see [`spec`]) the container is attached to before it starts, so nothing its
+/// process writes can be missed, and the streams travel with it.
 pub async fn create_started(
     docker: &Docker,
     cfg: &SandboxConfig,
     lang: &Language,
     instance: &str,
     tracker: &TaskTracker,
+    main: Option<Vec<String>>,
 ) -> Result<Container, bollard::errors::Error> {
     let name = format!("own-ide-{}-{}", lang.id, uuid::Uuid::new_v4().simple());
     let opts = CreateContainerOptionsBuilder::default().name(&name).build();
+    let direct = main.is_some();
     let created = docker
-        .create_container(Some(opts), spec(cfg, lang, instance))
+        .create_container(Some(opts), spec(cfg, lang, instance, main))
         .await?;
-    let container = Container {
+    let mut container = Container {
         docker: docker.clone(),
         id: created.id,
         tracker: tracker.clone(),
+        io: std::sync::Mutex::new(None),
     };
+    if direct {
+        let opts = AttachContainerOptionsBuilder::default()
+            .stream(true)
+            .stdin(true)
+            .stdout(true)
+            .stderr(true)
+            .build();
+        let io = docker.attach_container(&container.id, Some(opts)).await?;
+        *container.io.get_mut().unwrap_or_else(|p| p.into_inner()) = Some(io);
+    }
     docker.start_container(&container.id, None).await?;
     Ok(container)
 }
@@ -128,9 +161,18 @@ pub struct Container {
     docker: Docker,
     pub id: String,
     tracker: TaskTracker,
+    /// The attached stdin and output of a container whose own process runs the program
+    /// (taken by the run that uses it).
+    /// (A mutex only so that the container can be shared across threads.)
+    io: std::sync::Mutex<Option<AttachContainerResults>>,
 }
 
 impl Container {
+    /// Takes the attached streams (once; `None` for an exec-style container).
+    pub fn take_io(&self) -> Option<AttachContainerResults> {
+        self.io.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
     /// Kills and removes the container now, waiting for Docker to confirm.
     pub async fn kill_now(&self) {
         remove(&self.docker, &self.id).await;
@@ -172,7 +214,7 @@ mod tests {
     fn spec_is_locked_down() {
         let cfg = SandboxConfig::default();
         let lang = super::super::languages::find("python").unwrap();
-        let s = spec(&cfg, lang, "test");
+        let s = spec(&cfg, lang, "test", None);
         let h = s.host_config.unwrap();
         assert_eq!(h.network_mode.as_deref(), Some("none"));
         assert_eq!(h.readonly_rootfs, Some(true));
@@ -188,7 +230,7 @@ mod tests {
         assert!(s.env.unwrap().iter().all(|e| !e.contains("SECRET")));
         let java = super::super::languages::find("java").unwrap();
         assert_eq!(
-            spec(&cfg, java, "t").host_config.unwrap().memory,
+            spec(&cfg, java, "t", None).host_config.unwrap().memory,
             Some(512 * 1024 * 1024)
         );
     }

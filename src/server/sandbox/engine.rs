@@ -282,7 +282,14 @@ impl Engine {
         let docker = self.client()?;
         let made = tokio::time::timeout(
             DOCKER_CALL_TIMEOUT,
-            container::create_started(&docker, &self.cfg, lang, &self.instance, &self.tracker),
+            container::create_started(
+                &docker,
+                &self.cfg,
+                lang,
+                &self.instance,
+                &self.tracker,
+                direct(lang).then(|| run_command(lang)),
+            ),
         )
         .await;
         match made {
@@ -454,13 +461,6 @@ impl Engine {
         // peak memory and OOM flag: the run time is measured here, outside the
         // container, and the memory limit is enforced by the cgroup either way.
         let nonce = uuid::Uuid::new_v4().simple().to_string();
-        let mut cmd = vec!["sh".to_string(), "-c".into(), run_script(lang), "sh".into()];
-        cmd.extend(
-            ["/usr/bin/time", "-f", "%M", "-o", STATS_FILE]
-                .iter()
-                .chain(lang.run)
-                .map(|s| s.to_string()),
-        );
         let input = if lang.compile.is_some() {
             format!("{nonce}\n{stdin}")
         } else {
@@ -472,38 +472,39 @@ impl Engine {
         let mut out_split = Splitter::new(&nonce);
         let mut err_split = Splitter::new(&nonce);
         let started = Instant::now();
-        let end = self
-            .exec(
-                c,
-                cmd,
-                input,
-                self.cfg.run_time_limit,
-                cancel,
-                &mut |stream, bytes| {
-                    let (split, capture, wrap): (&mut Splitter, &mut Capture, fn(String) -> Event) =
-                        match stream {
-                            Stream::Out => (&mut out_split, &mut stdout, Event::Stdout),
-                            Stream::Err => (&mut err_split, &mut stderr, Event::Stderr),
-                        };
-                    let text = capture.push(split.push(bytes));
-                    if !text.is_empty() {
-                        on_event(wrap(text));
-                    }
-                    if capture.overflowed {
-                        return ControlFlow::Break(Stop::Abort);
-                    }
-                    // Docker copies the two pipes separately: the run is over only when
-                    // both trailers have arrived.
-                    match (out_split.trailer(), err_split.trailer()) {
-                        (Some(report), Some(_)) => match Report::parse(report) {
-                            Some(r) => ControlFlow::Break(Stop::Exited(r)),
-                            None => ControlFlow::Continue(()),
-                        },
-                        _ => ControlFlow::Continue(()),
-                    }
+        let mut on_output = |stream: Stream, bytes: &[u8]| {
+            let (split, capture, wrap): (&mut Splitter, &mut Capture, fn(String) -> Event) =
+                match stream {
+                    Stream::Out => (&mut out_split, &mut stdout, Event::Stdout),
+                    Stream::Err => (&mut err_split, &mut stderr, Event::Stderr),
+                };
+            let text = capture.push(split.push(bytes));
+            if !text.is_empty() {
+                on_event(wrap(text));
+            }
+            if capture.overflowed {
+                return ControlFlow::Break(Stop::Abort);
+            }
+            // Docker copies the two pipes separately: the run is over only when
+            // both trailers have arrived.
+            match (out_split.trailer(), err_split.trailer()) {
+                (Some(report), Some(_)) => match Report::parse(report) {
+                    Some(r) => ControlFlow::Break(Stop::Exited(r)),
+                    None => ControlFlow::Continue(()),
                 },
-            )
-            .await;
+                _ => ControlFlow::Continue(()),
+            }
+        };
+        let limit = self.cfg.run_time_limit;
+        // A container whose own process is the run step (interpreted languages) only
+        // needs its stdin; the others get the run step through `docker exec`.
+        let end = match c.take_io() {
+            Some(io) => self.attached(c, io, input, limit, cancel, &mut on_output).await,
+            None => {
+                self.exec(c, run_command(lang), input, limit, cancel, &mut on_output)
+                    .await
+            }
+        };
         // Bytes held back as a possible marker start were the program's after all.
         for (split, capture, wrap) in [
             (
@@ -610,7 +611,7 @@ impl Engine {
             Ok(Err(e)) => return ExecEnd::Failed(e.to_string()),
             Err(_) => return ExecEnd::Failed("create_exec timed out".into()),
         };
-        let (mut output, mut writer) = match tokio::time::timeout(
+        let (output, writer) = match tokio::time::timeout(
             DOCKER_CALL_TIMEOUT,
             docker.start_exec(&exec_id, None),
         )
@@ -623,46 +624,10 @@ impl Engine {
             Ok(Err(e)) => return ExecEnd::Failed(e.to_string()),
             Err(_) => return ExecEnd::Failed("start_exec timed out".into()),
         };
-        let started = Instant::now();
-        // Feed stdin from its own task: a program that writes before it reads must not
-        // dead-lock against us.
-        let feeder = tokio::spawn(async move {
-            let _ = writer.write_all(&input).await;
-            let _ = writer.shutdown().await;
-        });
-        let deadline = tokio::time::sleep(limit);
-        tokio::pin!(deadline);
-        let stopped = |stop| match stop {
-            Stop::Abort => ExecEnd::Aborted,
-            Stop::Exited(r) => ExecEnd::Exited {
-                code: r.code,
-                ran_for: started.elapsed(),
-                stats: Some(r.stats),
-            },
+        let ran_for = match drive(output, writer, input, limit, cancel, on_output).await {
+            Ok(end) => return end,
+            Err(ran_for) => ran_for,
         };
-        let end = loop {
-            tokio::select! {
-                biased;
-                _ = cancel.cancelled() => break Some(ExecEnd::Cancelled),
-                _ = &mut deadline => break Some(ExecEnd::TimedOut),
-                item = output.next() => match item {
-                    Some(Ok(LogOutput::StdOut { message })) | Some(Ok(LogOutput::Console { message })) => {
-                        if let ControlFlow::Break(stop) = on_output(Stream::Out, &message) { break Some(stopped(stop)); }
-                    }
-                    Some(Ok(LogOutput::StdErr { message })) => {
-                        if let ControlFlow::Break(stop) = on_output(Stream::Err, &message) { break Some(stopped(stop)); }
-                    }
-                    Some(Ok(LogOutput::StdIn { .. })) => {}
-                    Some(Err(e)) => break Some(ExecEnd::Failed(e.to_string())),
-                    None => break None,
-                },
-            }
-        };
-        let ran_for = started.elapsed();
-        feeder.abort();
-        if let Some(end) = end {
-            return end;
-        }
         // The output ended: the process has exited (or is about to be reported so).
         for _ in 0..50 {
             match docker.inspect_exec(&exec_id).await {
@@ -678,6 +643,50 @@ impl Engine {
             }
         }
         ExecEnd::Failed("exec did not report its exit".into())
+    }
+
+    /// Runs the program of a container whose own process is the run step: feeds `input`
+    /// to its attached stdin and reads its output as [`Engine::exec`] does. No Docker
+    /// call at all when the trailer arrives; otherwise the container's end is asked.
+    async fn attached(
+        &self,
+        c: &Container,
+        io: bollard::container::AttachContainerResults,
+        input: Vec<u8>,
+        limit: Duration,
+        cancel: &CancellationToken,
+        on_output: &mut (dyn FnMut(Stream, &[u8]) -> ControlFlow<Stop> + Send),
+    ) -> ExecEnd {
+        let ran_for = match drive(io.output, io.input, input, limit, cancel, on_output).await {
+            Ok(end) => return end,
+            Err(ran_for) => ran_for,
+        };
+        // The wrapper shell died before its report (killed with its container's process
+        // tree): the container has stopped, and Docker knows how.
+        let docker = match self.client() {
+            Ok(d) => d,
+            Err(e) => return ExecEnd::Failed(e),
+        };
+        for _ in 0..50 {
+            match docker.inspect_container(&c.id, None).await {
+                Ok(r) => {
+                    let state = r.state.unwrap_or_default();
+                    if state.running != Some(true) {
+                        return ExecEnd::Exited {
+                            code: state.exit_code.unwrap_or(-1),
+                            ran_for,
+                            stats: Some(Stats {
+                                oom_killed: state.oom_killed == Some(true),
+                                ..Stats::default()
+                            }),
+                        };
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err(e) => return ExecEnd::Failed(e.to_string()),
+            }
+        }
+        ExecEnd::Failed("the container did not report its exit".into())
     }
 
     /// Reads what GNU time and the memory cgroup recorded about the last run.
@@ -841,6 +850,73 @@ enum ExecEnd {
     /// The output callback asked to stop (output limit).
     Aborted,
     Failed(String),
+}
+
+/// Feeds `input` to a started process and passes its output to `on_output` until that
+/// ends the run, the time `limit` passes, `cancel` fires or the output ends. The last
+/// case is `Err(how long it ran)`: the caller asks Docker how the process ended.
+async fn drive(
+    mut output: std::pin::Pin<
+        Box<dyn futures::Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>,
+    >,
+    mut writer: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+    input: Vec<u8>,
+    limit: Duration,
+    cancel: &CancellationToken,
+    on_output: &mut (dyn FnMut(Stream, &[u8]) -> ControlFlow<Stop> + Send),
+) -> Result<ExecEnd, Duration> {
+    let started = Instant::now();
+    // Feed stdin from its own task: a program that writes before it reads must not
+    // dead-lock against us.
+    let feeder = AbortOnDrop(tokio::spawn(async move {
+        let _ = writer.write_all(&input).await;
+        let _ = writer.shutdown().await;
+    }));
+    let deadline = tokio::time::sleep(limit);
+    tokio::pin!(deadline);
+    let stopped = |stop| match stop {
+        Stop::Abort => ExecEnd::Aborted,
+        Stop::Exited(r) => ExecEnd::Exited {
+            code: r.code,
+            ran_for: started.elapsed(),
+            stats: Some(r.stats),
+        },
+    };
+    let end = loop {
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled() => break Some(ExecEnd::Cancelled),
+            _ = &mut deadline => break Some(ExecEnd::TimedOut),
+            item = output.next() => match item {
+                Some(Ok(LogOutput::StdOut { message })) | Some(Ok(LogOutput::Console { message })) => {
+                    if let ControlFlow::Break(stop) = on_output(Stream::Out, &message) { break Some(stopped(stop)); }
+                }
+                Some(Ok(LogOutput::StdErr { message })) => {
+                    if let ControlFlow::Break(stop) = on_output(Stream::Err, &message) { break Some(stopped(stop)); }
+                }
+                Some(Ok(LogOutput::StdIn { .. })) => {}
+                Some(Err(e)) => break Some(ExecEnd::Failed(e.to_string())),
+                None => break None,
+            },
+        }
+    };
+    drop(feeder);
+    end.ok_or_else(|| started.elapsed())
+}
+
+/// Whether a language's container runs the program as its own process (no compile
+/// step: the whole run is one wrapper shell), rather than through `docker exec`.
+fn direct(lang: &Language) -> bool {
+    lang.compile.is_none()
+}
+
+/// The run step: the wrapper shell around GNU time around the language's run command.
+fn run_command(lang: &Language) -> Vec<String> {
+    ["sh", "-c", &run_script(lang), "sh", "/usr/bin/time", "-f", "%M", "-o", STATS_FILE]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(lang.run.iter().map(|s| s.to_string()))
+        .collect()
 }
 
 /// The wrapper shell of the run step (`sh -c SCRIPT sh /usr/bin/time ... PROGRAM...`).
