@@ -31,6 +31,7 @@ for (const js of [true, false]) {
       await page.fill('#password', 'not the password');
       await page.click('form button[type=submit]');
       await expect(page.locator('#form-error')).toHaveText('The username or password is not correct.');
+      if (js) await page.screenshot({ path: 'screenshots/login-error.png' });
       await logIn(page, name, 'correct horse battery', js);
       await logOut(page);
     });

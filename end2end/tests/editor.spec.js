@@ -63,7 +63,7 @@ test('a reload keeps the draft, and Ctrl+Enter runs it', async ({ page }) => {
   await expect(page.locator('pre.stdout')).toHaveText('kept across reloads\n', { timeout: 15_000 });
   await expect(page.locator('.status-line [data-verdict=ok]')).toBeVisible();
   await page.screenshot({ path: 'screenshots/editor-after-run-light.png' });
-  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.emulateMedia({ colorScheme: 'dark', reducedMotion: 'reduce' });
   await page.screenshot({ path: 'screenshots/editor-after-run-dark.png' });
 });
 

@@ -19,7 +19,7 @@ test('the editor hydrates, runs Python with stdin and shows the result', async (
   await expect(page.locator('.status-line .measures')).toContainText('exit 0');
 
   await page.screenshot({ path: 'screenshots/editor-light.png' });
-  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.emulateMedia({ colorScheme: 'dark', reducedMotion: 'reduce' });
   await page.screenshot({ path: 'screenshots/editor-dark.png' });
 });
 

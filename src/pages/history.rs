@@ -186,6 +186,8 @@ pub fn HistoryRun() -> impl IntoView {
                     Err(e) => return failure(e),
                 };
                 let code = RwSignal::new(r.code.clone().unwrap_or_default());
+                // The viewer is as tall as the code (within limits), not a fixed box.
+                let lines = r.code.as_deref().unwrap_or_default().lines().count().max(1);
                 let lang = r.language.clone();
                 let stdin = r.stdin.clone().unwrap_or_default();
                 let rid = r.id.clone();
@@ -233,7 +235,7 @@ pub fn HistoryRun() -> impl IntoView {
                         }
                         {move || delete_error().map(|m| view! { <p class="field-error" role="alert">{m}</p> })}
                         <h2 class="pane-title">"Code"</h2>
-                        <div class="saved-code">
+                        <div class="saved-code" style=format!("--lines: {lines}")>
                             <CodeEditor code=code language=Signal::stored(lang.clone()) read_only=true name="code-view"/>
                         </div>
                         <h2 class="pane-title">"Input (stdin)"</h2>
