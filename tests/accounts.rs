@@ -261,6 +261,45 @@ async fn failed_logins_are_braked_per_username() {
     assert!(retry > 800 && retry <= 900, "{retry}");
 }
 
+#[tokio::test]
+async fn the_brake_holds_while_redis_is_down() {
+    // A Redis address where nothing listens: the counts cannot go to Redis.
+    let redis = format!("redis://127.0.0.1:{}", common::free_port());
+    let state = common::state_with(&[("POOL_SIZE", "0"), ("REDIS_URL", &redis)]).await;
+    let mut c = Client::new(&state);
+    let name = c.sign_up("nobrake").await;
+    for _ in 0..5 {
+        let mut attacker = Client::new(&state);
+        let r = attacker
+            .post_json(
+                "/api/v1/token",
+                &json!({"username": name, "password": "guess guess"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text());
+    }
+    let r = c
+        .post_json(
+            "/api/v1/token",
+            &json!({"username": name, "password": "correct horse"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "too_many_attempts");
+    let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!(retry > 800 && retry <= 900, "{retry}");
+    // Another name is not affected.
+    let mut other = Client::new(&state);
+    let other_name = other.sign_up("nobrake2").await;
+    let r = other
+        .post_json(
+            "/api/v1/token",
+            &json!({"username": other_name, "password": "correct horse"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+}
+
 /// Calls a server function the way a browser form does, and returns the new cookie.
 async fn form_call(c: &mut Client, path: &str, form: &str) -> common::Reply {
     let r = c.post_form(path, form).await;

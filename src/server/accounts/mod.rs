@@ -13,6 +13,7 @@ use futures::FutureExt;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use mongodb::bson::{doc, Document};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,6 +50,9 @@ pub struct Accounts {
     /// A hash of a random password, verified against when a username does not exist, so
     /// that a wrong username and a wrong password take the same time.
     dummy_hash: String,
+    /// Failed log-ins counted in this process while Redis cannot count them: key ->
+    /// (failures, start of the window). The brake then holds per instance.
+    local_fails: std::sync::Mutex<HashMap<String, (u64, std::time::Instant)>>,
 }
 
 /// Normalised form of a username, used for uniqueness and look-ups.
@@ -78,6 +82,7 @@ impl Accounts {
             decoding: DecodingKey::from_secret(secret),
             token_minutes: config.access_token_expire_minutes,
             dummy_hash,
+            local_fails: Default::default(),
         }
     }
 
@@ -207,20 +212,24 @@ impl Accounts {
     }
 
     async fn check_brake(&self, keys: &[String; 2]) -> Result<(), AppError> {
-        let Ok(mut conn) = self.redis.conn().await else {
-            // Without Redis the brake cannot count; argon2 still makes each guess slow.
-            tracing::warn!("Redis is down: failed log-ins are not being counted");
-            return Ok(());
+        let got: Option<(Option<u64>, Option<u64>, i64, i64)> = match self.redis.conn().await {
+            Ok(mut conn) => redis::pipe()
+                .get(&keys[0])
+                .get(&keys[1])
+                .ttl(&keys[0])
+                .ttl(&keys[1])
+                .query_async(&mut conn)
+                .await
+                .ok(),
+            Err(_) => None,
         };
-        let got: Result<(Option<u64>, Option<u64>, i64, i64), _> = redis::pipe()
-            .get(&keys[0])
-            .get(&keys[1])
-            .ttl(&keys[0])
-            .ttl(&keys[1])
-            .query_async(&mut conn)
-            .await;
-        let Ok((user_fails, ip_fails, user_ttl, ip_ttl)) = got else {
-            return Ok(());
+        // Without Redis, this process's own count decides (it holds per instance).
+        let (user_fails, ip_fails, user_ttl, ip_ttl) = match got {
+            Some(g) => g,
+            None => {
+                let [(u, ut), (i, it)] = keys.each_ref().map(|k| self.local_count(k));
+                (Some(u), Some(i), ut, it)
+            }
         };
         let refuse = |ttl: i64| {
             let secs = ttl.max(1) as u64;
@@ -242,8 +251,37 @@ impl Accounts {
         Ok(())
     }
 
+    /// This process's count of failures for `key` and the seconds left in its window.
+    fn local_count(&self, key: &str) -> (u64, i64) {
+        let map = self.local_fails.lock().unwrap_or_else(|p| p.into_inner());
+        match map.get(key) {
+            Some((n, start)) if start.elapsed().as_secs() < FAIL_WINDOW => {
+                (*n, (FAIL_WINDOW - start.elapsed().as_secs()) as i64)
+            }
+            _ => (0, 0),
+        }
+    }
+
+    fn count_locally(&self, keys: &[String; 2]) {
+        let mut map = self.local_fails.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() > 100_000 {
+            map.retain(|_, (_, start)| start.elapsed().as_secs() < FAIL_WINDOW);
+        }
+        for k in keys {
+            let e = map
+                .entry(k.clone())
+                .or_insert((0, std::time::Instant::now()));
+            if e.1.elapsed().as_secs() >= FAIL_WINDOW {
+                *e = (0, std::time::Instant::now());
+            }
+            e.0 += 1;
+        }
+    }
+
     async fn count_failure(&self, keys: &[String; 2]) {
         let Ok(mut conn) = self.redis.conn().await else {
+            tracing::warn!("Redis is down: failed log-ins are counted in this process only");
+            self.count_locally(keys);
             return;
         };
         let mut pipe = redis::pipe();
@@ -259,11 +297,18 @@ impl Accounts {
         }
         let res: Result<(), _> = pipe.query_async(&mut conn).await;
         if let Err(e) = res {
-            tracing::warn!(error = %e, "could not count a failed log-in");
+            tracing::warn!(error = %e, "could not count a failed log-in in Redis; counted in this process");
+            self.count_locally(keys);
         }
     }
 
     async fn clear_failures(&self, keys: &[String]) {
+        {
+            let mut map = self.local_fails.lock().unwrap_or_else(|p| p.into_inner());
+            for k in keys {
+                map.remove(k);
+            }
+        }
         if let Ok(mut conn) = self.redis.conn().await {
             let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
         }
