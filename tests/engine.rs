@@ -384,6 +384,56 @@ async fn events_stream_live_output_and_stop_is_quick() {
 }
 
 #[tokio::test]
+async fn a_run_is_stopped_through_another_instance() {
+    // Two app instances sharing Redis and MongoDB; the run executes on the first.
+    let a = common::state_with(&[("POOL_SIZE", "1")]).await;
+    let b = common::state_with(&[("POOL_SIZE", "0")]).await;
+    let mut on_a = Client::new(&a);
+    let r = on_a.post_json("/api/v1/runs", &json!({"language": "python", "code": "import time\nprint('up', flush=True)\ntime.sleep(30)"})).await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    for _ in 0..100 {
+        if on_a.get(&format!("/api/v1/runs/{id}")).await.json()["stdout"] == "up\n" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Someone else cannot stop it through the second instance...
+    let mut stranger = Client::new(&b);
+    let r = stranger
+        .post_json(&format!("/api/v1/runs/{id}/stop"), &json!({}))
+        .await;
+    assert_eq!(r.status, 404);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(on_a.get(&format!("/api/v1/runs/{id}")).await.json()["status"], "running");
+    // ...its owner (the same session cookie) can.
+    let mut on_b = Client::new(&b);
+    on_b.cookie = on_a.cookie.clone();
+    let stop_at = Instant::now();
+    let r = on_b
+        .post_json(&format!("/api/v1/runs/{id}/stop"), &json!({}))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let mut run = Value::Null;
+    while stop_at.elapsed() < Duration::from_secs(3) {
+        run = on_b.get(&format!("/api/v1/runs/{id}")).await.json();
+        if run["status"] == "finished" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_verdict(&run, "stopped");
+    assert_eq!(run["stdout"], "up\n");
+    assert!(
+        stop_at.elapsed() < Duration::from_millis(1500),
+        "stopped {:?} after the request",
+        stop_at.elapsed()
+    );
+    finish(a).await;
+    finish(b).await;
+}
+
+#[tokio::test]
 async fn bad_requests_get_exact_errors_and_change_nothing() {
     let state = common::state_with(&[("POOL_SIZE", "0")]).await;
     let mut c = Client::new(&state);

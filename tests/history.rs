@@ -15,6 +15,15 @@ fn runs(state: &own_ide::server::state::AppState) -> mongodb::Collection<Documen
     state.mongo.db().unwrap().collection::<Document>("runs")
 }
 
+/// Whether the run with `id` is in the `runs` collection.
+async fn stored(state: &own_ide::server::state::AppState, id: &str) -> bool {
+    runs(state)
+        .find_one(doc! { "_id": id })
+        .await
+        .unwrap()
+        .is_some()
+}
+
 /// A finished run as the engine would report it, `minutes_ago` old.
 fn made_up(i: usize, language: &str, minutes_ago: i64) -> Run {
     let t = time::OffsetDateTime::now_utc() - time::Duration::minutes(minutes_ago);
@@ -77,11 +86,7 @@ async fn users_runs_are_saved_and_guests_are_not() {
     assert_eq!(g["stdout"], "guest\n");
     assert!(g.get("saved").is_none());
     let gid = g["id"].as_str().unwrap();
-    assert!(runs(&state)
-        .find_one(doc! { "_id": gid })
-        .await
-        .unwrap()
-        .is_none());
+    assert!(!stored(&state, &gid).await);
 
     // The history lists it, with its code.
     let h = user.get("/api/v1/history").await.json();
@@ -296,11 +301,7 @@ async fn another_users_run_is_404_and_only_the_owner_deletes() {
         .delete(&format!("/api/v1/history/{id}"))
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    assert!(runs(&state)
-        .find_one(doc! { "_id": &id })
-        .await
-        .unwrap()
-        .is_some());
+    assert!(stored(&state, &id).await);
     let mut page = Client::for_app(&state);
     page.bearer = mallory.bearer.clone();
     let r = page.page(&format!("/history/{id}")).await;
@@ -321,11 +322,7 @@ async fn another_users_run_is_404_and_only_the_owner_deletes() {
         .delete(&format!("/api/v1/history/{id}"))
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
-    assert!(runs(&state)
-        .find_one(doc! { "_id": &id })
-        .await
-        .unwrap()
-        .is_none());
+    assert!(!stored(&state, &id).await);
     assert_eq!(
         alice.get(&format!("/api/v1/runs/{id}")).await.status,
         StatusCode::NOT_FOUND
@@ -372,7 +369,7 @@ async fn deleting_without_javascript_asks_first() {
     let ask = r.header("location").unwrap();
     assert_eq!(ask, format!("/history/{id}?delete=1"));
     assert!(
-        runs(&state).find_one(doc! { "_id": &id }).await.unwrap().is_some(),
+        stored(&state, &id).await,
         "an unconfirmed delete changes nothing"
     );
     let p = browser.page(&ask).await;
@@ -384,7 +381,7 @@ async fn deleting_without_javascript_asks_first() {
     let r = delete_without_js(&mut browser, &id, "yes").await;
     assert!(r.status.is_redirection(), "{}", r.status);
     assert_eq!(r.header("location").unwrap(), "/history");
-    assert!(runs(&state).find_one(doc! { "_id": &id }).await.unwrap().is_none());
+    assert!(!stored(&state, &id).await);
     assert_eq!(
         browser.page(&format!("/history/{id}")).await.status,
         StatusCode::NOT_FOUND
@@ -429,11 +426,7 @@ async fn a_run_deleted_while_it_runs_is_stopped_and_stays_deleted() {
     );
     // Its final state, written when it ended, did not bring it back anywhere.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(runs(&state)
-        .find_one(doc! { "_id": &id })
-        .await
-        .unwrap()
-        .is_none());
+    assert!(!stored(&state, &id).await);
     assert_eq!(user.get("/api/v1/history").await.json()["total"], 0);
     assert_eq!(
         user.get(&format!("/api/v1/runs/{id}")).await.status,

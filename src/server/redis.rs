@@ -23,6 +23,15 @@ impl Redis {
         })
     }
 
+    /// A new connection in subscriber mode (each subscriber needs its own).
+    pub async fn pubsub(&self) -> Option<redis::aio::PubSub> {
+        let client = self.client.as_ref()?;
+        match tokio::time::timeout(Duration::from_secs(2), client.get_async_pubsub()).await {
+            Ok(Ok(p)) => Some(p),
+            _ => None,
+        }
+    }
+
     /// The shared connection, connecting first if needed.
     pub async fn conn(&self) -> Result<ConnectionManager, AppError> {
         let unavailable = || {

@@ -263,7 +263,7 @@ async fn stop_run(
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     let owner = caller.owner();
-    if state.runs.stop(&id, &owner) {
+    if state.runs.stop(&id, &owner).await {
         return Ok(StatusCode::ACCEPTED.into_response());
     }
     match state.runs.get(&id, &owner).await {

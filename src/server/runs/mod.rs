@@ -141,14 +141,18 @@ impl Runs {
         store: Arc<RunStore>,
         state_ttl: u64,
     ) -> Arc<Runs> {
-        Arc::new(Runs {
+        let runs = Arc::new(Runs {
             engine,
             redis,
             quota,
             store,
             live: Mutex::new(HashMap::new()),
             state_ttl,
-        })
+        });
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(listen_for_stops(Arc::downgrade(&runs)));
+        }
+        runs
     }
 
     /// The engine behind the service.
@@ -448,16 +452,64 @@ impl Runs {
         serde_json::from_str(&json?).ok()
     }
 
-    /// Stops a queued or running run of `viewer`'s. Returns false when there is no such
-    /// run here. A finished run stays as it was.
-    pub fn stop(&self, id: &str, viewer: &Owner) -> bool {
-        match self.live(id, viewer) {
-            Some(l) => {
-                l.cancel.cancel();
+    /// Stops a queued or running run of `viewer`'s, here or on another instance (asked
+    /// through Redis). Returns false when `viewer` has no such run. A finished run stays
+    /// as it was.
+    pub async fn stop(&self, id: &str, viewer: &Owner) -> bool {
+        if let Some(l) = self.live(id, viewer) {
+            l.cancel.cancel();
+            return true;
+        }
+        // Not executing here: its state in Redis says whose it is and whether it ended.
+        match self.stored_in_redis(id).await {
+            Some(s) if &s.owner == viewer => {
+                if s.run.status != RunStatus::Finished {
+                    if let Ok(mut conn) = self.redis.conn().await {
+                        let sent: Result<u64, _> = conn.publish(STOP_CHANNEL, id).await;
+                        if let Err(e) = sent {
+                            tracing::warn!(run = id, error = %e, "could not ask the other instances to stop a run");
+                        }
+                    }
+                }
                 true
             }
-            None => false,
+            _ => false,
         }
+    }
+
+    /// Stops a run executing in this process, whoever asked (the instance that
+    /// published the request has checked the owner).
+    fn stop_here(&self, id: &str) {
+        let map = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(l) = map.get(id) {
+            l.cancel.cancel();
+        }
+    }
+}
+
+/// The Redis channel on which instances ask each other to stop a run (payload: its id).
+const STOP_CHANNEL: &str = "own-ide:stop";
+
+/// Listens for stop requests from other instances while `runs` exists, reconnecting
+/// after Redis goes away.
+async fn listen_for_stops(runs: std::sync::Weak<Runs>) {
+    loop {
+        let Some(redis) = runs.upgrade().map(|r| r.redis.clone()) else {
+            return;
+        };
+        if let Some(mut pubsub) = redis.pubsub().await {
+            if pubsub.subscribe(STOP_CHANNEL).await.is_ok() {
+                let mut messages = pubsub.into_on_message();
+                while let Some(msg) = futures::StreamExt::next(&mut messages).await {
+                    let Some(runs) = runs.upgrade() else { return };
+                    if let Ok(id) = msg.get_payload::<String>() {
+                        runs.stop_here(&id);
+                    }
+                }
+            }
+        }
+        drop(redis);
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 
