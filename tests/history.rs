@@ -86,7 +86,7 @@ async fn users_runs_are_saved_and_guests_are_not() {
     assert_eq!(g["stdout"], "guest\n");
     assert!(g.get("saved").is_none());
     let gid = g["id"].as_str().unwrap();
-    assert!(!stored(&state, &gid).await);
+    assert!(!stored(&state, gid).await);
 
     // The history lists it, with its code.
     let h = user.get("/api/v1/history").await.json();
