@@ -250,11 +250,13 @@ sys.exit(3)
     }
 
     // A program that kills the wrapper shell leaves no trailer: the engine falls back
-    // to asking Docker and the container, and the output is intact.
+    // to asking Docker. (For Python the shell is the container's process, so the
+    // container ends with it, and the program may or may not get its last line out.)
     let code = "import os, signal\nshell = int(open(f'/proc/{os.getppid()}/stat').read().rsplit(')', 1)[1].split()[1])\nprint('before', flush=True)\nos.kill(shell, signal.SIGKILL)\nprint('after')";
     let run = c.run("python", code, "").await;
     assert_verdict(&run, "runtime_error");
-    assert_eq!(run["stdout"], "before\nafter\n");
+    let stdout = run["stdout"].as_str().unwrap();
+    assert!(stdout == "before\n" || stdout == "before\nafter\n", "{run:#}");
     assert_eq!(run["exit_code"], 137, "{run:#}");
     finish(state).await;
 }
@@ -398,6 +400,10 @@ async fn a_run_is_stopped_through_another_instance() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // The second instance knows that it runs (from Redis).
+    let mut on_b = Client::new(&b);
+    on_b.cookie = on_a.cookie.clone();
+    assert_eq!(on_b.get(&format!("/api/v1/runs/{id}")).await.json()["status"], "running");
     // Someone else cannot stop it through the second instance...
     let mut stranger = Client::new(&b);
     let r = stranger
@@ -406,9 +412,27 @@ async fn a_run_is_stopped_through_another_instance() {
     assert_eq!(r.status, 404);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(on_a.get(&format!("/api/v1/runs/{id}")).await.json()["status"], "running");
-    // ...its owner (the same session cookie) can.
-    let mut on_b = Client::new(&b);
-    on_b.cookie = on_a.cookie.clone();
+    // ...its owner (the same session cookie) can. An events stream opened on the second
+    // instance before the stop ends with the result.
+    let mut req = axum::http::Request::builder()
+        .uri(format!("/api/v1/runs/{id}/events"))
+        .header("cookie", on_b.cookie.clone().unwrap())
+        .body(axum::body::Body::empty())
+        .unwrap();
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(on_b.ip));
+    let events = tower::ServiceExt::oneshot(on_b.app.clone(), req)
+        .await
+        .unwrap();
+    assert_eq!(events.status(), 200);
+    let events = tokio::spawn(async move {
+        let body = http_body_util::BodyExt::collect(events.into_body());
+        tokio::time::timeout(Duration::from_secs(5), body)
+            .await
+            .expect("the stream ends after the result")
+            .unwrap()
+            .to_bytes()
+    });
     let stop_at = Instant::now();
     let r = on_b
         .post_json(&format!("/api/v1/runs/{id}/stop"), &json!({}))
@@ -429,6 +453,9 @@ async fn a_run_is_stopped_through_another_instance() {
         "stopped {:?} after the request",
         stop_at.elapsed()
     );
+    let events = String::from_utf8(events.await.unwrap().to_vec()).unwrap();
+    assert!(events.starts_with("event: status\ndata: {\"status\":\"running\"}"), "{events}");
+    assert!(events.contains("event: result") && events.contains(r#""verdict":"stopped""#), "{events}");
     finish(a).await;
     finish(b).await;
 }

@@ -61,6 +61,39 @@ fn FieldError(
     }
 }
 
+/// One field of the register form: label, input (its value and whether it was left go
+/// to the signals), an optional hint and the field's error, wired for screen readers.
+#[component]
+fn Field(
+    id: &'static str,
+    label: &'static str,
+    #[prop(default = "text")] kind: &'static str,
+    autocomplete: &'static str,
+    #[prop(optional)] hint: Option<&'static str>,
+    value: RwSignal<String>,
+    left: RwSignal<bool>,
+    error: Signal<Option<String>>,
+) -> impl IntoView {
+    let error_id = format!("{id}-error");
+    let hint_id = format!("{id}-hint");
+    let described = match hint {
+        Some(_) => format!("{error_id} {hint_id}"),
+        None => error_id.clone(),
+    };
+    view! {
+        <div class="field">
+            <label for=id>{label}</label>
+            <input id=id name=id type=kind autocomplete=autocomplete required
+                aria-describedby=described
+                aria-invalid=move || error.get().is_some().to_string()
+                on:input=move |ev| value.set(event_target_value(&ev))
+                on:blur=move |_| left.set(true)/>
+            {hint.map(|h| view! { <p class="hint" id=hint_id>{h}</p> })}
+            <FieldError id=error_id message=error/>
+        </div>
+    }
+}
+
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let login = ServerAction::<Login>::new();
@@ -107,7 +140,7 @@ pub fn RegisterPage() -> impl IntoView {
     let password = RwSignal::new(String::new());
     let confirm = RwSignal::new(String::new());
     // Checks as you type start once a field has been left (or the form was sent).
-    let touched = RwSignal::new((false, false, false));
+    let left = [RwSignal::new(false); 3];
     let server_error = move |field: &'static str| {
         register
             .value()
@@ -116,33 +149,26 @@ pub fn RegisterPage() -> impl IntoView {
             .filter(|e| field_of(e) == field)
             .map(|e| e.public().message)
     };
-    let username_error = Signal::derive(move || {
-        let local = touched
-            .get()
-            .0
-            .then(|| username_problem(&username.get()))
-            .flatten();
-        local
-            .map(str::to_string)
-            .or_else(|| server_error("username"))
-    });
-    let password_error = Signal::derive(move || {
-        let local = touched
-            .get()
-            .1
-            .then(|| password_problem(&password.get()))
-            .flatten();
-        local
-            .map(str::to_string)
-            .or_else(|| server_error("password"))
-    });
-    let confirm_error = Signal::derive(move || {
-        let local = (touched.get().2 && confirm.get() != password.get())
-            .then_some("The two passwords do not match.");
-        local
-            .map(str::to_string)
-            .or_else(|| server_error("confirm"))
-    });
+    let error = move |left: RwSignal<bool>,
+                      local: fn(&str, &str) -> Option<&'static str>,
+                      of: RwSignal<String>,
+                      field: &'static str| {
+        Signal::derive(move || {
+            left.get()
+                .then(|| local(&of.get(), &password.get()))
+                .flatten()
+                .map(str::to_string)
+                .or_else(|| server_error(field))
+        })
+    };
+    let username_error = error(left[0], |u, _| username_problem(u), username, "username");
+    let password_error = error(left[1], |p, _| password_problem(p), password, "password");
+    let confirm_error = error(
+        left[2],
+        |c, p| (c != p).then_some("The two passwords do not match."),
+        confirm,
+        "confirm",
+    );
     let form_error = Signal::derive(move || server_error("form"));
     view! {
         <Title text="Register · Own-IDE"/>
@@ -150,34 +176,12 @@ pub fn RegisterPage() -> impl IntoView {
             <h1>"Create an account"</h1>
             <ActionForm action=register>
                 <input type="hidden" name="next" value=move || next.get()/>
-                <div class="field">
-                    <label for="username">"Username"</label>
-                    <input id="username" name="username" autocomplete="username" required
-                        aria-describedby="username-error username-hint"
-                        aria-invalid=move || username_error.get().is_some().to_string()
-                        on:input=move |ev| username.set(event_target_value(&ev))
-                        on:blur=move |_| touched.update(|t| t.0 = true)/>
-                    <p class="hint" id="username-hint">"3–32 letters, digits, or _ . -"</p>
-                    <FieldError id="username-error" message=username_error/>
-                </div>
-                <div class="field">
-                    <label for="password">"Password"</label>
-                    <input id="password" name="password" type="password" autocomplete="new-password" required
-                        aria-describedby="password-error"
-                        aria-invalid=move || password_error.get().is_some().to_string()
-                        on:input=move |ev| password.set(event_target_value(&ev))
-                        on:blur=move |_| touched.update(|t| t.1 = true)/>
-                    <FieldError id="password-error" message=password_error/>
-                </div>
-                <div class="field">
-                    <label for="confirm">"Repeat the password"</label>
-                    <input id="confirm" name="confirm" type="password" autocomplete="new-password" required
-                        aria-describedby="confirm-error"
-                        aria-invalid=move || confirm_error.get().is_some().to_string()
-                        on:input=move |ev| confirm.set(event_target_value(&ev))
-                        on:blur=move |_| touched.update(|t| t.2 = true)/>
-                    <FieldError id="confirm-error" message=confirm_error/>
-                </div>
+                <Field id="username" label="Username" autocomplete="username" value=username
+                    left=left[0] error=username_error hint="3–32 letters, digits, or _ . -"/>
+                <Field id="password" label="Password" kind="password" autocomplete="new-password"
+                    value=password left=left[1] error=password_error/>
+                <Field id="confirm" label="Repeat the password" kind="password" autocomplete="new-password"
+                    value=confirm left=left[2] error=confirm_error/>
                 <FieldError id="form-error" message=form_error/>
                 <button class="button primary" type="submit">"Create account"</button>
             </ActionForm>

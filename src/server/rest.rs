@@ -7,7 +7,7 @@ use super::sandbox::{find_language, LANGUAGES};
 use super::state::AppState;
 use super::store::MAX_PER_PAGE;
 use crate::error::AppError;
-use crate::model::{HistoryPage, LanguageInfo, QuotaInfo, Run};
+use crate::model::{HistoryPage, LanguageInfo, QuotaInfo, Run, RunStatus};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::HeaderValue;
@@ -292,6 +292,9 @@ fn sse(ev: RunEvent) -> SseEvent {
     })
 }
 
+/// How long an events stream waits for a run that executes on another instance.
+const EVENTS_WAIT_LIMIT: Duration = Duration::from_secs(120);
+
 async fn run_events(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -332,11 +335,22 @@ async fn run_events(
                 .get(&id, &owner)
                 .await
                 .ok_or(AppError::NotFound)?;
-            stream::iter(vec![
-                RunEvent::Status(run.status),
-                RunEvent::Result(Box::new(run)),
-            ])
-            .boxed()
+            // Executing on another instance: its output is not streamed from there, so
+            // this one reports the status and then the result once the run's state in
+            // Redis says it has finished (checked a few times a second).
+            let status = RunEvent::Status(run.status);
+            let result = stream::unfold(
+                (Some(run), state.runs.clone(), id, owner, std::time::Instant::now()),
+                |(run, runs, id, owner, since)| async move {
+                    let mut run = run?;
+                    while run.status != RunStatus::Finished && since.elapsed() < EVENTS_WAIT_LIMIT {
+                        tokio::time::sleep(Duration::from_millis(150)).await;
+                        run = runs.get(&id, &owner).await?;
+                    }
+                    Some((RunEvent::Result(Box::new(run)), (None, runs, id, owner, since)))
+                },
+            );
+            stream::once(async move { status }).chain(result).boxed()
         }
     };
     Ok(Sse::new(stream.map(|ev| Ok(sse(ev))))

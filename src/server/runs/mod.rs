@@ -287,9 +287,24 @@ impl Runs {
             Owner::Guest(_) => None,
         };
         tokio::spawn(async move {
+            // "running" goes to Redis too (for other instances), from its own task, which
+            // is awaited before the final state is written so that it cannot land after.
+            let (started_tx, started_rx) = tokio::sync::oneshot::channel::<Run>();
+            let started_tx = Mutex::new(Some(started_tx));
+            let persist_running = tokio::spawn({
+                let (this, owner) = (this.clone(), task_live.owner.clone());
+                async move {
+                    if let Ok(run) = started_rx.await {
+                        this.persist(&owner, &run).await;
+                    }
+                }
+            });
             let on_event = |ev: Event| match ev {
                 Event::Started => task_live.update(|r| {
                     r.status = RunStatus::Running;
+                    if let Some(tx) = started_tx.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                        let _ = tx.send(r.clone());
+                    }
                     Some(RunEvent::Status(RunStatus::Running))
                 }),
                 Event::Stdout(s) => task_live.update(|r| {
@@ -319,6 +334,9 @@ impl Runs {
             // Whether the run is in the history already decides how the final state is
             // written: over the first copy only (a run deleted while it ran stays
             // deleted), or from scratch when the first write did not get through.
+            drop(on_event);
+            drop(started_tx);
+            let _ = persist_running.await;
             let first_saved = match first_save {
                 Some(first) => matches!(first.await, Ok(Ok(()))),
                 None => false,
