@@ -334,7 +334,6 @@ impl Runs {
             // Whether the run is in the history already decides how the final state is
             // written: over the first copy only (a run deleted while it ran stays
             // deleted), or from scratch when the first write did not get through.
-            drop(on_event);
             drop(started_tx);
             let _ = persist_running.await;
             let first_saved = match first_save {
