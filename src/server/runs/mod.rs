@@ -331,11 +331,11 @@ impl Runs {
                     tracing::error!("the engine panicked during a run");
                     Outcome::bare(Verdict::InternalError)
                 });
+            drop(started_tx);
+            let _ = persist_running.await;
             // Whether the run is in the history already decides how the final state is
             // written: over the first copy only (a run deleted while it ran stays
             // deleted), or from scratch when the first write did not get through.
-            drop(started_tx);
-            let _ = persist_running.await;
             let first_saved = match first_save {
                 Some(first) => matches!(first.await, Ok(Ok(()))),
                 None => false,
