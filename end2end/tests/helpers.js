@@ -15,6 +15,8 @@ const test = base.test.extend({
   context: async ({ browser, javaScriptEnabled }, use) => {
     const context = await browser.newContext({
       javaScriptEnabled,
+      // No colour transitions: a screenshot right after a state change shows the new state.
+      reducedMotion: 'reduce',
       extraHTTPHeaders: { 'X-Forwarded-For': freshIp() },
     });
     await use(context);
