@@ -45,12 +45,32 @@ test('output appears while the program still runs, and Stop ends it within a sec
   // Still running: the Stop button is live and the second line has not come.
   await expect(page.locator('button.stop')).toBeEnabled();
   await expect(page.locator('.status-line [data-verdict]')).toHaveCount(0);
+  // The status line says it is running, with a clock that goes on.
+  await expect(page.locator('.status-line')).toContainText('Running…');
+  const elapsed = page.locator('.status-line [data-testid=elapsed]');
+  await expect(elapsed).toHaveText(/^\d+\.\d s$/);
+  const first = parseFloat(await elapsed.textContent());
+  await expect.poll(async () => parseFloat(await elapsed.textContent())).toBeGreaterThan(first);
   const started = Date.now();
   await page.click('button.stop');
   await expect(page.locator('.status-line [data-verdict=stopped]')).toHaveText('Stopped', { timeout: 5_000 });
   const took = Date.now() - started;
   expect(took).toBeLessThan(1000);
   await expect(page.locator('pre.stdout')).not.toContainText('after the nap');
+});
+
+test('the input pane folds away and comes back with its text', async ({ page }) => {
+  await openEditor(page);
+  await page.fill('#stdin', 'kept while folded');
+  const toggle = page.locator('button.pane-toggle[aria-controls=stdin]');
+  await expect(toggle).toHaveAttribute('aria-expanded', 'true');
+  await toggle.click();
+  await expect(page.locator('#stdin')).toBeHidden();
+  await expect(toggle).toHaveAttribute('aria-expanded', 'false');
+  await expect(toggle).toHaveAccessibleName('Show the input');
+  await toggle.click();
+  await expect(page.locator('#stdin')).toBeVisible();
+  await expect(page.locator('#stdin')).toHaveValue('kept while folded');
 });
 
 test('a reload keeps the draft, and Ctrl+Enter runs it', async ({ page }) => {
@@ -72,6 +92,8 @@ test.describe('without JavaScript', () => {
 
   test('the form runs Python and the result page shows the output', async ({ page }) => {
     await page.goto('/');
+    // Controls that need JavaScript are not offered.
+    await expect(page.locator('button.pane-toggle')).toBeHidden();
     await page.fill('textarea#code', 'print(input() * 2)\n');
     await page.fill('#stdin', 'ab');
     await page.click('button.run');

@@ -46,6 +46,26 @@ pub fn StatusLine(
     #[prop(into)] run: Signal<Option<Run>>,
     #[prop(into)] message: Signal<Option<String>>,
 ) -> impl IntoView {
+    // While a run is in progress the line shows how long it has been going: the start
+    // is when this page first saw the run unfinished, the clock ticks in the browser.
+    let started = StoredValue::new(None::<(String, f64)>);
+    let now = RwSignal::new(0.0f64);
+    #[cfg(feature = "hydrate")]
+    {
+        let tick = move || {
+            if run.with_untracked(|r| r.as_ref().is_some_and(|r| r.verdict.is_none())) {
+                now.set(js_sys::Date::now());
+            }
+        };
+        if let Ok(handle) = set_interval_with_handle(tick, std::time::Duration::from_millis(100)) {
+            on_cleanup(move || handle.clear());
+        }
+    }
+    let elapsed = move || {
+        let (_, start) = started.get_value()?;
+        let secs = ((now.get() - start) / 1000.0).max(0.0);
+        Some(format!("{secs:.1} s"))
+    };
     view! {
         <footer class="status-line" role="status">
             {move || {
@@ -60,8 +80,19 @@ pub fn StatusLine(
                             view! { <VerdictBadge verdict=v/><span class="measures">{rest}</span> }.into_any()
                         }
                         None => {
+                            #[cfg(feature = "hydrate")]
+                            if started.with_value(|s| s.as_ref().map(|(id, _)| id) != Some(&r.id)) {
+                                let t = js_sys::Date::now();
+                                started.set_value(Some((r.id.clone(), t)));
+                                now.set(t);
+                            }
                             let what = if r.status == RunStatus::Queued { "Queued…" } else { "Running…" };
-                            view! { <span class="spinner" aria-hidden="true"></span><span class="status-message">{what}</span> }.into_any()
+                            view! {
+                                <span class="spinner" aria-hidden="true"></span>
+                                <span class="status-message">{what}</span>
+                                <span class="measures elapsed" data-testid="elapsed" aria-hidden="true">{elapsed}</span>
+                            }
+                            .into_any()
                         }
                     },
                 }

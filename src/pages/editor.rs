@@ -117,6 +117,8 @@ fn Editor(
     };
     let code = RwSignal::new(initial_code);
     let stdin = RwSignal::new(initial_stdin);
+    // The input pane can be folded away to give the output more room.
+    let stdin_folded = RwSignal::new(false);
     let quota = RwSignal::new(quota);
     let run = RwSignal::new(None::<Run>);
     let running = RwSignal::new(false);
@@ -217,8 +219,18 @@ fn Editor(
                     <CodeEditor code=code language=language on_run=start/>
                 </div>
                 <div class="pane side-pane">
-                    <label class="pane-title" for="stdin">"Input (stdin)"</label>
+                    <div class="pane-head">
+                        <label class="pane-title" for="stdin">"Input (stdin)"</label>
+                        <button type="button" class="pane-toggle js-only" aria-controls="stdin"
+                            aria-expanded=move || (!stdin_folded.get()).to_string()
+                            aria-label=move || if stdin_folded.get() { "Show the input" } else { "Hide the input" }
+                            title=move || if stdin_folded.get() { "Show the input" } else { "Hide the input" }
+                            on:click=move |_| stdin_folded.update(|f| *f = !*f)>
+                            {move || if stdin_folded.get() { "+" } else { "–" }}
+                        </button>
+                    </div>
                     <textarea
+                        hidden=move || stdin_folded.get()
                         id="stdin"
                         name="stdin"
                         class="stdin"

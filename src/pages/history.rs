@@ -186,8 +186,7 @@ pub fn HistoryRun() -> impl IntoView {
                     Err(e) => return failure(e),
                 };
                 let code = RwSignal::new(r.code.clone().unwrap_or_default());
-                // The viewer is as tall as the code (within limits), not a fixed box.
-                let lines = r.code.as_deref().unwrap_or_default().lines().count().max(1);
+                let lines = r.code.as_deref().unwrap_or_default().lines().count();
                 let lang = r.language.clone();
                 let stdin = r.stdin.clone().unwrap_or_default();
                 let rid = r.id.clone();
@@ -235,7 +234,7 @@ pub fn HistoryRun() -> impl IntoView {
                         }
                         {move || delete_error().map(|m| view! { <p class="field-error" role="alert">{m}</p> })}
                         <h2 class="pane-title">"Code"</h2>
-                        <div class="saved-code" style=format!("--lines: {lines}")>
+                        <div class=format!("saved-code {}", height_class(lines))>
                             <CodeEditor code=code language=Signal::stored(lang.clone()) read_only=true name="code-view"/>
                         </div>
                         <h2 class="pane-title">"Input (stdin)"</h2>
@@ -248,5 +247,15 @@ pub fn HistoryRun() -> impl IntoView {
                 .into_any()
             })}
         </Suspense>
+    }
+}
+
+/// The saved-code viewer is about as tall as the code, not a fixed box (a few steps, so
+/// that the heights live in the style sheet).
+fn height_class(lines: usize) -> &'static str {
+    match lines {
+        0..=3 => "lines-few",
+        4..=12 => "lines-some",
+        _ => "lines-many",
     }
 }
