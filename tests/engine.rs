@@ -94,6 +94,42 @@ async fn compile_errors_show_the_compiler_message() {
             .contains("Main.java:1: error"),
         "{run:#}"
     );
+
+    // Warnings are compile output too, and the program still runs right after them.
+    let run = c
+        .run(
+            "cpp",
+            "#warning \"careful\"\n#include <cstdio>\nint main(){ fputs(\"e\\n\", stderr); puts(\"ran\"); }",
+            "",
+        )
+        .await;
+    assert_verdict(&run, "ok");
+    assert!(run["compile_output"].as_str().unwrap().contains("careful"), "{run:#}");
+    assert_eq!(run["stdout"], "ran\n");
+    assert_eq!(run["stderr"], "e\n");
+    finish(state).await;
+}
+
+#[tokio::test]
+async fn a_compile_that_takes_too_long_is_stopped() {
+    let state = common::state_with(&[("POOL_SIZE", "0"), ("COMPILE_TIME_LIMIT_MS", "100")]).await;
+    let mut c = Client::new(&state);
+    let run = c
+        .run(
+            "java",
+            "public class Main { public static void main(String[] a) { System.out.println(1); } }",
+            "",
+        )
+        .await;
+    assert_verdict(&run, "time_limit");
+    assert!(
+        run["compile_output"]
+            .as_str()
+            .unwrap()
+            .contains("Compilation took too long and was stopped."),
+        "{run:#}"
+    );
+    assert_eq!(run["stdout"], "");
     finish(state).await;
 }
 

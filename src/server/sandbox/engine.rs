@@ -288,7 +288,7 @@ impl Engine {
                 lang,
                 &self.instance,
                 &self.tracker,
-                direct(lang).then(|| run_command(lang)),
+                Some(run_command(lang)),
             ),
         )
         .await;
@@ -392,42 +392,69 @@ impl Engine {
         cancel: &CancellationToken,
     ) -> Outcome {
         let cap = self.cfg.max_output_bytes;
+        let Some(io) = c.take_io() else {
+            tracing::error!(container = %c.id, "a sandbox container without its attached streams");
+            return Outcome::bare(Verdict::InternalError);
+        };
+        // The container's own process is the wrapper shell (see `run_script`), waiting on
+        // stdin. Everything goes in at once: a random per-run nonce, the source as one
+        // base64 line (no quoting problems, no files from the host), then the program's
+        // stdin, which the shell's `read`s leave alone.
+        //
+        // Trust model: the nonce is never in argv or the environment, and the shell has
+        // consumed it from the pipe before the program starts, so the program cannot
+        // print a valid report (anything it prints, fake markers included, stays its
+        // output). A program that ptraces or reads the memory of its ancestors could
+        // learn the nonce and forge the report, but only to lie about its own exit code,
+        // peak memory and OOM flag: the run time is measured here, outside the
+        // container, and the memory limit is enforced by the cgroup either way.
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
         let encoded = base64::engine::general_purpose::STANDARD.encode(code);
-        // The source arrives as one base64 line on stdin: no quoting problems, no files
-        // from the host, and the shell's `read` leaves the rest of stdin for the program.
+        let _feeder = feed(io.input, format!("{nonce}\n{encoded}\n{stdin}").into_bytes());
+        let mut output = io.output;
+
+        // Compiled languages: the shell first compiles (output to stderr) and reports the
+        // compiler's exit code in a nonce-framed report on stderr; the program runs only
+        // after a clean compile. Anything after the report is the program's already.
         let mut compile_output = String::new();
-        if let Some(compile) = lang.compile {
-            let write_source = format!(
-                "IFS= read -r s && printf %s \"$s\" | base64 -d > {} && ",
-                lang.source_file
-            );
+        let mut early: Vec<(Stream, Vec<u8>)> = Vec::new();
+        if lang.compile.is_some() {
+            let mut split = Splitter::new(&nonce);
             let mut out = Capture::new(cap);
-            let cmd = vec![
-                "sh".into(),
-                "-c".into(),
-                format!("{write_source}exec {compile} 2>&1"),
-            ];
             let end = self
-                .exec(
+                .attached(
                     c,
-                    cmd,
-                    format!("{encoded}\n").into_bytes(),
+                    &mut output,
                     self.cfg.compile_time_limit,
                     cancel,
-                    &mut |_, bytes| {
-                        out.push(bytes);
-                        ControlFlow::Continue(())
+                    &mut |stream, bytes| match stream {
+                        // The compiler writes to stderr only: this is the program's.
+                        Stream::Out => {
+                            early.push((Stream::Out, bytes.to_vec()));
+                            ControlFlow::Continue(())
+                        }
+                        Stream::Err => {
+                            out.push(split.push(bytes));
+                            match split.trailer() {
+                                Some(report) => ControlFlow::Break(Stop::Compiled(
+                                    String::from_utf8_lossy(report).trim().parse().unwrap_or(-1),
+                                )),
+                                None => ControlFlow::Continue(()),
+                            }
+                        }
                     },
                 )
                 .await;
+            early.push((Stream::Err, split.take_after()));
+            out.push(&split.finish());
             compile_output = out.finish();
             let failed = |verdict| Outcome {
                 compile_output: compile_output.clone(),
                 ..Outcome::bare(verdict)
             };
             match end {
-                ExecEnd::Exited { code: 0, .. } => {}
-                ExecEnd::Exited { code, .. } => {
+                ExecEnd::Compiled(0) => {}
+                ExecEnd::Compiled(code) | ExecEnd::Exited { code, .. } => {
                     return Outcome {
                         exit_code: Some(code),
                         ..failed(Verdict::CompileError)
@@ -448,25 +475,9 @@ impl Engine {
             }
         }
 
-        // The run step goes through a wrapper shell that reports the exit code, GNU time's
-        // file and the cgroup's OOM counter in a trailer after the program's output, so
-        // no second exec is needed to learn how the program ended. The trailer is framed
-        // by a random per-run nonce that the shell reads as the first line of its stdin.
-        //
-        // Trust model: the nonce is never in argv or the environment, and the shell has
-        // consumed it from the pipe before the program starts, so the program cannot
-        // print a valid trailer (anything it prints, fake markers included, stays its
-        // output). A program that ptraces or reads the memory of its ancestors could
-        // learn the nonce and forge the trailer, but only to lie about its own exit code,
-        // peak memory and OOM flag: the run time is measured here, outside the
-        // container, and the memory limit is enforced by the cgroup either way.
-        let nonce = uuid::Uuid::new_v4().simple().to_string();
-        let input = if lang.compile.is_some() {
-            format!("{nonce}\n{stdin}")
-        } else {
-            format!("{nonce}\n{encoded}\n{stdin}")
-        }
-        .into_bytes();
+        // The run step: after the program, the wrapper shell reports the exit code, GNU
+        // time's file and the cgroup's OOM counter in a trailer after the program's
+        // output, so Docker need not be asked how the program ended.
         let mut stdout = Capture::new(cap);
         let mut stderr = Capture::new(cap);
         let mut out_split = Splitter::new(&nonce);
@@ -495,13 +506,18 @@ impl Engine {
                 _ => ControlFlow::Continue(()),
             }
         };
-        let limit = self.cfg.run_time_limit;
-        // A container whose own process is the run step (interpreted languages) only
-        // needs its stdin; the others get the run step through `docker exec`.
-        let end = match c.take_io() {
-            Some(io) => self.attached(c, io, input, limit, cancel, &mut on_output).await,
+        // Output that came with the compile report goes first.
+        let mut end = None;
+        for (stream, bytes) in early.iter().filter(|(_, b)| !b.is_empty()) {
+            if let ControlFlow::Break(stop) = on_output(*stream, bytes) {
+                end = Some(stopped(stop, started.elapsed()));
+                break;
+            }
+        }
+        let end = match end {
+            Some(end) => end,
             None => {
-                self.exec(c, run_command(lang), input, limit, cancel, &mut on_output)
+                self.attached(c, &mut output, self.cfg.run_time_limit, cancel, &mut on_output)
                     .await
             }
         };
@@ -571,6 +587,10 @@ impl Engine {
                 tracing::error!(error = %e, "run step failed in Docker");
                 outcome.verdict = Verdict::InternalError;
             }
+            ExecEnd::Compiled(_) => {
+                tracing::error!("a second compile report during the run step");
+                outcome.verdict = Verdict::InternalError;
+            }
         }
         outcome
     }
@@ -624,7 +644,9 @@ impl Engine {
             Ok(Err(e)) => return ExecEnd::Failed(e.to_string()),
             Err(_) => return ExecEnd::Failed("start_exec timed out".into()),
         };
-        let ran_for = match drive(output, writer, input, limit, cancel, on_output).await {
+        let _feeder = feed(writer, input);
+        let mut output = output;
+        let ran_for = match drive(&mut output, limit, cancel, on_output).await {
             Ok(end) => return end,
             Err(ran_for) => ran_for,
         };
@@ -645,19 +667,18 @@ impl Engine {
         ExecEnd::Failed("exec did not report its exit".into())
     }
 
-    /// Runs the program of a container whose own process is the run step: feeds `input`
-    /// to its attached stdin and reads its output as [`Engine::exec`] does. No Docker
-    /// call at all when the trailer arrives; otherwise the container's end is asked.
+    /// Reads one step (compile or run) of a container whose own process is the wrapper
+    /// shell, as [`Engine::exec`] does. No Docker call at all when the step's report
+    /// arrives; otherwise the container has ended, and Docker is asked how.
     async fn attached(
         &self,
         c: &Container,
-        io: bollard::container::AttachContainerResults,
-        input: Vec<u8>,
+        output: &mut Output,
         limit: Duration,
         cancel: &CancellationToken,
         on_output: &mut (dyn FnMut(Stream, &[u8]) -> ControlFlow<Stop> + Send),
     ) -> ExecEnd {
-        let ran_for = match drive(io.output, io.input, input, limit, cancel, on_output).await {
+        let ran_for = match drive(output, limit, cancel, on_output).await {
             Ok(end) => return end,
             Err(ran_for) => ran_for,
         };
@@ -835,6 +856,8 @@ enum Stop {
     Abort,
     /// The wrapper shell reported the end of the program.
     Exited(Report),
+    /// The wrapper shell reported the end of the compile step (its exit code).
+    Compiled(i64),
 }
 
 #[derive(Debug)]
@@ -849,39 +872,50 @@ enum ExecEnd {
     Cancelled,
     /// The output callback asked to stop (output limit).
     Aborted,
+    /// The compile step ended (its exit code); the program may run next.
+    Compiled(i64),
     Failed(String),
 }
 
-/// Feeds `input` to a started process and passes its output to `on_output` until that
-/// ends the run, the time `limit` passes, `cancel` fires or the output ends. The last
-/// case is `Err(how long it ran)`: the caller asks Docker how the process ended.
+/// The output side of an exec or an attached container.
+type Output =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>;
+
+/// Writes `input` to a process's stdin, then closes it, from its own task: a program that
+/// writes before it reads must not dead-lock against us. Dropping the guard stops it.
+fn feed(mut writer: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>, input: Vec<u8>) -> AbortOnDrop {
+    AbortOnDrop(tokio::spawn(async move {
+        let _ = writer.write_all(&input).await;
+        let _ = writer.shutdown().await;
+    }))
+}
+
+/// What a `Stop` from the output callback means for the process.
+fn stopped(stop: Stop, ran_for: Duration) -> ExecEnd {
+    match stop {
+        Stop::Abort => ExecEnd::Aborted,
+        Stop::Compiled(code) => ExecEnd::Compiled(code),
+        Stop::Exited(r) => ExecEnd::Exited {
+            code: r.code,
+            ran_for,
+            stats: Some(r.stats),
+        },
+    }
+}
+
+/// Passes a process's output to `on_output` until that ends the step, the time `limit`
+/// passes, `cancel` fires or the output ends. The last case is `Err(how long it ran)`:
+/// the caller asks Docker how the process ended.
 async fn drive(
-    mut output: std::pin::Pin<
-        Box<dyn futures::Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>,
-    >,
-    mut writer: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
-    input: Vec<u8>,
+    output: &mut Output,
     limit: Duration,
     cancel: &CancellationToken,
     on_output: &mut (dyn FnMut(Stream, &[u8]) -> ControlFlow<Stop> + Send),
 ) -> Result<ExecEnd, Duration> {
     let started = Instant::now();
-    // Feed stdin from its own task: a program that writes before it reads must not
-    // dead-lock against us.
-    let feeder = AbortOnDrop(tokio::spawn(async move {
-        let _ = writer.write_all(&input).await;
-        let _ = writer.shutdown().await;
-    }));
     let deadline = tokio::time::sleep(limit);
     tokio::pin!(deadline);
-    let stopped = |stop| match stop {
-        Stop::Abort => ExecEnd::Aborted,
-        Stop::Exited(r) => ExecEnd::Exited {
-            code: r.code,
-            ran_for: started.elapsed(),
-            stats: Some(r.stats),
-        },
-    };
+    let stopped = |stop| stopped(stop, started.elapsed());
     let end = loop {
         tokio::select! {
             biased;
@@ -900,14 +934,7 @@ async fn drive(
             },
         }
     };
-    drop(feeder);
     end.ok_or_else(|| started.elapsed())
-}
-
-/// Whether a language's container runs the program as its own process (no compile
-/// step: the whole run is one wrapper shell), rather than through `docker exec`.
-fn direct(lang: &Language) -> bool {
-    lang.compile.is_none()
 }
 
 /// The run step: the wrapper shell around GNU time around the language's run command.
@@ -919,24 +946,31 @@ fn run_command(lang: &Language) -> Vec<String> {
         .collect()
 }
 
-/// The wrapper shell of the run step (`sh -c SCRIPT sh /usr/bin/time ... PROGRAM...`).
-/// It reads the nonce line (and, for interpreted languages, the source line) from stdin,
-/// runs the program (not with `exec`: it has to report afterwards), then writes the
-/// trailer: on stdout `MARK nonce MARK exit-code \n stats MARK nonce MARK`, where the
-/// stats are the files `Engine::stats` reads, read with shell built-ins (no fork); and
-/// on stderr an empty trailer `MARK nonce MARK MARK nonce MARK`.
+/// The wrapper shell (`sh -c SCRIPT sh /usr/bin/time ... PROGRAM...`), the container's
+/// own process. It reads the nonce line and the source line from stdin and writes the
+/// source file. Compiled languages then compile (stdin closed, all output to stderr) and
+/// report on stderr `MARK nonce MARK exit-code MARK nonce MARK`, going on only after a
+/// clean compile. Then it runs the program (not with `exec`: it has to report
+/// afterwards) and writes the trailer: on stdout `MARK nonce MARK exit-code \n stats
+/// MARK nonce MARK`, where the stats are the files `Engine::stats` reads, read with
+/// shell built-ins (no fork); and on stderr an empty trailer `MARK nonce MARK MARK nonce
+/// MARK`.
 fn run_script(lang: &Language) -> String {
-    let source = if lang.compile.is_some() {
-        String::new()
-    } else {
-        format!(
-            "IFS= read -r s || exit\nprintf %s \"$s\" | base64 -d > {} || exit\n",
-            lang.source_file
-        )
+    let compile = match lang.compile {
+        Some(compile) => format!(
+            r#"{compile} </dev/null 1>&2
+c=$?
+printf '\036%s\036%s\036%s\036' "$n" "$c" "$n" >&2
+[ "$c" = 0 ] || exit "$c"
+"#
+        ),
+        None => String::new(),
     };
     format!(
         r#"IFS= read -r n || exit
-{source}"$@"
+IFS= read -r s || exit
+printf %s "$s" | base64 -d > {source} || exit
+{compile}"$@"
 c=$?
 s=
 for f in {STATS_FILE} /sys/fs/cgroup/memory/memory.oom_control /sys/fs/cgroup/memory.events; do
@@ -945,7 +979,8 @@ for f in {STATS_FILE} /sys/fs/cgroup/memory/memory.oom_control /sys/fs/cgroup/me
 done
 printf '\036%s\036%s\n%s\036%s\036' "$n" "$c" "$s" "$n"
 printf '\036%s\036\036%s\036' "$n" "$n" >&2
-exit "$c""#
+exit "$c""#,
+        source = lang.source_file,
     )
 }
 

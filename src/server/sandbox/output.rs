@@ -80,6 +80,8 @@ pub struct Splitter {
     /// Program bytes returned by the last `push`.
     out: Vec<u8>,
     body: Vec<u8>,
+    /// Bytes of the chunk that ended the trailer, after it.
+    after: Vec<u8>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,6 +104,7 @@ impl Splitter {
             held: Vec::new(),
             out: Vec::new(),
             body: Vec::new(),
+            after: Vec::new(),
         }
     }
 
@@ -155,6 +158,7 @@ impl Splitter {
         let from = self.body.len().saturating_sub(m - 1);
         self.body.extend_from_slice(bytes);
         if let Some(p) = find(&self.body[from..], &self.marker) {
+            self.after = self.body.split_off(from + p + m);
             self.body.truncate(from + p);
             self.state = SplitState::Done;
         } else if self.body.len() > BODY_CAP {
@@ -169,6 +173,12 @@ impl Splitter {
     /// program's. A trailer that started but never ended is dropped.
     pub fn finish(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.held)
+    }
+
+    /// The bytes that came in the same chunk right after the trailer (the compile report
+    /// is followed by the program's own output). Later chunks are not kept.
+    pub fn take_after(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.after)
     }
 
     /// The trailer's body, once the whole trailer has been seen.
@@ -278,5 +288,26 @@ mod tests {
         let mut c = Capture::new(3);
         c.push("abé".as_bytes());
         assert_eq!(c.finish(), "ab");
+    }
+
+    #[test]
+    fn bytes_after_the_trailer_in_its_chunk_are_kept_apart() {
+        let mut s = Splitter::new(NONCE);
+        let mut chunk = b"warning: x\n".to_vec();
+        chunk.extend(trailer("0"));
+        chunk.extend_from_slice(b"program says hi");
+        assert_eq!(s.push(&chunk), b"warning: x\n");
+        assert_eq!(s.trailer(), Some(&b"0"[..]));
+        assert_eq!(s.take_after(), b"program says hi");
+        // Split across chunks: the end marker in the second.
+        let mut s = Splitter::new(NONCE);
+        let t = trailer("1");
+        let (a, b) = t.split_at(t.len() - 3);
+        assert_eq!(s.push(a), b"");
+        let mut rest = b.to_vec();
+        rest.extend_from_slice(b"more");
+        assert_eq!(s.push(&rest), b"");
+        assert_eq!(s.trailer(), Some(&b"1"[..]));
+        assert_eq!(s.take_after(), b"more");
     }
 }
