@@ -45,16 +45,14 @@ pub fn memory_bytes(cfg: &SandboxConfig, lang: &Language) -> i64 {
 /// work dir, unprivileged, no capabilities, bounded memory/CPU/pids/files, an init process,
 /// first in line for the OOM killer, and an environment with nothing from the host.
 ///
-/// With `main`, that command is the container's own process, waiting on an open stdin
-/// (closed when the one attached client closes it); otherwise the container only sleeps
-/// and everything runs in it through `docker exec`.
+/// `main` is the container's own process (the run's wrapper shell), waiting on an open
+/// stdin that is closed when the one attached client closes it.
 pub fn spec(
     cfg: &SandboxConfig,
     lang: &Language,
     instance: &str,
-    main: Option<Vec<String>>,
+    main: Vec<String>,
 ) -> ContainerCreateBody {
-    let direct = main.is_some();
     let memory = memory_bytes(cfg, lang);
     let tmpfs_opts = format!(
         "rw,exec,nosuid,nodev,size={}m,uid=10001,gid=10001,mode=0755",
@@ -91,12 +89,12 @@ pub fn spec(
     };
     ContainerCreateBody {
         image: Some(format!("{}{}:latest", cfg.image_prefix, lang.id)),
-        cmd: Some(main.unwrap_or_else(|| vec!["sleep".into(), "infinity".into()])),
-        open_stdin: Some(direct),
-        stdin_once: Some(direct),
-        attach_stdin: Some(direct),
-        attach_stdout: Some(direct),
-        attach_stderr: Some(direct),
+        cmd: Some(main),
+        open_stdin: Some(true),
+        stdin_once: Some(true),
+        attach_stdin: Some(true),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
         user: Some(SANDBOX_USER.into()),
         working_dir: Some("/work".into()),
         hostname: Some("sandbox".into()),
@@ -118,20 +116,19 @@ pub fn spec(
     }
 }
 
-/// Creates and starts a fresh container; on any failure nothing is left behind. With
-/// `main` (see [`spec`]) the container is attached to before it starts, so nothing its
-/// process writes can be missed, and the streams travel with it.
+/// Creates and starts a fresh container; on any failure nothing is left behind. It is
+/// attached to before it starts, so nothing its process (`main`, see [`spec`]) writes
+/// can be missed, and the streams travel with it.
 pub async fn create_started(
     docker: &Docker,
     cfg: &SandboxConfig,
     lang: &Language,
     instance: &str,
     tracker: &TaskTracker,
-    main: Option<Vec<String>>,
+    main: Vec<String>,
 ) -> Result<Container, bollard::errors::Error> {
     let name = format!("own-ide-{}-{}", lang.id, uuid::Uuid::new_v4().simple());
     let opts = CreateContainerOptionsBuilder::default().name(&name).build();
-    let direct = main.is_some();
     let created = docker
         .create_container(Some(opts), spec(cfg, lang, instance, main))
         .await?;
@@ -141,16 +138,14 @@ pub async fn create_started(
         tracker: tracker.clone(),
         io: std::sync::Mutex::new(None),
     };
-    if direct {
-        let opts = AttachContainerOptionsBuilder::default()
-            .stream(true)
-            .stdin(true)
-            .stdout(true)
-            .stderr(true)
-            .build();
-        let io = docker.attach_container(&container.id, Some(opts)).await?;
-        *container.io.get_mut().unwrap_or_else(|p| p.into_inner()) = Some(io);
-    }
+    let opts = AttachContainerOptionsBuilder::default()
+        .stream(true)
+        .stdin(true)
+        .stdout(true)
+        .stderr(true)
+        .build();
+    let io = docker.attach_container(&container.id, Some(opts)).await?;
+    *container.io.get_mut().unwrap_or_else(|p| p.into_inner()) = Some(io);
     docker.start_container(&container.id, None).await?;
     Ok(container)
 }
@@ -161,14 +156,14 @@ pub struct Container {
     docker: Docker,
     pub id: String,
     tracker: TaskTracker,
-    /// The attached stdin and output of a container whose own process runs the program
-    /// (taken by the run that uses it).
-    /// (A mutex only so that the container can be shared across threads.)
+    /// The attached stdin and output of the container's process, taken by the run that
+    /// uses it. (`None` only until attached; a mutex only so that the container can be
+    /// shared across threads.)
     io: std::sync::Mutex<Option<AttachContainerResults>>,
 }
 
 impl Container {
-    /// Takes the attached streams (once; `None` for an exec-style container).
+    /// Takes the attached streams (once: a second call gets `None`).
     pub fn take_io(&self) -> Option<AttachContainerResults> {
         self.io.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
@@ -214,7 +209,7 @@ mod tests {
     fn spec_is_locked_down() {
         let cfg = SandboxConfig::default();
         let lang = super::super::languages::find("python").unwrap();
-        let s = spec(&cfg, lang, "test", None);
+        let s = spec(&cfg, lang, "test", vec!["true".into()]);
         let h = s.host_config.unwrap();
         assert_eq!(h.network_mode.as_deref(), Some("none"));
         assert_eq!(h.readonly_rootfs, Some(true));
@@ -230,7 +225,7 @@ mod tests {
         assert!(s.env.unwrap().iter().all(|e| !e.contains("SECRET")));
         let java = super::super::languages::find("java").unwrap();
         assert_eq!(
-            spec(&cfg, java, "t", None).host_config.unwrap().memory,
+            spec(&cfg, java, "t", vec!["true".into()]).host_config.unwrap().memory,
             Some(512 * 1024 * 1024)
         );
     }

@@ -1,14 +1,13 @@
 //! The execution engine: runs one program in one fresh container and reports how it
 //! ended. It knows nothing of HTTP, users or quotas.
 
-use super::container::{self, Container, INSTANCE_LABEL, LABEL, SANDBOX_USER, STATS_FILE};
+use super::container::{self, Container, INSTANCE_LABEL, LABEL, STATS_FILE};
 use super::languages::{Language, LANGUAGES};
 use super::output::{Capture, Splitter};
 use crate::model::Verdict;
 use crate::server::config::SandboxConfig;
 use base64::Engine as _;
 use bollard::container::LogOutput;
-use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::query_parameters::ListContainersOptionsBuilder;
 use bollard::Docker;
 use futures::StreamExt;
@@ -288,7 +287,7 @@ impl Engine {
                 lang,
                 &self.instance,
                 &self.tracker,
-                Some(run_command(lang)),
+                run_command(lang),
             ),
         )
         .await;
@@ -552,11 +551,6 @@ impl Engine {
                 stats,
             } => {
                 outcome.time_ms = ran_for.as_millis() as u64;
-                let stats = match stats {
-                    Some(s) => s,
-                    // No trailer (the wrapper shell itself was killed): ask the container.
-                    None => self.stats(c).await,
-                };
                 // The program can write GNU time's file itself (same user, and GNU time
                 // writes it only after the program ends). So its figures are only
                 // believed where they cannot flatter or frame the program: the peak is
@@ -595,81 +589,9 @@ impl Engine {
         outcome
     }
 
-    /// Runs one command in the container, feeding `input` to its stdin and passing
-    /// every chunk of output to `on_output`, which may end the exec early: on too much
-    /// output, or when the run's trailer says the program has exited (then the exit code
-    /// comes from the trailer and Docker is not asked).
-    async fn exec(
-        &self,
-        c: &Container,
-        cmd: Vec<String>,
-        input: Vec<u8>,
-        limit: Duration,
-        cancel: &CancellationToken,
-        on_output: &mut (dyn FnMut(Stream, &[u8]) -> ControlFlow<Stop> + Send),
-    ) -> ExecEnd {
-        let docker = match self.client() {
-            Ok(d) => d,
-            Err(e) => return ExecEnd::Failed(e),
-        };
-        let opts = CreateExecOptions {
-            cmd: Some(cmd),
-            attach_stdin: Some(true),
-            attach_stdout: Some(true),
-            attach_stderr: Some(true),
-            user: Some(SANDBOX_USER.to_string()),
-            working_dir: Some("/work".to_string()),
-            ..Default::default()
-        };
-        let exec_id = match tokio::time::timeout(
-            DOCKER_CALL_TIMEOUT,
-            docker.create_exec(&c.id, opts),
-        )
-        .await
-        {
-            Ok(Ok(r)) => r.id,
-            Ok(Err(e)) => return ExecEnd::Failed(e.to_string()),
-            Err(_) => return ExecEnd::Failed("create_exec timed out".into()),
-        };
-        let (output, writer) = match tokio::time::timeout(
-            DOCKER_CALL_TIMEOUT,
-            docker.start_exec(&exec_id, None),
-        )
-        .await
-        {
-            Ok(Ok(StartExecResults::Attached { output, input })) => (output, input),
-            Ok(Ok(StartExecResults::Detached)) => {
-                return ExecEnd::Failed("exec started detached".into())
-            }
-            Ok(Err(e)) => return ExecEnd::Failed(e.to_string()),
-            Err(_) => return ExecEnd::Failed("start_exec timed out".into()),
-        };
-        let _feeder = feed(writer, input);
-        let mut output = output;
-        let ran_for = match drive(&mut output, limit, cancel, on_output).await {
-            Ok(end) => return end,
-            Err(ran_for) => ran_for,
-        };
-        // The output ended: the process has exited (or is about to be reported so).
-        for _ in 0..50 {
-            match docker.inspect_exec(&exec_id).await {
-                Ok(r) if r.running == Some(false) => {
-                    return ExecEnd::Exited {
-                        code: r.exit_code.unwrap_or(-1),
-                        ran_for,
-                        stats: None,
-                    };
-                }
-                Ok(_) => tokio::time::sleep(Duration::from_millis(10)).await,
-                Err(e) => return ExecEnd::Failed(e.to_string()),
-            }
-        }
-        ExecEnd::Failed("exec did not report its exit".into())
-    }
-
     /// Reads one step (compile or run) of a container whose own process is the wrapper
-    /// shell, as [`Engine::exec`] does. No Docker call at all when the step's report
-    /// arrives; otherwise the container has ended, and Docker is asked how.
+    /// shell. No Docker call at all when the step's report arrives; otherwise the
+    /// container has ended, and Docker is asked how.
     async fn attached(
         &self,
         c: &Container,
@@ -696,10 +618,10 @@ impl Engine {
                         return ExecEnd::Exited {
                             code: state.exit_code.unwrap_or(-1),
                             ran_for,
-                            stats: Some(Stats {
+                            stats: Stats {
                                 oom_killed: state.oom_killed == Some(true),
                                 ..Stats::default()
-                            }),
+                            },
                         };
                     }
                     tokio::time::sleep(Duration::from_millis(10)).await;
@@ -708,32 +630,6 @@ impl Engine {
             }
         }
         ExecEnd::Failed("the container did not report its exit".into())
-    }
-
-    /// Reads what GNU time and the memory cgroup recorded about the last run.
-    async fn stats(&self, c: &Container) -> Stats {
-        let script = format!(
-            "[ -f {STATS_FILE} ] && cat {STATS_FILE} 2>/dev/null; echo; cat /sys/fs/cgroup/memory/memory.oom_control /sys/fs/cgroup/memory.events 2>/dev/null"
-        );
-        let mut text = Vec::new();
-        let never = CancellationToken::new();
-        let end = self
-            .exec(
-                c,
-                vec!["sh".into(), "-c".into(), script],
-                Vec::new(),
-                Duration::from_secs(5),
-                &never,
-                &mut |_, b| {
-                    text.extend_from_slice(b);
-                    ControlFlow::Continue(())
-                },
-            )
-            .await;
-        if !matches!(end, ExecEnd::Exited { .. }) {
-            return Stats::default();
-        }
-        Stats::parse(&String::from_utf8_lossy(&text))
     }
 
     /// Removes containers that carry the engine label but belong to no live engine:
@@ -849,7 +745,7 @@ enum Stream {
     Err,
 }
 
-/// Why an output callback stops an exec before its output ends.
+/// Why an output callback ends a step before its output ends.
 #[derive(Debug)]
 enum Stop {
     /// Too much output.
@@ -865,8 +761,8 @@ enum ExecEnd {
     Exited {
         code: i64,
         ran_for: Duration,
-        /// What the run's trailer reported, if it came.
-        stats: Option<Stats>,
+        /// What the run's trailer reported (without a trailer: only Docker's OOM flag).
+        stats: Stats,
     },
     TimedOut,
     Cancelled,
@@ -877,7 +773,7 @@ enum ExecEnd {
     Failed(String),
 }
 
-/// The output side of an exec or an attached container.
+/// The output side of an attached container.
 type Output =
     std::pin::Pin<Box<dyn futures::Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>;
 
@@ -898,7 +794,7 @@ fn stopped(stop: Stop, ran_for: Duration) -> ExecEnd {
         Stop::Exited(r) => ExecEnd::Exited {
             code: r.code,
             ran_for,
-            stats: Some(r.stats),
+            stats: r.stats,
         },
     }
 }
@@ -952,9 +848,9 @@ fn run_command(lang: &Language) -> Vec<String> {
 /// report on stderr `MARK nonce MARK exit-code MARK nonce MARK`, going on only after a
 /// clean compile. Then it runs the program (not with `exec`: it has to report
 /// afterwards) and writes the trailer: on stdout `MARK nonce MARK exit-code \n stats
-/// MARK nonce MARK`, where the stats are the files `Engine::stats` reads, read with
-/// shell built-ins (no fork); and on stderr an empty trailer `MARK nonce MARK MARK nonce
-/// MARK`.
+/// MARK nonce MARK`, where the stats are GNU time's file and the cgroup's OOM counters,
+/// read with shell built-ins (no fork); and on stderr an empty trailer `MARK nonce MARK
+/// MARK nonce MARK`.
 fn run_script(lang: &Language) -> String {
     let compile = match lang.compile {
         Some(compile) => format!(
