@@ -223,12 +223,6 @@ async fn the_ttl_index_follows_the_configuration() {
         "own_ide_ttl_{}",
         &uuid::Uuid::new_v4().simple().to_string()[..8]
     );
-    let state = common::state_with(&[
-        ("POOL_SIZE", "0"),
-        ("DATABASE_NAME", &db),
-        ("SUBMISSION_TTL_SECONDS", "3600"),
-    ])
-    .await;
     let ttl_of = |state: own_ide::server::state::AppState| async move {
         use futures::TryStreamExt;
         let indexes: Vec<mongodb::IndexModel> = runs(&state)
@@ -251,30 +245,23 @@ async fn the_ttl_index_follows_the_configuration() {
             (o.name.as_deref() == Some("runs_expiry_ttl")).then_some(o.expire_after)
         })
     };
-    assert_eq!(
-        ttl_of(state.clone()).await,
-        Some(Some(Duration::from_secs(3600)))
-    );
-    // A restart with another value replaces it; 0 removes it.
-    let again = common::state_with(&[
-        ("POOL_SIZE", "0"),
-        ("DATABASE_NAME", &db),
-        ("SUMBISSION_TTL_SECONDS", "60"),
-    ])
-    .await;
-    assert_eq!(
-        ttl_of(again.clone()).await,
-        Some(Some(Duration::from_secs(60)))
-    );
-    let keep = common::state_with(&[
-        ("POOL_SIZE", "0"),
-        ("DATABASE_NAME", &db),
-        ("SUBMISSION_TTL_SECONDS", "0"),
-    ])
-    .await;
-    assert_eq!(ttl_of(keep.clone()).await, None);
-    state.mongo.db().unwrap().drop().await.unwrap();
-    for s in [state, again, keep] {
+    // Start-up creates it; a restart with another value (here through the historical
+    // misspelling) replaces it; 0 removes it.
+    let steps = [
+        ("SUBMISSION_TTL_SECONDS", "3600", Some(Some(Duration::from_secs(3600)))),
+        ("SUMBISSION_TTL_SECONDS", "60", Some(Some(Duration::from_secs(60)))),
+        ("SUBMISSION_TTL_SECONDS", "0", None),
+    ];
+    let mut states = Vec::new();
+    for (name, value, expected) in steps {
+        let state =
+            common::state_with(&[("POOL_SIZE", "0"), ("DATABASE_NAME", &db), (name, value)])
+                .await;
+        assert_eq!(ttl_of(state.clone()).await, expected, "{name}={value}");
+        states.push(state);
+    }
+    states[0].mongo.db().unwrap().drop().await.unwrap();
+    for s in states {
         finish(s).await;
     }
 }
