@@ -27,8 +27,6 @@ fn run(i: usize) -> Run {
         .unwrap();
     let lang = ["python", "cpp", "java", "javascript"][i % 4];
     Run {
-        id: uuid::Uuid::new_v4().simple().to_string(),
-        language: lang.into(),
         status: RunStatus::Finished,
         verdict: Some(if i.is_multiple_of(7) {
             Verdict::RuntimeError
@@ -36,18 +34,13 @@ fn run(i: usize) -> Run {
             Verdict::Ok
         }),
         exit_code: Some(0),
-        signal: None,
         stdout: "hello\n".repeat(10),
-        stderr: String::new(),
-        compile_output: String::new(),
         time_ms: Some(12),
         memory_kb: Some(8200),
-        truncated: false,
-        created_at: at.clone(),
-        finished_at: Some(at),
+        finished_at: Some(at.clone()),
         code: Some(format!("# program {i}\nprint('hello')\n").repeat(5)),
         stdin: Some(String::new()),
-        saved: None,
+        ..Run::new(uuid::Uuid::new_v4().simple().to_string(), lang, at)
     }
 }
 

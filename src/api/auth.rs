@@ -23,22 +23,32 @@ pub fn safe_next(next: Option<&str>) -> String {
 /// The signed-in user, or `None` for a guest.
 #[server(prefix = "/fn", endpoint = "me")]
 pub async fn current_user() -> Result<Option<UserInfo>, AppError> {
-    use crate::server::auth::Caller;
-    Ok(match crate::api::runs::caller().await? {
-        Caller::User { id, username, .. } => Some(UserInfo { id, username }),
-        Caller::Guest { .. } => None,
-    })
+    crate::api::respond(
+        async move {
+            use crate::server::auth::Caller;
+            Ok(match crate::api::runs::caller().await? {
+                Caller::User { id, username, .. } => Some(UserInfo { id, username }),
+                Caller::Guest { .. } => None,
+            })
+        }
+        .await,
+    )
 }
 
 /// A guest's runs left today; `None` for users (no daily limit) or when unknown.
 #[server(prefix = "/fn", endpoint = "quota")]
 pub async fn my_quota() -> Result<Option<QuotaInfo>, AppError> {
-    use crate::server::{auth::Caller, state::AppState};
-    let state = expect_context::<AppState>();
-    Ok(match crate::api::runs::caller().await? {
-        Caller::Guest { guest_id, ip } => state.runs.quota().peek(&guest_id, ip).await.ok(),
-        Caller::User { .. } => None,
-    })
+    crate::api::respond(
+        async move {
+            use crate::server::{auth::Caller, state::AppState};
+            let state = expect_context::<AppState>();
+            Ok(match crate::api::runs::caller().await? {
+                Caller::Guest { guest_id, ip } => state.runs.quota().peek(&guest_id, ip).await.ok(),
+                Caller::User { .. } => None,
+            })
+        }
+        .await,
+    )
 }
 
 #[cfg(feature = "ssr")]
@@ -55,14 +65,19 @@ pub async fn login(
     password: String,
     next: Option<String>,
 ) -> Result<(), AppError> {
-    use crate::server::{auth, state::AppState};
-    let state = expect_context::<AppState>();
-    let caller = crate::api::runs::caller().await?;
-    let ip = caller.ip();
-    let user = state.accounts.login(username.trim(), &password, ip).await?;
-    auth::start_session(&session().await?, &user).await?;
-    leptos_axum::redirect(&safe_next(next.as_deref()));
-    Ok(())
+    crate::api::respond(
+        async move {
+            use crate::server::{auth, state::AppState};
+            let state = expect_context::<AppState>();
+            let caller = crate::api::runs::caller().await?;
+            let ip = caller.ip();
+            let user = state.accounts.login(username.trim(), &password, ip).await?;
+            auth::start_session(&session().await?, &user).await?;
+            leptos_axum::redirect(&safe_next(next.as_deref()));
+            Ok(())
+        }
+        .await,
+    )
 }
 
 /// Creates an account, signs it in and goes to `next`.
@@ -73,26 +88,36 @@ pub async fn register(
     confirm: String,
     next: Option<String>,
 ) -> Result<(), AppError> {
-    use crate::server::{auth, state::AppState};
-    let state = expect_context::<AppState>();
-    if password != confirm {
-        return Err(AppError::invalid(
-            "password_mismatch",
-            "The two passwords do not match.",
-        ));
-    }
-    let user = state.accounts.register(username.trim(), &password).await?;
-    auth::start_session(&session().await?, &user).await?;
-    leptos_axum::redirect(&safe_next(next.as_deref()));
-    Ok(())
+    crate::api::respond(
+        async move {
+            use crate::server::{auth, state::AppState};
+            let state = expect_context::<AppState>();
+            if password != confirm {
+                return Err(AppError::invalid(
+                    "password_mismatch",
+                    "The two passwords do not match.",
+                ));
+            }
+            let user = state.accounts.register(username.trim(), &password).await?;
+            auth::start_session(&session().await?, &user).await?;
+            leptos_axum::redirect(&safe_next(next.as_deref()));
+            Ok(())
+        }
+        .await,
+    )
 }
 
 /// Logs out: the session is destroyed, and the browser goes to the editor.
 #[server(prefix = "/fn", endpoint = "logout")]
 pub async fn logout() -> Result<(), AppError> {
-    crate::server::auth::end_session(&session().await?).await;
-    leptos_axum::redirect("/");
-    Ok(())
+    crate::api::respond(
+        async move {
+            crate::server::auth::end_session(&session().await?).await;
+            leptos_axum::redirect("/");
+            Ok(())
+        }
+        .await,
+    )
 }
 
 #[cfg(test)]

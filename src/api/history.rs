@@ -4,39 +4,31 @@ use crate::error::AppError;
 use crate::model::{HistoryPage, Run};
 use leptos::prelude::*;
 
-#[cfg(feature = "ssr")]
-fn user_id(caller: &crate::server::auth::Caller) -> Result<String, AppError> {
-    match caller {
-        crate::server::auth::Caller::User { id, .. } => Ok(id.clone()),
-        crate::server::auth::Caller::Guest { .. } => {
-            Err(AppError::Unauthorized("Log in to see your history.".into()))
-        }
-    }
-}
-
 /// One page of the signed-in user's runs (20 a page), newest first. Only the first line
 /// of each program is sent: the list needs no more.
 #[server(prefix = "/fn", endpoint = "history")]
 pub async fn list_history(page: u64, language: Option<String>) -> Result<HistoryPage, AppError> {
-    use crate::server::state::AppState;
-    let state = expect_context::<AppState>();
-    let user = user_id(&crate::api::runs::caller().await?)?;
-    let page_s = page.to_string();
-    let (page, per_page, language) =
-        crate::server::rest::history_params(Some(&page_s), None, language.as_deref())?;
-    let mut list = state
-        .runs
-        .store()
-        .list(&user, page, per_page, language.as_deref())
-        .await?;
-    for run in &mut list.items {
-        run.code = run.code.as_deref().map(first_line);
-        run.stdin = None;
-        run.stdout.clear();
-        run.stderr.clear();
-        run.compile_output.clear();
-    }
-    Ok(list)
+    crate::api::respond(
+        async move {
+            use crate::server::state::AppState;
+            let state = expect_context::<AppState>();
+            let caller = crate::api::runs::caller().await?;
+            let page = page.to_string();
+            let mut list = state
+                .runs
+                .history(&caller, Some(&page), None, language.as_deref())
+                .await?;
+            for run in &mut list.items {
+                run.code = run.code.as_deref().map(first_line);
+                run.stdin = None;
+                run.stdout.clear();
+                run.stderr.clear();
+                run.compile_output.clear();
+            }
+            Ok(list)
+        }
+        .await,
+    )
 }
 
 /// The first non-empty line of a program, cut to 100 characters.
@@ -53,13 +45,15 @@ pub fn first_line(code: &str) -> String {
 /// One of the signed-in user's saved runs; `None` when it is not theirs or not there.
 #[server(prefix = "/fn", endpoint = "history_run")]
 pub async fn history_run(id: String) -> Result<Option<Run>, AppError> {
-    use crate::server::state::AppState;
-    let state = expect_context::<AppState>();
-    let user = user_id(&crate::api::runs::caller().await?)?;
-    if !crate::server::runs::is_run_id(&id) {
-        return Ok(None);
-    }
-    Ok(state.runs.store().get(&user, &id).await?)
+    crate::api::respond(
+        async move {
+            use crate::server::state::AppState;
+            let state = expect_context::<AppState>();
+            let caller = crate::api::runs::caller().await?;
+            state.runs.saved(&caller, &id).await
+        }
+        .await,
+    )
 }
 
 /// Deletes one of the signed-in user's runs and goes back to the history.
@@ -69,21 +63,23 @@ pub async fn history_run(id: String) -> Result<Option<Run>, AppError> {
 /// is sent to the run's page with a confirmation step (`?delete=1`) instead.
 #[server(prefix = "/fn", endpoint = "history_delete")]
 pub async fn delete_run(id: String, confirmed: Option<String>) -> Result<(), AppError> {
-    use crate::server::state::AppState;
-    let state = expect_context::<AppState>();
-    let caller = crate::api::runs::caller().await?;
-    let user = user_id(&caller)?;
-    if !crate::server::runs::is_run_id(&id) {
-        return Err(AppError::NotFound);
-    }
-    if confirmed.as_deref() != Some("yes") {
-        leptos_axum::redirect(&format!("/history/{id}?delete=1"));
-        return Ok(());
-    }
-    if !state.runs.store().delete(&user, &id).await? {
-        return Err(AppError::NotFound);
-    }
-    state.runs.forget(&id, &caller.owner()).await;
-    leptos_axum::redirect("/history");
-    Ok(())
+    crate::api::respond(
+        async move {
+            use crate::server::state::AppState;
+            let state = expect_context::<AppState>();
+            let caller = crate::api::runs::caller().await?;
+            if confirmed.as_deref() != Some("yes") {
+                // Only the owner of a saved run is asked: anyone else gets what a delete would give.
+                if state.runs.saved(&caller, &id).await?.is_none() {
+                    return Err(AppError::NotFound);
+                }
+                leptos_axum::redirect(&format!("/history/{id}?delete=1"));
+                return Ok(());
+            }
+            state.runs.delete(&caller, &id).await?;
+            leptos_axum::redirect("/history");
+            Ok(())
+        }
+        .await,
+    )
 }

@@ -6,20 +6,30 @@ use leptos::prelude::*;
 /// The language table, for the picker.
 #[server(prefix = "/fn", endpoint = "languages")]
 pub async fn get_languages() -> Result<Vec<LanguageInfo>, crate::error::AppError> {
-    Ok(crate::server::sandbox::LANGUAGES
-        .iter()
-        .map(|l| l.info())
-        .collect())
+    crate::api::respond(
+        async move {
+            Ok(crate::server::sandbox::LANGUAGES
+                .iter()
+                .map(|l| l.info())
+                .collect())
+        }
+        .await,
+    )
 }
 
 /// A run the caller may see (guests: made with their cookie).
 #[server(prefix = "/fn", endpoint = "run")]
 pub async fn get_run(id: String) -> Result<Option<Run>, crate::error::AppError> {
-    use crate::server::{auth::Caller, state::AppState};
-    let state = expect_context::<AppState>();
-    let caller = caller().await?;
-    let _ = &caller as &Caller;
-    Ok(state.runs.get(&id, &caller.owner()).await)
+    crate::api::respond(
+        async move {
+            use crate::server::{auth::Caller, state::AppState};
+            let state = expect_context::<AppState>();
+            let caller = caller().await?;
+            let _ = &caller as &Caller;
+            Ok(state.runs.get(&id, &caller.owner()).await)
+        }
+        .await,
+    )
 }
 
 /// The form path that works without JavaScript: runs the code, waits for it, and sends
@@ -30,47 +40,51 @@ pub async fn run_form(
     code: String,
     stdin: Option<String>,
 ) -> Result<(), crate::error::AppError> {
-    use crate::server::{runs::NewRun, state::AppState};
-    let state = expect_context::<AppState>();
-    let caller = caller().await?;
-    let submitted = state
-        .runs
-        .submit(
-            &caller,
-            NewRun {
-                language: language.clone(),
-                code,
-                stdin,
-            },
-        )
-        .await;
-    match submitted {
-        Ok(s) => {
-            let run = s.live.wait().await;
-            leptos_axum::redirect(&format!("/runs/{}", run.id));
+    crate::api::respond(
+        async move {
+            use crate::server::{runs::NewRun, state::AppState};
+            let state = expect_context::<AppState>();
+            let caller = caller().await?;
+            let submitted = state
+                .runs
+                .submit(
+                    &caller,
+                    NewRun {
+                        language: language.clone(),
+                        code,
+                        stdin,
+                    },
+                )
+                .await;
+            match submitted {
+                Ok(s) => {
+                    let run = s.live.wait().await;
+                    leptos_axum::redirect(&format!("/runs/{}", run.id));
+                }
+                Err(refused) => {
+                    let msg = refused.error.public().message;
+                    leptos_axum::redirect(&format!(
+                        "/?lang={}&error={}",
+                        urlencode(&language),
+                        urlencode(&msg)
+                    ));
+                }
+            }
+            Ok(())
         }
-        Err(refused) => {
-            let msg = refused.error.public().message;
-            leptos_axum::redirect(&format!(
-                "/?lang={}&error={}",
-                urlencode(&language),
-                urlencode(&msg)
-            ));
-        }
-    }
-    Ok(())
+        .await,
+    )
 }
 
+/// Percent-encodes a query value (everything but RFC 3986's unreserved characters).
 #[cfg(feature = "ssr")]
 fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(s, QUERY_VALUE).to_string()
 }
 
 /// The caller of the current request, as the identity middleware found it.

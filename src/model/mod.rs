@@ -94,6 +94,33 @@ pub struct Run {
 }
 
 impl Run {
+    /// A run that has just been accepted: queued, no output, no figures yet.
+    pub fn new(
+        id: impl Into<String>,
+        language: impl Into<String>,
+        created_at: impl Into<String>,
+    ) -> Run {
+        Run {
+            id: id.into(),
+            language: language.into(),
+            status: RunStatus::Queued,
+            verdict: None,
+            exit_code: None,
+            signal: None,
+            stdout: String::new(),
+            stderr: String::new(),
+            compile_output: String::new(),
+            time_ms: None,
+            memory_kb: None,
+            truncated: false,
+            created_at: created_at.into(),
+            finished_at: None,
+            code: None,
+            stdin: None,
+            saved: None,
+        }
+    }
+
     /// A one-line summary for the status bar: "OK · exit 0 · 14 ms · 8.2 MB".
     pub fn summary(&self) -> String {
         let mut parts = Vec::new();
@@ -213,23 +240,12 @@ mod tests {
     #[test]
     fn summary_reads_like_the_status_line() {
         let run = Run {
-            id: "x".into(),
-            language: "python".into(),
             status: RunStatus::Finished,
             verdict: Some(Verdict::Ok),
             exit_code: Some(0),
-            signal: None,
-            stdout: String::new(),
-            stderr: String::new(),
-            compile_output: String::new(),
             time_ms: Some(14),
             memory_kb: Some(8397),
-            truncated: false,
-            created_at: String::new(),
-            finished_at: None,
-            code: None,
-            stdin: None,
-            saved: None,
+            ..Run::new("x", "python", "")
         };
         assert_eq!(run.summary(), "OK · exit 0 · 14 ms · 8.2 MB");
     }

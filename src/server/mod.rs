@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod auth;
 pub mod config;
 pub mod health;
+pub mod mongo;
 pub mod quota;
 pub mod redis;
 pub mod rest;
@@ -24,11 +25,19 @@ pub fn api_router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            identify_state(&state),
             auth::identify,
         ))
         .layer(session_layer(&state))
         .with_state(state)
+}
+
+/// What the identity middleware needs from the state.
+fn identify_state(state: &AppState) -> auth::Identify {
+    auth::Identify {
+        accounts: state.accounts.clone(),
+        trusted_proxies: state.config.trusted_proxies.clone().into(),
+    }
 }
 
 /// Browser sessions: stored in MongoDB, cookie `HttpOnly`, `SameSite=Lax`, `Secure` when
@@ -65,7 +74,7 @@ pub fn app_router(state: AppState) -> Router {
             _,
         >(context, shell))
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            identify_state(&state),
             auth::identify,
         ))
         .layer(session_layer(&state))

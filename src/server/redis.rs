@@ -14,9 +14,8 @@ pub struct Redis {
 impl Redis {
     /// Prepares the client; connecting happens on first use, so a down Redis does not
     /// stop the app from starting.
-    pub fn new(url: &str) -> Result<Redis, String> {
-        let client =
-            redis::Client::open(url).map_err(|e| format!("REDIS_URL is not usable: {e}"))?;
+    pub fn new(url: &str) -> Result<Redis, redis::RedisError> {
+        let client = redis::Client::open(url)?;
         Ok(Redis {
             client: Some(client),
             conn: Mutex::new(None),

@@ -2,12 +2,11 @@
 //! call the services and map results to the contract's statuses.
 
 use super::auth::Caller;
-use super::runs::{is_run_id, NewRun, Refused, RunEvent};
-use super::sandbox::{find_language, LANGUAGES};
+use super::runs::{NewRun, Refused, RunEvent};
+use super::sandbox::LANGUAGES;
 use super::state::AppState;
-use super::store::MAX_PER_PAGE;
 use crate::error::AppError;
-use crate::model::{HistoryPage, LanguageInfo, QuotaInfo, Run, RunStatus};
+use crate::model::{HistoryPage, LanguageInfo, QuotaInfo, Run};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::HeaderValue;
@@ -16,7 +15,7 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use futures::stream::{self, Stream, StreamExt};
+use futures::stream::{Stream, StreamExt};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use std::convert::Infallible;
@@ -166,63 +165,19 @@ struct HistoryQuery {
     language: Option<String>,
 }
 
-fn signed_in(caller: &Caller) -> Result<&str, AppError> {
-    match caller {
-        Caller::User { id, .. } => Ok(id),
-        Caller::Guest { .. } => Err(AppError::Unauthorized(
-            "Log in to see your history: send Authorization: Bearer <access token>.".into(),
-        )),
-    }
-}
-
-/// Parses the history query the same way for the API and the pages.
-pub fn history_params(
-    page: Option<&str>,
-    per_page: Option<&str>,
-    language: Option<&str>,
-) -> Result<(u64, u64, Option<String>), AppError> {
-    let number = |v: Option<&str>, default: u64, name: &str, max: u64| match v {
-        None | Some("") => Ok(default),
-        Some(v) => match v.parse::<u64>() {
-            Ok(n) if n >= 1 && n <= max => Ok(n),
-            _ => Err(AppError::invalid(
-                "invalid_page",
-                format!("{name} must be a whole number from 1 to {max}."),
-            )),
-        },
-    };
-    let page = number(page, 1, "page", 1_000_000)?;
-    let per_page = number(per_page, 20, "per_page", MAX_PER_PAGE)?;
-    let language = match language {
-        None | Some("") => None,
-        Some(l) => match find_language(l) {
-            Some(lang) => Some(lang.id.to_string()),
-            None => {
-                return Err(AppError::invalid(
-                    "unknown_language",
-                    format!("Unknown language \"{l}\"."),
-                ))
-            }
-        },
-    };
-    Ok((page, per_page, language))
-}
-
 async fn history(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Query(q): Query<HistoryQuery>,
 ) -> Result<Json<HistoryPage>, AppError> {
-    let user_id = signed_in(&caller)?;
-    let (page, per_page, language) = history_params(
-        q.page.as_deref(),
-        q.per_page.as_deref(),
-        q.language.as_deref(),
-    )?;
     let page = state
         .runs
-        .store()
-        .list(user_id, page, per_page, language.as_deref())
+        .history(
+            &caller,
+            q.page.as_deref(),
+            q.per_page.as_deref(),
+            q.language.as_deref(),
+        )
         .await?;
     Ok(Json(page))
 }
@@ -232,16 +187,8 @@ async fn delete_history(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    let user_id = signed_in(&caller)?;
-    if !is_run_id(&id) {
-        return Err(AppError::NotFound);
-    }
-    if state.runs.store().delete(user_id, &id).await? {
-        state.runs.forget(&id, &caller.owner()).await;
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(AppError::NotFound)
-    }
+    state.runs.delete(&caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn get_run(
@@ -262,13 +209,10 @@ async fn stop_run(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    let owner = caller.owner();
-    if state.runs.stop(&id, &owner).await {
-        return Ok(StatusCode::ACCEPTED.into_response());
-    }
-    match state.runs.get(&id, &owner).await {
-        Some(_) => Ok(StatusCode::ACCEPTED.into_response()),
-        None => Err(AppError::NotFound),
+    if state.runs.stop(&id, &caller.owner()).await {
+        Ok(StatusCode::ACCEPTED.into_response())
+    } else {
+        Err(AppError::NotFound)
     }
 }
 
@@ -292,67 +236,12 @@ fn sse(ev: RunEvent) -> SseEvent {
     })
 }
 
-/// How long an events stream waits for a run that executes on another instance.
-const EVENTS_WAIT_LIMIT: Duration = Duration::from_secs(120);
-
 async fn run_events(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, AppError> {
-    let owner = caller.owner();
-    let stream: futures::stream::BoxStream<'static, RunEvent> = match state.runs.live(&id, &owner) {
-        Some(live) => {
-            let (past, rx) = live.subscribe();
-            let rest = match rx {
-                None => stream::empty().boxed(),
-                Some(rx) => stream::unfold(rx, |mut rx| async move {
-                    loop {
-                        match rx.recv().await {
-                            Ok(ev) => return Some((ev, rx)),
-                            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                            Err(_) => return None,
-                        }
-                    }
-                })
-                .boxed(),
-            };
-            // End the stream right after the result event.
-            stream::iter(past)
-                .chain(rest)
-                .scan(false, |done, ev| {
-                    if *done {
-                        return futures::future::ready(None);
-                    }
-                    *done = matches!(ev, RunEvent::Result(_));
-                    futures::future::ready(Some(ev))
-                })
-                .boxed()
-        }
-        None => {
-            let run = state
-                .runs
-                .get(&id, &owner)
-                .await
-                .ok_or(AppError::NotFound)?;
-            // Executing on another instance: its output is not streamed from there, so
-            // this one reports the status and then the result once the run's state in
-            // Redis says it has finished (checked a few times a second).
-            let status = RunEvent::Status(run.status);
-            let result = stream::unfold(
-                (Some(run), state.runs.clone(), id, owner, std::time::Instant::now()),
-                |(run, runs, id, owner, since)| async move {
-                    let mut run = run?;
-                    while run.status != RunStatus::Finished && since.elapsed() < EVENTS_WAIT_LIMIT {
-                        tokio::time::sleep(Duration::from_millis(150)).await;
-                        run = runs.get(&id, &owner).await?;
-                    }
-                    Some((RunEvent::Result(Box::new(run)), (None, runs, id, owner, since)))
-                },
-            );
-            stream::once(async move { status }).chain(result).boxed()
-        }
-    };
-    Ok(Sse::new(stream.map(|ev| Ok(sse(ev))))
+    let events = state.runs.events(&id, &caller.owner()).await?;
+    Ok(Sse::new(events.map(|ev| Ok(sse(ev))))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

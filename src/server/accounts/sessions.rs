@@ -2,7 +2,7 @@
 //! restart and are shared by every app instance. Expired sessions are removed by a TTL
 //! index and are never loaded even before that happens.
 
-use crate::server::state::{DbError, Mongo};
+use crate::server::mongo::{DbError, Mongo};
 use async_trait::async_trait;
 use futures::FutureExt;
 use mongodb::bson::{doc, DateTime, Document};

@@ -1,28 +1,28 @@
 //! Runs as the API sees them: validated, queued, executed in the background, observable
 //! while they run (events), stoppable, and kept in Redis so that any app instance can
-//! answer for them. REST handlers and server functions both come through here.
+//! answer for them. REST handlers and server functions both come through here, one
+//! service call per operation. `live` is a run executing in this process; `shared` is
+//! what instances share through Redis.
+
+mod live;
+mod shared;
+
+pub use live::{LiveRun, RunEvent};
 
 use crate::error::AppError;
-use crate::model::{QuotaInfo, Run, RunStatus, Verdict};
-use crate::server::auth::Caller;
+use crate::model::{HistoryPage, QuotaInfo, Run, RunStatus, Verdict};
+use crate::server::auth::{Caller, Owner};
 use crate::server::quota::{self, Quota};
 use crate::server::redis::Redis;
-use crate::server::sandbox::{self, Engine, Event, Outcome, Refusal};
-use crate::server::store::RunStore;
-use redis::AsyncCommands;
-use serde::{Deserialize, Serialize};
+use crate::server::sandbox::{self, Engine, Event, Outcome, Refusal, Ticket};
+use crate::server::store::{RunStore, MAX_PER_PAGE};
+use futures::stream::{self, BoxStream, StreamExt};
+use serde::Deserialize;
+use shared::Shared;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{broadcast, watch};
-use tokio_util::sync::CancellationToken;
-
-/// Who a run belongs to: a guest cookie or a user id. Only the owner may see it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Owner {
-    Guest(String),
-    User(String),
-}
+use tokio::sync::broadcast::error::RecvError;
 
 /// What a run request carries.
 #[derive(Clone, Debug, Deserialize)]
@@ -33,76 +33,13 @@ pub struct NewRun {
     pub stdin: Option<String>,
 }
 
-/// One message of the live event stream of a run.
-#[derive(Clone, Debug, PartialEq)]
-pub enum RunEvent {
-    Status(RunStatus),
-    Stdout(String),
-    Stderr(String),
-    /// The last event: the finished run.
-    Result(Box<Run>),
-}
-
-/// A run this process is executing or has just finished.
-pub struct LiveRun {
-    pub owner: Owner,
-    run: RwLock<Run>,
-    events: broadcast::Sender<RunEvent>,
-    cancel: CancellationToken,
-    finished: watch::Sender<bool>,
-}
-
-impl LiveRun {
-    /// The run as it is now.
-    pub fn snapshot(&self) -> Run {
-        self.run
-            .read()
-            .map(|r| r.clone())
-            .unwrap_or_else(|p| p.into_inner().clone())
-    }
-
-    /// Everything that happened so far as events, plus a receiver for what comes next,
-    /// taken together so that nothing is missed or repeated.
-    pub fn subscribe(&self) -> (Vec<RunEvent>, Option<broadcast::Receiver<RunEvent>>) {
-        let run = self.run.read().unwrap_or_else(|p| p.into_inner());
-        let mut past = vec![RunEvent::Status(run.status)];
-        if run.status == RunStatus::Finished {
-            past.push(RunEvent::Result(Box::new(run.clone())));
-            return (past, None);
-        }
-        if !run.stdout.is_empty() {
-            past.push(RunEvent::Stdout(run.stdout.clone()));
-        }
-        if !run.stderr.is_empty() {
-            past.push(RunEvent::Stderr(run.stderr.clone()));
-        }
-        (past, Some(self.events.subscribe()))
-    }
-
-    /// Waits until the run has finished and returns it.
-    pub async fn wait(&self) -> Run {
-        let mut rx = self.finished.subscribe();
-        let _ = rx.wait_for(|done| *done).await;
-        self.snapshot()
-    }
-
-    fn update(&self, f: impl FnOnce(&mut Run) -> Option<RunEvent>) {
-        let mut run = self.run.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(ev) = f(&mut run) {
-            // Sent under the lock so that `subscribe` sees a consistent cut.
-            let _ = self.events.send(ev);
-        }
-    }
-}
-
 /// The run service.
 pub struct Runs {
     engine: Arc<Engine>,
-    redis: Arc<Redis>,
     quota: Arc<Quota>,
     store: Arc<RunStore>,
+    shared: Arc<Shared>,
     live: Mutex<HashMap<String, Arc<LiveRun>>>,
-    state_ttl: u64,
 }
 
 /// An accepted run, with the guest's quota after counting it (`None` for users).
@@ -124,12 +61,6 @@ impl From<AppError> for Refused {
     }
 }
 
-#[derive(Serialize, Deserialize)]
-struct Stored {
-    owner: Owner,
-    run: Run,
-}
-
 /// How long a finished run stays in process memory (Redis keeps it longer).
 const KEEP_FINISHED: Duration = Duration::from_secs(600);
 
@@ -143,14 +74,22 @@ impl Runs {
     ) -> Arc<Runs> {
         let runs = Arc::new(Runs {
             engine,
-            redis,
             quota,
             store,
+            shared: Arc::new(Shared::new(redis, state_ttl)),
             live: Mutex::new(HashMap::new()),
-            state_ttl,
         });
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(listen_for_stops(Arc::downgrade(&runs)));
+            let (shared, weak) = (runs.shared.clone(), Arc::downgrade(&runs));
+            rt.spawn(async move {
+                let alive = || weak.strong_count() > 0;
+                let stop_here = |id: &str| {
+                    if let Some(runs) = weak.upgrade() {
+                        runs.stop_here(id);
+                    }
+                };
+                shared.listen(alive, stop_here).await;
+            });
         }
         runs
     }
@@ -224,115 +163,38 @@ impl Runs {
             Refusal::Busy => AppError::unavailable("queue_full", r.to_string(), 5),
             Refusal::DockerDown => AppError::unavailable("docker_unavailable", r.to_string(), 10),
         })?;
-        let quota = match caller {
-            Caller::Guest { guest_id, ip } => {
-                let d = self.quota.take(guest_id, *ip).await?;
-                if !d.allowed {
-                    return Err(Refused {
-                        error: quota::exhausted(&d.info),
-                        quota: Some(d.info),
-                    });
-                }
-                Some(d.info)
-            }
-            Caller::User { .. } => None,
-        };
+        let quota = self.count_guest(caller).await?;
         let owner = caller.owner();
         let is_user = matches!(owner, Owner::User(_));
         let run = Run {
-            id: uuid::Uuid::new_v4().simple().to_string(),
-            language: lang.id.to_string(),
-            status: RunStatus::Queued,
-            verdict: None,
-            exit_code: None,
-            signal: None,
-            stdout: String::new(),
-            stderr: String::new(),
-            compile_output: String::new(),
-            time_ms: None,
-            memory_kb: None,
-            truncated: false,
-            created_at: now_rfc3339(),
-            finished_at: None,
             code: is_user.then(|| req.code.clone()),
             stdin: is_user.then(|| req.stdin.clone().unwrap_or_default()),
-            saved: None,
+            ..Run::new(
+                uuid::Uuid::new_v4().simple().to_string(),
+                lang.id,
+                now_rfc3339(),
+            )
         };
-        let (events, _) = broadcast::channel(1024);
-        let (finished, _) = watch::channel(false);
-        let live = Arc::new(LiveRun {
-            owner: owner.clone(),
-            run: RwLock::new(run.clone()),
-            events,
-            cancel: CancellationToken::new(),
-            finished,
-        });
+        let live = Arc::new(LiveRun::new(owner, run.clone()));
         self.live
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(run.id.clone(), live.clone());
-        self.persist(&live.owner, &run).await;
-
-        let this = self.clone();
-        let task_live = live.clone();
-        let stdin = req.stdin.unwrap_or_default();
+        self.shared.save(&live.owner, &run).await;
         // A user's run is in the history from the start; the final state replaces it.
-        let first_save = match &owner {
+        let first_save = match &live.owner {
             Owner::User(user_id) => {
-                let (store, user_id, run) = (self.store.clone(), user_id.clone(), run.clone());
+                let (store, user_id, run) = (self.store.clone(), user_id.clone(), run);
                 Some(tokio::spawn(
                     async move { store.save(&user_id, &run).await },
                 ))
             }
             Owner::Guest(_) => None,
         };
+        let this = self.clone();
+        let task_live = live.clone();
         tokio::spawn(async move {
-            // "running" goes to Redis too (for other instances), from its own task, which
-            // is awaited before the final state is written so that it cannot land after.
-            let (started_tx, started_rx) = tokio::sync::oneshot::channel::<Run>();
-            let started_tx = Mutex::new(Some(started_tx));
-            let persist_running = tokio::spawn({
-                let (this, owner) = (this.clone(), task_live.owner.clone());
-                async move {
-                    if let Ok(run) = started_rx.await {
-                        this.persist(&owner, &run).await;
-                    }
-                }
-            });
-            let on_event = |ev: Event| match ev {
-                Event::Started => task_live.update(|r| {
-                    r.status = RunStatus::Running;
-                    if let Some(tx) = started_tx.lock().unwrap_or_else(|p| p.into_inner()).take() {
-                        let _ = tx.send(r.clone());
-                    }
-                    Some(RunEvent::Status(RunStatus::Running))
-                }),
-                Event::Stdout(s) => task_live.update(|r| {
-                    r.stdout.push_str(&s);
-                    Some(RunEvent::Stdout(s))
-                }),
-                Event::Stderr(s) => task_live.update(|r| {
-                    r.stderr.push_str(&s);
-                    Some(RunEvent::Stderr(s))
-                }),
-            };
-            // A panic inside the engine must still finish the run (as internal_error).
-            let exec = std::panic::AssertUnwindSafe(this.engine.execute(
-                ticket,
-                lang,
-                &req.code,
-                &stdin,
-                &on_event,
-                &task_live.cancel,
-            ));
-            let outcome = futures::FutureExt::catch_unwind(exec)
-                .await
-                .unwrap_or_else(|_| {
-                    tracing::error!("the engine panicked during a run");
-                    Outcome::bare(Verdict::InternalError)
-                });
-            drop(started_tx);
-            let _ = persist_running.await;
+            let outcome = this.execute(&task_live, ticket, lang, req).await;
             // Whether the run is in the history already decides how the final state is
             // written: over the first copy only (a run deleted while it ran stays
             // deleted), or from scratch when the first write did not get through.
@@ -343,6 +205,80 @@ impl Runs {
             this.finish(&task_live, outcome, first_saved).await;
         });
         Ok(Submitted { live, quota })
+    }
+
+    /// Counts a guest's run against the daily quota (users have none): the quota after
+    /// counting, or the refusal with the quota for the headers.
+    async fn count_guest(&self, caller: &Caller) -> Result<Option<QuotaInfo>, Refused> {
+        let Caller::Guest { guest_id, ip } = caller else {
+            return Ok(None);
+        };
+        let d = self.quota.take(guest_id, *ip).await?;
+        if !d.allowed {
+            return Err(Refused {
+                error: quota::exhausted(&d.info),
+                quota: Some(d.info),
+            });
+        }
+        Ok(Some(d.info))
+    }
+
+    /// Runs the program in the engine, passing its events on to the live run. "running"
+    /// goes to Redis too (for other instances), from its own task, which is awaited
+    /// before returning so that it cannot land after the final state.
+    async fn execute(
+        &self,
+        live: &Arc<LiveRun>,
+        ticket: Ticket,
+        lang: &'static sandbox::Language,
+        req: NewRun,
+    ) -> Outcome {
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel::<Run>();
+        let started_tx = Mutex::new(Some(started_tx));
+        let persist_running = tokio::spawn({
+            let (shared, owner) = (self.shared.clone(), live.owner.clone());
+            async move {
+                if let Ok(run) = started_rx.await {
+                    shared.save(&owner, &run).await;
+                }
+            }
+        });
+        let on_event = |ev: Event| match ev {
+            Event::Started => live.update(|r| {
+                r.status = RunStatus::Running;
+                if let Some(tx) = started_tx.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                    let _ = tx.send(r.clone());
+                }
+                Some(RunEvent::Status(RunStatus::Running))
+            }),
+            Event::Stdout(s) => live.update(|r| {
+                r.stdout.push_str(&s);
+                Some(RunEvent::Stdout(s))
+            }),
+            Event::Stderr(s) => live.update(|r| {
+                r.stderr.push_str(&s);
+                Some(RunEvent::Stderr(s))
+            }),
+        };
+        let stdin = req.stdin.unwrap_or_default();
+        // A panic inside the engine must still finish the run (as internal_error).
+        let exec = std::panic::AssertUnwindSafe(self.engine.execute(
+            ticket,
+            lang,
+            &req.code,
+            &stdin,
+            &on_event,
+            &live.cancel,
+        ));
+        let outcome = futures::FutureExt::catch_unwind(exec)
+            .await
+            .unwrap_or_else(|_| {
+                tracing::error!("the engine panicked during a run");
+                Outcome::bare(Verdict::InternalError)
+            });
+        drop(started_tx);
+        let _ = persist_running.await;
+        outcome
     }
 
     async fn finish(self: &Arc<Self>, live: &Arc<LiveRun>, o: Outcome, first_saved: bool) {
@@ -381,10 +317,11 @@ impl Runs {
             None
         });
         if !deleted {
-            self.persist(&live.owner, &run).await;
+            self.shared.save(&live.owner, &run).await;
         }
         live.update(|_| Some(RunEvent::Result(Box::new(run.clone()))));
-        let _ = live.finished.send(true);
+        live.mark_finished();
+        self.shared.announce_finished(&run.id).await;
         let this = self.clone();
         let id = run.id.clone();
         tokio::spawn(async move {
@@ -394,24 +331,6 @@ impl Runs {
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&id);
         });
-    }
-
-    /// Writes the run's state to Redis. Best effort: a down Redis must not stop runs
-    /// (users keep working); the in-process copy still answers.
-    async fn persist(&self, owner: &Owner, run: &Run) {
-        let Ok(mut conn) = self.redis.conn().await else {
-            return;
-        };
-        let Ok(json) = serde_json::to_string(&Stored {
-            owner: owner.clone(),
-            run: run.clone(),
-        }) else {
-            return;
-        };
-        let res: Result<(), _> = conn.set_ex(state_key(&run.id), json, self.state_ttl).await;
-        if let Err(e) = res {
-            tracing::warn!(error = %e, "could not store run state in Redis");
-        }
     }
 
     /// The live run, if this process has it and `viewer` owns it.
@@ -429,7 +348,7 @@ impl Runs {
         if !is_run_id(id) {
             return None;
         }
-        if let Some(stored) = self.stored_in_redis(id).await {
+        if let Some(stored) = self.shared.load(id).await {
             if &stored.owner == viewer {
                 return Some(stored.run);
             }
@@ -441,32 +360,49 @@ impl Runs {
         }
     }
 
+    /// The run's events for `viewer`: live from this process, or, for a run executing on
+    /// another instance, its status and then its result once that instance announces
+    /// the end (live output is not relayed between instances). 404 for anyone else's.
+    pub async fn events(
+        &self,
+        id: &str,
+        viewer: &Owner,
+    ) -> Result<BoxStream<'static, RunEvent>, AppError> {
+        if let Some(live) = self.live(id, viewer) {
+            return Ok(live.events());
+        }
+        // Subscribed before the state is read: an end announced in between is not missed.
+        let finished = self.shared.finished_runs();
+        let run = self.get(id, viewer).await.ok_or(AppError::NotFound)?;
+        let status = RunEvent::Status(run.status);
+        let shared = self.shared.clone();
+        let (id, viewer) = (id.to_string(), viewer.clone());
+        let result = async move {
+            let run = wait_for_end(run, finished, &shared, &id, &viewer).await;
+            RunEvent::Result(Box::new(run))
+        };
+        Ok(stream::iter([status]).chain(stream::once(result)).boxed())
+    }
+
     /// Forgets a run of `viewer`'s everywhere but the history (after it was deleted there).
     /// A run still in progress here is stopped: its owner threw it away.
-    pub async fn forget(&self, id: &str, viewer: &Owner) {
+    async fn forget(&self, id: &str, viewer: &Owner) {
         {
             let mut map = self.live.lock().unwrap_or_else(|p| p.into_inner());
             if map.get(id).is_some_and(|l| &l.owner == viewer) {
                 if let Some(l) = map.remove(id) {
-                    l.cancel.cancel();
+                    l.stop();
                 }
             }
         }
         if self
-            .stored_in_redis(id)
+            .shared
+            .load(id)
             .await
             .is_some_and(|s| &s.owner == viewer)
         {
-            if let Ok(mut conn) = self.redis.conn().await {
-                let _: Result<(), _> = conn.del(state_key(id)).await;
-            }
+            self.shared.remove(id).await;
         }
-    }
-
-    async fn stored_in_redis(&self, id: &str) -> Option<Stored> {
-        let mut conn = self.redis.conn().await.ok()?;
-        let json: Option<String> = conn.get(state_key(id)).await.ok()?;
-        serde_json::from_str(&json?).ok()
     }
 
     /// Stops a queued or running run of `viewer`'s, here or on another instance (asked
@@ -474,23 +410,19 @@ impl Runs {
     /// as it was.
     pub async fn stop(&self, id: &str, viewer: &Owner) -> bool {
         if let Some(l) = self.live(id, viewer) {
-            l.cancel.cancel();
+            l.stop();
             return true;
         }
         // Not executing here: its state in Redis says whose it is and whether it ended.
-        match self.stored_in_redis(id).await {
+        match self.shared.load(id).await {
             Some(s) if &s.owner == viewer => {
                 if s.run.status != RunStatus::Finished {
-                    if let Ok(mut conn) = self.redis.conn().await {
-                        let sent: Result<u64, _> = conn.publish(STOP_CHANNEL, id).await;
-                        if let Err(e) = sent {
-                            tracing::warn!(run = id, error = %e, "could not ask the other instances to stop a run");
-                        }
-                    }
+                    self.shared.request_stop(id).await;
                 }
                 true
             }
-            _ => false,
+            // A user's run that Redis has let go of is in the history, finished.
+            _ => self.get(id, viewer).await.is_some(),
         }
     }
 
@@ -499,39 +431,126 @@ impl Runs {
     fn stop_here(&self, id: &str) {
         let map = self.live.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(l) = map.get(id) {
-            l.cancel.cancel();
+            l.stop();
         }
+    }
+
+    /// A page of the signed-in caller's history, from the query as given (strings, as
+    /// both the API and the pages receive them).
+    pub async fn history(
+        &self,
+        caller: &Caller,
+        page: Option<&str>,
+        per_page: Option<&str>,
+        language: Option<&str>,
+    ) -> Result<HistoryPage, AppError> {
+        let user_id = signed_in(caller)?;
+        let (page, per_page, language) = history_params(page, per_page, language)?;
+        Ok(self
+            .store
+            .list(user_id, page, per_page, language.as_deref())
+            .await?)
+    }
+
+    /// One of the signed-in caller's saved runs; `None` when it is not theirs or not there.
+    pub async fn saved(&self, caller: &Caller, id: &str) -> Result<Option<Run>, AppError> {
+        let user_id = signed_in(caller)?;
+        if !is_run_id(id) {
+            return Ok(None);
+        }
+        Ok(self.store.get(user_id, id).await?)
+    }
+
+    /// Deletes one of the signed-in caller's runs from the history and forgets it
+    /// everywhere else (a run still in progress is stopped). 404 when there is no such
+    /// run of theirs.
+    pub async fn delete(&self, caller: &Caller, id: &str) -> Result<(), AppError> {
+        let user_id = signed_in(caller)?;
+        if !is_run_id(id) || !self.store.delete(user_id, id).await? {
+            return Err(AppError::NotFound);
+        }
+        self.forget(id, &caller.owner()).await;
+        Ok(())
     }
 }
 
-/// The Redis channel on which instances ask each other to stop a run (payload: its id).
-const STOP_CHANNEL: &str = "own-ide:stop";
-
-/// Listens for stop requests from other instances while `runs` exists, reconnecting
-/// after Redis goes away.
-async fn listen_for_stops(runs: std::sync::Weak<Runs>) {
-    loop {
-        let Some(redis) = runs.upgrade().map(|r| r.redis.clone()) else {
-            return;
+/// Waits until another instance announces the end of `run` (or, should an announcement
+/// be lost while Redis reconnects, until a periodic look finds it finished), up to
+/// [`EVENTS_WAIT_LIMIT`]; returns the run as it then is.
+async fn wait_for_end(
+    mut run: Run,
+    mut finished: tokio::sync::broadcast::Receiver<String>,
+    shared: &Shared,
+    id: &str,
+    viewer: &Owner,
+) -> Run {
+    let deadline = tokio::time::Instant::now() + EVENTS_WAIT_LIMIT;
+    while run.status != RunStatus::Finished {
+        let woke = tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => return run,
+            // A safety net only: announcements are the normal path.
+            _ = tokio::time::sleep(Duration::from_secs(2)) => true,
+            msg = finished.recv() => match msg {
+                Ok(done) => done == id,
+                Err(RecvError::Lagged(_)) => true,
+                Err(RecvError::Closed) => return run,
+            },
         };
-        if let Some(mut pubsub) = redis.pubsub().await {
-            if pubsub.subscribe(STOP_CHANNEL).await.is_ok() {
-                let mut messages = pubsub.into_on_message();
-                while let Some(msg) = futures::StreamExt::next(&mut messages).await {
-                    let Some(runs) = runs.upgrade() else { return };
-                    if let Ok(id) = msg.get_payload::<String>() {
-                        runs.stop_here(&id);
-                    }
-                }
+        if woke {
+            match shared.load(id).await {
+                Some(s) if &s.owner == viewer => run = s.run,
+                _ => return run,
             }
         }
-        drop(redis);
-        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    run
+}
+
+/// How long an events stream waits for a run that executes on another instance.
+const EVENTS_WAIT_LIMIT: Duration = Duration::from_secs(120);
+
+/// The user id of a signed-in caller; guests get a 401.
+fn signed_in(caller: &Caller) -> Result<&str, AppError> {
+    match caller {
+        Caller::User { id, .. } => Ok(id),
+        Caller::Guest { .. } => Err(AppError::Unauthorized(
+            "Log in to see your history (pages: log in; API: send Authorization: Bearer <access token>).".into(),
+        )),
     }
 }
 
-fn state_key(id: &str) -> String {
-    format!("own-ide:run:{id}")
+/// Parses a history query: page from 1, per_page from 1 to [`MAX_PER_PAGE`] (default
+/// 20), and an optional known language.
+pub fn history_params(
+    page: Option<&str>,
+    per_page: Option<&str>,
+    language: Option<&str>,
+) -> Result<(u64, u64, Option<String>), AppError> {
+    let number = |v: Option<&str>, default: u64, name: &str, max: u64| match v {
+        None | Some("") => Ok(default),
+        Some(v) => match v.parse::<u64>() {
+            Ok(n) if n >= 1 && n <= max => Ok(n),
+            _ => Err(AppError::invalid(
+                "invalid_page",
+                format!("{name} must be a whole number from 1 to {max}."),
+            )),
+        },
+    };
+    let page = number(page, 1, "page", 1_000_000)?;
+    let per_page = number(per_page, 20, "per_page", MAX_PER_PAGE)?;
+    let language = match language {
+        None | Some("") => None,
+        Some(l) => match sandbox::find_language(l) {
+            Some(lang) => Some(lang.id.to_string()),
+            None => {
+                return Err(AppError::invalid(
+                    "unknown_language",
+                    format!("Unknown language \"{l}\"."),
+                ))
+            }
+        },
+    };
+    Ok((page, per_page, language))
 }
 
 /// Run ids are 32 lowercase hex digits; anything else is not looked up anywhere.

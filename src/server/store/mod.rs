@@ -10,8 +10,8 @@
 //! by the TTL index), and without Redis the store pages with a plain MongoDB query.
 
 use crate::model::{HistoryPage, Run};
+use crate::server::mongo::{DbError, Mongo};
 use crate::server::redis::Redis;
-use crate::server::state::{DbError, Mongo};
 use futures::{FutureExt, TryStreamExt};
 use mongodb::bson::{doc, Bson, DateTime, Document};
 use std::future::IntoFuture;

@@ -1,0 +1,124 @@
+//! The identity middleware: every request leaves it with a `Caller` (bearer token, else
+//! the browser session, which gets a guest identity on first contact).
+
+use super::client_ip;
+use super::identity::Caller;
+use super::session::{fallback_guest_id, new_guest_id, SessionData, SESSION_KEY};
+use crate::error::AppError;
+use crate::server::accounts::Accounts;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use tower_sessions::Session;
+
+/// What the middleware needs: token checks and the proxies whose forwarded-for is believed.
+#[derive(Clone)]
+pub struct Identify {
+    pub accounts: Arc<Accounts>,
+    pub trusted_proxies: Arc<[IpAddr]>,
+}
+
+/// Requests for files (the wasm bundle, scripts, styles) need no identity.
+fn is_asset(path: &str) -> bool {
+    path.starts_with("/pkg/")
+        || path.starts_with("/editor/")
+        || path.starts_with("/favicon")
+        || path == "/robots.txt"
+}
+
+/// Middleware: works out the caller (bearer token, else the browser session), and puts
+/// a guest identity into a new session on first contact.
+pub async fn identify(State(state): State<Identify>, mut req: Request, next: Next) -> Response {
+    if is_asset(req.uri().path()) {
+        return next.run(req).await;
+    }
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    let ip = client_ip(peer, req.headers(), &state.trusted_proxies);
+
+    if let Some(value) = req.headers().get(header::AUTHORIZATION) {
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim);
+        let Some(token) = token else {
+            return AppError::Unauthorized(
+                "Use the Authorization header as: Bearer <access token>.".into(),
+            )
+            .into_response();
+        };
+        return match state.accounts.verify_token(token) {
+            Ok(user) => {
+                req.extensions_mut().insert(Caller::User {
+                    id: user.id,
+                    username: user.username,
+                    ip,
+                });
+                next.run(req).await
+            }
+            Err(e) => e.into_response(),
+        };
+    }
+
+    let session = req.extensions().get::<Session>().cloned();
+    let mut fresh = None;
+    let caller = match &session {
+        None => Caller::Guest {
+            guest_id: fallback_guest_id(req.headers()),
+            ip,
+        },
+        Some(session) => match session.get::<SessionData>(SESSION_KEY).await {
+            Ok(Some(SessionData {
+                user: Some(user), ..
+            })) => Caller::User {
+                id: user.id,
+                username: user.username,
+                ip,
+            },
+            Ok(Some(data)) => Caller::Guest {
+                guest_id: data.guest_id,
+                ip,
+            },
+            Ok(None) => {
+                let data = SessionData {
+                    guest_id: new_guest_id(),
+                    user: None,
+                };
+                let guest_id = data.guest_id.clone();
+                if session.insert(SESSION_KEY, data).await.is_ok() {
+                    fresh = Some(session.clone());
+                }
+                Caller::Guest { guest_id, ip }
+            }
+            Err(e) => {
+                // The session store (MongoDB) is down: the visitor is served as a guest
+                // whose identity is derived from the cookie, and nothing is written.
+                tracing::warn!(error = %e, "session store unavailable; serving as guest");
+                Caller::Guest {
+                    guest_id: fallback_guest_id(req.headers()),
+                    ip,
+                }
+            }
+        },
+    };
+    req.extensions_mut().insert(caller);
+    let res = next.run(req).await;
+    if let Some(session) = fresh {
+        // Save the new session here, so that a down store only means "no cookie this
+        // time" instead of the session layer turning the page into an error.
+        if session.is_modified() && session.save().await.is_err() {
+            session.clear().await;
+        }
+    }
+    res
+}

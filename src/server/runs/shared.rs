@@ -1,0 +1,136 @@
+//! What app instances share about runs through Redis: each run's state (so any instance
+//! answers for it) and two channels, one asking the instance that executes a run to stop
+//! it, one telling every instance that a run has finished.
+
+use crate::model::Run;
+use crate::server::auth::Owner;
+use crate::server::redis::Redis;
+use redis::AsyncCommands;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// The channel on which instances ask each other to stop a run (payload: its id).
+const STOP_CHANNEL: &str = "own-ide:stop";
+/// The channel on which an instance tells the others that a run finished (payload: its id).
+const FINISHED_CHANNEL: &str = "own-ide:finished";
+
+/// A run's state as kept in Redis.
+#[derive(Serialize, Deserialize)]
+pub struct Stored {
+    pub owner: Owner,
+    pub run: Run,
+}
+
+/// Run state and messages between instances.
+pub struct Shared {
+    redis: Arc<Redis>,
+    ttl: u64,
+    /// Ids of runs other instances (or this one) reported finished, as they arrive.
+    finished: broadcast::Sender<String>,
+}
+
+impl Shared {
+    pub fn new(redis: Arc<Redis>, ttl: u64) -> Shared {
+        let (finished, _) = broadcast::channel(256);
+        Shared {
+            redis,
+            ttl,
+            finished,
+        }
+    }
+
+    /// Writes the run's state. Best effort: a down Redis must not stop runs (users keep
+    /// working); the copy in the executing process still answers.
+    pub async fn save(&self, owner: &Owner, run: &Run) {
+        let Ok(mut conn) = self.redis.conn().await else {
+            return;
+        };
+        let Ok(json) = serde_json::to_string(&Stored {
+            owner: owner.clone(),
+            run: run.clone(),
+        }) else {
+            return;
+        };
+        let res: Result<(), _> = conn.set_ex(state_key(&run.id), json, self.ttl).await;
+        if let Err(e) = res {
+            tracing::warn!(error = %e, "could not store run state in Redis");
+        }
+    }
+
+    /// The run's state, if Redis has it.
+    pub async fn load(&self, id: &str) -> Option<Stored> {
+        let mut conn = self.redis.conn().await.ok()?;
+        let json: Option<String> = conn.get(state_key(id)).await.ok()?;
+        serde_json::from_str(&json?).ok()
+    }
+
+    /// Forgets the run's state.
+    pub async fn remove(&self, id: &str) {
+        if let Ok(mut conn) = self.redis.conn().await {
+            let _: Result<(), _> = conn.del(state_key(id)).await;
+        }
+    }
+
+    /// Asks every instance to stop the run (the one executing it will).
+    pub async fn request_stop(&self, id: &str) {
+        self.publish(STOP_CHANNEL, id).await;
+    }
+
+    /// Tells every instance (this one included) that the run has finished.
+    pub async fn announce_finished(&self, id: &str) {
+        let _ = self.finished.send(id.to_string());
+        self.publish(FINISHED_CHANNEL, id).await;
+    }
+
+    /// A receiver of finished-run ids; take it before reading the state it is about,
+    /// so that an announcement in between is not missed.
+    pub fn finished_runs(&self) -> broadcast::Receiver<String> {
+        self.finished.subscribe()
+    }
+
+    async fn publish(&self, channel: &str, id: &str) {
+        if let Ok(mut conn) = self.redis.conn().await {
+            let sent: Result<u64, _> = conn.publish(channel, id).await;
+            if let Err(e) = sent {
+                tracing::warn!(run = id, channel, error = %e, "could not publish to the other instances");
+            }
+        }
+    }
+
+    /// Listens to both channels while `alive()` holds, reconnecting a second after Redis
+    /// goes away. Finished-run ids go to the `finished_runs` receivers; stop requests to
+    /// `stop_here`.
+    pub async fn listen(&self, alive: impl Fn() -> bool, stop_here: impl Fn(&str)) {
+        while alive() {
+            if let Some(mut pubsub) = self.redis.pubsub().await {
+                if pubsub
+                    .subscribe(&[STOP_CHANNEL, FINISHED_CHANNEL])
+                    .await
+                    .is_ok()
+                {
+                    let mut messages = pubsub.into_on_message();
+                    while let Some(msg) = futures::StreamExt::next(&mut messages).await {
+                        if !alive() {
+                            return;
+                        }
+                        let Ok(id) = msg.get_payload::<String>() else {
+                            continue;
+                        };
+                        if msg.get_channel_name() == FINISHED_CHANNEL {
+                            let _ = self.finished.send(id);
+                        } else {
+                            stop_here(&id);
+                        }
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+}
+
+fn state_key(id: &str) -> String {
+    format!("own-ide:run:{id}")
+}
