@@ -5,7 +5,7 @@ use crate::server::auth::Owner;
 use futures::stream::{self, BoxStream, StreamExt};
 use std::sync::RwLock;
 use tokio::sync::{broadcast, watch};
-use tokio_stream::wrappers::{errors::BroadcastStreamRecvError, BroadcastStream};
+use tokio_stream::wrappers::BroadcastStream;
 use tokio_util::sync::CancellationToken;
 
 /// One message of the live event stream of a run.
@@ -75,12 +75,8 @@ impl LiveRun {
         let rest = match rx {
             None => stream::empty().boxed(),
             Some(rx) => BroadcastStream::new(rx)
-                .filter_map(|ev| async move {
-                    match ev {
-                        Ok(ev) => Some(ev),
-                        Err(BroadcastStreamRecvError::Lagged(_)) => None,
-                    }
-                })
+                // A lagging subscriber skips what it missed (`Lagged` is the only error).
+                .filter_map(|ev| futures::future::ready(ev.ok()))
                 .boxed(),
         };
         stream::iter(past)
