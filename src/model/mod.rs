@@ -67,6 +67,9 @@ impl Verdict {
 /// A run, exactly as `API.md` describes it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Run {
+    /// Always set in the API; defaulted only so that a stored record (which keeps the id
+    /// as `_id`) can be read without it.
+    #[serde(default)]
     pub id: String,
     pub language: String,
     pub status: RunStatus,

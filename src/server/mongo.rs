@@ -3,7 +3,7 @@
 //! request. The twin of `redis.rs`; services hold an `Arc<Mongo>`.
 
 use crate::error::AppError;
-use futures::future::BoxFuture;
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 /// The MongoDB client. Made without connecting; every call fails fast when the server
@@ -109,11 +109,14 @@ impl Mongo {
     /// Runs one MongoDB operation with a time limit, logging the driver's error on the
     /// server and telling the caller only what it can act on. While MongoDB is known to
     /// be down, fails at once (a down database never stalls a page).
-    pub async fn call<T>(
+    pub async fn call<T, F>(
         &self,
         what: &str,
-        op: impl FnOnce(mongodb::Database) -> BoxFuture<'static, mongodb::error::Result<T>>,
-    ) -> Result<T, DbError> {
+        op: impl FnOnce(mongodb::Database) -> F,
+    ) -> Result<T, DbError>
+    where
+        F: Future<Output = mongodb::error::Result<T>>,
+    {
         let Some(db) = self.db() else {
             return Err(DbError::Unavailable);
         };
