@@ -81,7 +81,11 @@ pub async fn register(
             "The two passwords do not match.",
         ));
     }
-    let user = state.accounts.register(username.trim(), &password).await?;
+    let ip = crate::api::runs::caller().await?.ip();
+    let user = state
+        .accounts
+        .register(username.trim(), &password, ip)
+        .await?;
     auth::start_session(&session().await?, &user).await?;
     leptos_axum::redirect(&safe_next(next.as_deref()));
     Ok(())
