@@ -124,14 +124,11 @@ impl Window {
         }
         let mut wait = 0;
         for (key, limit) in counters {
-            match map.get(key) {
-                Some((used, start)) if left(start) > 0 => {
-                    if used >= limit {
-                        wait = wait.max(left(start));
-                    }
-                }
-                _ if map.len() >= MAX_LOCAL_COUNTERS => wait = wait.max(window),
-                _ => {}
+            match map.get(key).filter(|(_, start)| left(start) > 0) {
+                Some((used, start)) if used >= limit => wait = wait.max(left(start)),
+                Some(_) => {}
+                None if map.len() >= MAX_LOCAL_COUNTERS => wait = wait.max(window),
+                None => {}
             }
         }
         if wait > 0 {
