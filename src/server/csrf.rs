@@ -20,6 +20,7 @@
 //!   scheme's default port left out) equal to the request's `Host` (or the authority of
 //!   an HTTP/2 request; `X-Forwarded-Host` instead when the peer is a trusted proxy).
 //!   `Origin: null` (sandboxed frames, some redirects) and any other scheme are refused.
+//!   An `Origin` with no host to compare it with is refused (fail closed).
 //! - Neither header: allowed. Non-browser clients (curl, scripts) send neither and carry
 //!   no visitor's credentials. Every current browser sends `Origin` on a cross-origin
 //!   POST (Chrome and Safari always have for forms; Firefox since version 70) and
