@@ -104,10 +104,7 @@ async fn compile_errors_show_the_compiler_message() {
         )
         .await;
     assert_verdict(&run, "ok");
-    assert!(
-        run["compile_output"].as_str().unwrap().contains("careful"),
-        "{run:#}"
-    );
+    assert!(run["compile_output"].as_str().unwrap().contains("careful"), "{run:#}");
     assert_eq!(run["stdout"], "ran\n");
     assert_eq!(run["stderr"], "e\n");
     finish(state).await;
@@ -295,10 +292,7 @@ sys.exit(3)
     let run = c.run("python", code, "").await;
     assert_verdict(&run, "runtime_error");
     let stdout = run["stdout"].as_str().unwrap();
-    assert!(
-        stdout == "before\n" || stdout == "before\nafter\n",
-        "{run:#}"
-    );
+    assert!(stdout == "before\n" || stdout == "before\nafter\n", "{run:#}");
     assert_eq!(run["exit_code"], 137, "{run:#}");
     finish(state).await;
 }
@@ -445,10 +439,7 @@ async fn a_run_is_stopped_through_another_instance() {
     // The second instance knows that it runs (from Redis).
     let mut on_b = Client::new(&b);
     on_b.cookie = on_a.cookie.clone();
-    assert_eq!(
-        on_b.get(&format!("/api/v1/runs/{id}")).await.json()["status"],
-        "running"
-    );
+    assert_eq!(on_b.get(&format!("/api/v1/runs/{id}")).await.json()["status"], "running");
     // Someone else cannot stop it through the second instance...
     let mut stranger = Client::new(&b);
     let r = stranger
@@ -456,10 +447,7 @@ async fn a_run_is_stopped_through_another_instance() {
         .await;
     assert_eq!(r.status, 404);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(
-        on_a.get(&format!("/api/v1/runs/{id}")).await.json()["status"],
-        "running"
-    );
+    assert_eq!(on_a.get(&format!("/api/v1/runs/{id}")).await.json()["status"], "running");
     // ...its owner (the same session cookie) can. An events stream opened on the second
     // instance before the stop ends with the result.
     let mut req = axum::http::Request::builder()
@@ -502,14 +490,8 @@ async fn a_run_is_stopped_through_another_instance() {
         stop_at.elapsed()
     );
     let events = String::from_utf8(events.await.unwrap().to_vec()).unwrap();
-    assert!(
-        events.starts_with("event: status\ndata: {\"status\":\"running\"}"),
-        "{events}"
-    );
-    assert!(
-        events.contains("event: result") && events.contains(r#""verdict":"stopped""#),
-        "{events}"
-    );
+    assert!(events.starts_with("event: status\ndata: {\"status\":\"running\"}"), "{events}");
+    assert!(events.contains("event: result") && events.contains(r#""verdict":"stopped""#), "{events}");
     finish(a).await;
     finish(b).await;
 }
