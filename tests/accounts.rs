@@ -399,3 +399,36 @@ async fn login_page_errors_without_javascript() {
         "the login page shows the error"
     );
 }
+
+/// Redis away: registration keeps working and is throttled by this process's own count
+/// (it does not fail closed), and an impossible name is still refused at once.
+#[tokio::test]
+async fn registration_is_throttled_per_instance_while_redis_is_down() {
+    let redis = format!("redis://127.0.0.1:{}", common::free_port());
+    let state = common::state_with(&[
+        ("POOL_SIZE", "0"),
+        ("REDIS_URL", &redis),
+        ("REGISTRATIONS_PER_IP_PER_HOUR", "1"),
+    ])
+    .await;
+    let mut c = Client::new(&state);
+    let register = |name: String| json!({"username": name, "password": "correct horse"});
+    let r = c
+        .post_json("/api/v1/users", &register(fresh_name("down")))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let r = c
+        .post_json("/api/v1/users", &register(fresh_name("down")))
+        .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "too_many_registrations");
+    let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!(retry > 3500 && retry <= 3600, "{retry}");
+    let r = c
+        .post_json(
+            "/api/v1/token",
+            &json!({"username": "not a name", "password": "correct horse"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text());
+}

@@ -71,7 +71,7 @@ pub async fn login(
             let state = expect_context::<AppState>();
             let caller = crate::api::runs::caller().await?;
             let ip = caller.ip();
-            let user = state.accounts.login(username.trim(), &password, ip).await?;
+            let user = state.accounts.login(&username, &password, ip).await?;
             auth::start_session(&session().await?, &user).await?;
             leptos_axum::redirect(&safe_next(next.as_deref()));
             Ok(())
@@ -98,7 +98,8 @@ pub async fn register(
                     "The two passwords do not match.",
                 ));
             }
-            let user = state.accounts.register(username.trim(), &password).await?;
+            let ip = crate::api::runs::caller().await?.ip();
+            let user = state.accounts.register(&username, &password, ip).await?;
             auth::start_session(&session().await?, &user).await?;
             leptos_axum::redirect(&safe_next(next.as_deref()));
             Ok(())

@@ -29,7 +29,17 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     /// How long the state of a run stays in Redis.
     pub run_state_ttl_seconds: u64,
+    /// Accounts one client IP (IPv6: one /64) may create per hour; 0 turns the limit off.
+    pub registrations_per_ip_per_hour: u32,
+    /// Password hashes and verifications computed at once (each holds about 19 MiB).
+    pub hash_concurrency: usize,
+    /// How long a log-in or registration waits for a hashing slot before it gets 503.
+    pub hash_wait: Duration,
 }
+
+/// The shortest `SECRET_KEY` accepted, in bytes: HS256 keys shorter than the hash output
+/// are guessable offline from one token.
+pub const MIN_SECRET_BYTES: usize = 32;
 
 /// Limits and capacity of the execution engine.
 #[derive(Clone, Debug)]
@@ -152,6 +162,16 @@ impl Config {
         let d = SandboxConfig::default();
         let secret = r.raw(&["SECRET_KEY"]).map(|(_, v)| v);
         let secret_generated = secret.is_none();
+        if let Some(key) = &secret {
+            if key.len() < MIN_SECRET_BYTES {
+                // The value itself is never printed: only its length.
+                return Err(ConfigError {
+                    name: "SECRET_KEY".into(),
+                    value: format!("<{} bytes>", key.len()),
+                    expected: "at least 32 bytes (e.g. the output of `openssl rand -hex 32`)",
+                });
+            }
+        }
         let secret_key = secret.unwrap_or_else(|| {
             use rand::Rng;
             let bytes: [u8; 32] = rand::rng().random();
@@ -282,6 +302,23 @@ impl Config {
                 3_600,
                 "a positive whole number of seconds",
             )?,
+            registrations_per_ip_per_hour: r.parse(
+                &["REGISTRATIONS_PER_IP_PER_HOUR"],
+                5,
+                "a whole number of accounts (0 turns the limit off)",
+            )?,
+            hash_concurrency: r.positive(
+                &["HASH_CONCURRENCY"],
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2),
+                "a positive whole number",
+            )?,
+            hash_wait: Duration::from_millis(r.parse(
+                &["HASH_WAIT_MS"],
+                2_000,
+                "a whole number of milliseconds (0: do not wait)",
+            )?),
         })
     }
 }
@@ -340,5 +377,37 @@ mod tests {
         assert!(cfg(&[("TRUSTED_PROXIES", "nope")]).is_err());
         assert!(cfg(&[("RUN_TIME_LIMIT_MS", "0")]).is_err());
         assert!(cfg(&[("ALGORITHM", "RS256")]).is_err());
+    }
+
+    #[test]
+    fn a_short_secret_key_stops_start_up_without_showing_it() {
+        let e = cfg(&[("SECRET_KEY", "hunter2hunter2")])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "configuration error: SECRET_KEY=\"<14 bytes>\" is not valid: expected at least 32 bytes (e.g. the output of `openssl rand -hex 32`)"
+        );
+        assert!(!e.contains("hunter2"));
+        let key = "k".repeat(MIN_SECRET_BYTES);
+        assert_eq!(cfg(&[("SECRET_KEY", &key)]).unwrap().secret_key, key);
+    }
+
+    #[test]
+    fn abuse_limits_have_defaults_and_can_be_set() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.registrations_per_ip_per_hour, 5);
+        assert!(c.hash_concurrency >= 1);
+        assert_eq!(c.hash_wait, Duration::from_secs(2));
+        let c = cfg(&[
+            ("REGISTRATIONS_PER_IP_PER_HOUR", "0"),
+            ("HASH_CONCURRENCY", "1"),
+            ("HASH_WAIT_MS", "0"),
+        ])
+        .unwrap();
+        assert_eq!(c.registrations_per_ip_per_hour, 0);
+        assert_eq!(c.hash_concurrency, 1);
+        assert_eq!(c.hash_wait, Duration::ZERO);
+        assert!(cfg(&[("HASH_CONCURRENCY", "0")]).is_err());
     }
 }

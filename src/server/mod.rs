@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod config;
+pub mod csrf;
 pub mod health;
 pub mod mongo;
 pub mod quota;
@@ -29,6 +30,11 @@ pub fn api_router(state: AppState) -> Router {
             auth::identify,
         ))
         .layer(session_layer(&state))
+        // Outermost, so that a refused cross-site request reads and writes no session.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            csrf::refuse_cross_site,
+        ))
         .with_state(state)
 }
 
@@ -78,6 +84,10 @@ pub fn app_router(state: AppState) -> Router {
             auth::identify,
         ))
         .layer(session_layer(&state))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            csrf::refuse_cross_site,
+        ))
         .with_state(state.clone());
     api_router(state)
         .merge(pages)

@@ -118,9 +118,13 @@ struct Credentials {
 
 async fn create_user(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     ApiJson(c): ApiJson<Credentials>,
 ) -> Result<Response, AppError> {
-    let user = state.accounts.register(&c.username, &c.password).await?;
+    let user = state
+        .accounts
+        .register(&c.username, &c.password, caller.ip())
+        .await?;
     Ok((StatusCode::CREATED, Json(user)).into_response())
 }
 

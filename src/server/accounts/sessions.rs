@@ -5,7 +5,8 @@
 use crate::server::mongo::{DbError, Mongo};
 use async_trait::async_trait;
 use futures::FutureExt;
-use mongodb::bson::{doc, DateTime, Document};
+use mongodb::bson::{doc, DateTime};
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{Error, Result};
@@ -15,6 +16,21 @@ use tower_sessions::SessionStore;
 pub const SESSIONS: &str = "sessions";
 /// Name of the TTL index on `expires_at`.
 pub const SESSION_TTL_INDEX: &str = "sessions_expiry_ttl";
+
+/// A session as stored in [`SESSIONS`].
+#[derive(Debug, Serialize, Deserialize)]
+struct SessionDoc {
+    #[serde(rename = "_id")]
+    id: String,
+    /// The session's data as JSON.
+    data: String,
+    /// What the TTL index deletes by.
+    expires_at: DateTime,
+}
+
+fn sessions(db: &mongodb::Database) -> mongodb::Collection<SessionDoc> {
+    db.collection(SESSIONS)
+}
 
 /// A tower-sessions store on the app's MongoDB.
 #[derive(Clone)]
@@ -50,11 +66,15 @@ fn backend(e: DbError) -> Error {
     Error::Backend(format!("session store: {e:?}"))
 }
 
-fn to_doc(record: &Record) -> Result<Document> {
+fn to_doc(record: &Record) -> Result<SessionDoc> {
     let data = serde_json::to_string(&record.data).map_err(|e| Error::Encode(e.to_string()))?;
-    let expires =
+    let expires_at =
         DateTime::from_millis((record.expiry_date.unix_timestamp_nanos() / 1_000_000) as i64);
-    Ok(doc! { "_id": record.id.to_string(), "data": data, "expires_at": expires })
+    Ok(SessionDoc {
+        id: record.id.to_string(),
+        data,
+        expires_at,
+    })
 }
 
 impl MongoSessionStore {
@@ -103,10 +123,7 @@ impl MongoSessionStore {
                                 .build(),
                         )
                         .build();
-                    db.collection::<Document>(SESSIONS)
-                        .create_index(index)
-                        .await
-                        .map(|_| ())
+                    sessions(&db).create_index(index).await.map(|_| ())
                 }
                 .boxed()
             })
@@ -123,13 +140,7 @@ impl SessionStore for MongoSessionStore {
             let inserted = self
                 .mongo
                 .call("create session", |db| {
-                    async move {
-                        db.collection::<Document>(SESSIONS)
-                            .insert_one(d)
-                            .await
-                            .map(|_| ())
-                    }
-                    .boxed()
+                    async move { sessions(&db).insert_one(d).await.map(|_| ()) }.boxed()
                 })
                 .await;
             match inserted {
@@ -154,7 +165,7 @@ impl SessionStore for MongoSessionStore {
             .mongo
             .call("save session", |db| {
                 async move {
-                    db.collection::<Document>(SESSIONS)
+                    sessions(&db)
                         .replace_one(doc! { "_id": id }, d)
                         .upsert(true)
                         .await
@@ -176,7 +187,7 @@ impl SessionStore for MongoSessionStore {
             .mongo
             .call("load session", |db| {
                 async move {
-                    db.collection::<Document>(SESSIONS)
+                    sessions(&db)
                         .find_one(doc! { "_id": key, "expires_at": { "$gt": DateTime::now() } })
                         .await
                 }
@@ -185,15 +196,9 @@ impl SessionStore for MongoSessionStore {
             .await
             .map_err(backend)?;
         let Some(d) = found else { return Ok(None) };
-        let data = d
-            .get_str("data")
-            .map_err(|e| Error::Decode(e.to_string()))?;
-        let data = serde_json::from_str(data).map_err(|e| Error::Decode(e.to_string()))?;
-        let expires = d
-            .get_datetime("expires_at")
-            .map_err(|e| Error::Decode(e.to_string()))?;
+        let data = serde_json::from_str(&d.data).map_err(|e| Error::Decode(e.to_string()))?;
         let expiry_date = time::OffsetDateTime::from_unix_timestamp_nanos(
-            expires.timestamp_millis() as i128 * 1_000_000,
+            d.expires_at.timestamp_millis() as i128 * 1_000_000,
         )
         .map_err(|e| Error::Decode(e.to_string()))?;
         Ok(Some(Record {
@@ -209,7 +214,7 @@ impl SessionStore for MongoSessionStore {
         self.mongo
             .call("delete session", |db| {
                 async move {
-                    db.collection::<Document>(SESSIONS)
+                    sessions(&db)
                         .delete_one(doc! { "_id": key })
                         .await
                         .map(|_| ())

@@ -66,22 +66,10 @@ pub struct Decision {
     pub info: QuotaInfo,
 }
 
-/// The counter key of an address. IPv6 clients are counted per /64, the block one
-/// subscriber usually holds, so that rotating addresses inside it changes nothing.
+/// The counter key of an address: IPv6 clients are counted per /64 (see
+/// [`ip_block`](crate::server::auth::ip_block)).
 pub fn ip_key(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v4) => format!("own-ide:quota:ip:{v4}"),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => format!("own-ide:quota:ip:{v4}"),
-            None => {
-                let s = v6.segments();
-                format!(
-                    "own-ide:quota:ip:{:x}:{:x}:{:x}:{:x}::/64",
-                    s[0], s[1], s[2], s[3]
-                )
-            }
-        },
-    }
+    format!("own-ide:quota:ip:{}", crate::server::auth::ip_block(ip))
 }
 
 impl Quota {
@@ -138,7 +126,7 @@ pub fn exhausted(info: &QuotaInfo) -> AppError {
         message: format!(
             "You have used all {} guest runs for today. They reset in {}. Log in or register to run without a daily limit.",
             info.limit,
-            crate::server::accounts::wait_words(info.reset_seconds)
+            crate::model::wait_words(info.reset_seconds)
         ),
         retry_after: info.reset_seconds.max(1),
     }
