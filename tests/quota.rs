@@ -141,8 +141,13 @@ async fn the_count_starts_again_after_the_window() {
 }
 
 #[tokio::test]
-async fn users_are_never_counted() {
-    let state = common::state_with(&[("GUEST_QUOTA", "2"), ("POOL_SIZE", "1")]).await;
+async fn users_are_never_counted_against_the_daily_quota() {
+    let state = common::state_with(&[
+        ("GUEST_QUOTA", "2"),
+        ("POOL_SIZE", "1"),
+        ("USER_RUNS_PER_MINUTE", "30"),
+    ])
+    .await;
     let mut user = Client::new(&state);
     user.sign_up("unlimited").await;
     for i in 0..4 {
@@ -154,7 +159,9 @@ async fn users_are_never_counted() {
             .await;
         assert_eq!(r.status, StatusCode::OK, "run {i}: {}", r.text());
         assert_eq!(r.json()["stdout"], format!("{i}\n"));
-        assert!(r.header("x-ratelimit-remaining").is_none());
+        // Users see their per-minute rate, not the guests' daily quota.
+        assert_eq!(header(&r, "x-ratelimit-limit"), 30);
+        assert_eq!(header(&r, "x-ratelimit-remaining"), 29 - i);
     }
     finish(state).await;
 }

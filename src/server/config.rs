@@ -35,6 +35,12 @@ pub struct Config {
     pub hash_concurrency: usize,
     /// How long a log-in or registration waits for a hashing slot before it gets 503.
     pub hash_wait: Duration,
+    /// Queued-or-running runs per user, per guest and per guests of one IP; 0: no cap.
+    pub max_runs_in_flight: u32,
+    /// Queued-or-running runs per client IP (IPv6: one /64), whoever runs them; 0: no cap.
+    pub max_runs_in_flight_per_ip: u32,
+    /// Runs a user may start per minute; 0 turns the rate off.
+    pub user_runs_per_minute: u32,
 }
 
 /// The shortest `SECRET_KEY` accepted, in bytes: HS256 keys shorter than the hash output
@@ -319,6 +325,21 @@ impl Config {
                 2_000,
                 "a whole number of milliseconds (0: do not wait)",
             )?),
+            max_runs_in_flight: r.parse(
+                &["MAX_RUNS_IN_FLIGHT"],
+                2,
+                "a whole number of runs (0 turns the cap off)",
+            )?,
+            max_runs_in_flight_per_ip: r.parse(
+                &["MAX_RUNS_IN_FLIGHT_PER_IP"],
+                4,
+                "a whole number of runs (0 turns the cap off)",
+            )?,
+            user_runs_per_minute: r.parse(
+                &["USER_RUNS_PER_MINUTE"],
+                30,
+                "a whole number of runs (0 turns the rate off)",
+            )?,
         })
     }
 }
@@ -397,6 +418,14 @@ mod tests {
     fn abuse_limits_have_defaults_and_can_be_set() {
         let c = cfg(&[]).unwrap();
         assert_eq!(c.registrations_per_ip_per_hour, 5);
+        assert_eq!(
+            (
+                c.max_runs_in_flight,
+                c.max_runs_in_flight_per_ip,
+                c.user_runs_per_minute
+            ),
+            (2, 4, 30)
+        );
         assert!(c.hash_concurrency >= 1);
         assert_eq!(c.hash_wait, Duration::from_secs(2));
         let c = cfg(&[

@@ -6,7 +6,7 @@ use super::config::Config;
 use super::mongo::Mongo;
 use super::quota::Quota;
 use super::redis::Redis;
-use super::runs::Runs;
+use super::runs::{FairShare, Runs};
 use super::sandbox::Engine;
 use super::store::RunStore;
 use axum::extract::FromRef;
@@ -70,7 +70,12 @@ impl AppState {
             redis.clone(),
             quota,
             store,
-            config.run_state_ttl_seconds,
+            FairShare {
+                in_flight: config.max_runs_in_flight,
+                in_flight_per_ip: config.max_runs_in_flight_per_ip,
+                user_runs_per_minute: config.user_runs_per_minute,
+                state_ttl: config.run_state_ttl_seconds,
+            },
         );
         let accounts = Arc::new(Accounts::new(&config, mongo.clone(), redis.clone()));
         let sessions = MongoSessionStore::new(mongo.clone());

@@ -29,8 +29,9 @@ pub async fn finish(state: AppState) {
 }
 
 /// Builds the app state with the process environment plus `overrides`. Unless a test
-/// sets `GUEST_QUOTA` itself, guests get a quota no test reaches (the quota has its own
-/// tests), and `SECRET_KEY` is fixed so that tokens can be checked.
+/// sets them itself, guests get a quota no test reaches and the fair-share caps and
+/// rate are off (each has its own tests), and `SECRET_KEY` is fixed so that tokens can
+/// be checked.
 pub async fn state_with(overrides: &[(&str, &str)]) -> AppState {
     let mut overrides: Vec<(String, String)> = overrides
         .iter()
@@ -38,6 +39,9 @@ pub async fn state_with(overrides: &[(&str, &str)]) -> AppState {
         .collect();
     for (k, v) in [
         ("GUEST_QUOTA", "1000000"),
+        ("MAX_RUNS_IN_FLIGHT", "0"),
+        ("MAX_RUNS_IN_FLIGHT_PER_IP", "0"),
+        ("USER_RUNS_PER_MINUTE", "0"),
         ("SECRET_KEY", "integration-test-secret-key-0123456789"),
     ] {
         if !overrides.iter().any(|(n, _)| n == k) {
@@ -183,6 +187,17 @@ impl Client {
         name
     }
 
+    /// Another client of the same app with the same identity (cookie, token, address),
+    /// for requests made at the same time.
+    pub fn clone_as_same_caller(&self) -> Client {
+        Client {
+            app: self.app.clone(),
+            cookie: self.cookie.clone(),
+            ip: self.ip,
+            bearer: self.bearer.clone(),
+        }
+    }
+
     pub async fn post_form(&mut self, uri: &str, form: &str) -> Reply {
         self.send(
             "POST",
@@ -274,4 +289,19 @@ impl Client {
         assert_eq!(r.status, StatusCode::OK, "run failed: {}", r.text());
         r.json()
     }
+}
+
+/// Waits until run `id` has finished (as its events stream says) and returns it.
+pub async fn wait_finished(client: &mut Client, id: &str) -> Value {
+    let r = client.get(&format!("/api/v1/runs/{id}/events")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let text = r.text();
+    let result = text
+        .split("\n\n")
+        .find_map(|ev| {
+            let mut lines = ev.lines();
+            (lines.next()? == "event: result").then(|| lines.next())?
+        })
+        .unwrap_or_else(|| panic!("no result event in: {text}"));
+    serde_json::from_str(result.trim_start_matches("data: ")).expect("result JSON")
 }

@@ -87,11 +87,20 @@ impl Quota {
     }
 
     async fn eval(&self, guest_id: &str, ip: IpAddr, take: bool) -> Result<Decision, AppError> {
+        let keys = [format!("own-ide:quota:guest:{guest_id}"), ip_key(ip)];
+        self.count(&keys, take).await
+    }
+
+    /// Checks (and with `take`, counts) one use on every key, atomically: allowed only
+    /// when every key is under the limit. Any set of keys: a guest's cookie and IP, or a
+    /// user's per-minute rate.
+    pub async fn count(&self, keys: &[String], take: bool) -> Result<Decision, AppError> {
         let mut conn = self.redis.conn().await?;
-        let (allowed, remaining, reset): (i64, i64, i64) = self
-            .script
-            .key(format!("own-ide:quota:guest:{guest_id}"))
-            .key(ip_key(ip))
+        let mut invocation = self.script.prepare_invoke();
+        for k in keys {
+            invocation.key(k);
+        }
+        let (allowed, remaining, reset): (i64, i64, i64) = invocation
             .arg(self.limit)
             .arg(self.window)
             .arg(if take { 1 } else { 0 })

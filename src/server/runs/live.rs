@@ -79,16 +79,18 @@ impl LiveRun {
                 .filter_map(|ev| futures::future::ready(ev.ok()))
                 .boxed(),
         };
-        stream::iter(past)
-            .chain(rest)
-            .scan(false, |done, ev| {
-                if *done {
-                    return futures::future::ready(None);
-                }
-                *done = matches!(ev, RunEvent::Result(_));
-                futures::future::ready(Some(ev))
-            })
-            .boxed()
+        // Ends as soon as the result is out, without waiting for another event (none
+        // comes: the sender lives on while the finished run is kept).
+        let all = stream::iter(past).chain(rest);
+        stream::unfold((all, false), |(mut events, done)| async move {
+            if done {
+                return None;
+            }
+            let ev = events.next().await?;
+            let done = matches!(ev, RunEvent::Result(_));
+            Some((ev, (events, done)))
+        })
+        .boxed()
     }
 
     /// Waits until the run has finished and returns it.

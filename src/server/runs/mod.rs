@@ -12,6 +12,7 @@ pub use live::{LiveRun, RunEvent};
 use crate::error::AppError;
 use crate::model::{HistoryPage, QuotaInfo, Run, RunStatus, Verdict};
 use crate::server::auth::{Caller, Owner};
+use crate::server::limits::{InFlight, Lease, UserRate};
 use crate::server::quota::{self, Quota};
 use crate::server::redis::Redis;
 use crate::server::sandbox::{self, Engine, Event, Outcome, Refusal, Ticket};
@@ -37,9 +38,23 @@ pub struct NewRun {
 pub struct Runs {
     engine: Arc<Engine>,
     quota: Arc<Quota>,
+    in_flight: InFlight,
+    user_rate: UserRate,
     store: Arc<RunStore>,
     shared: Arc<Shared>,
     live: Mutex<HashMap<String, Arc<LiveRun>>>,
+}
+
+/// The settings of the fair share between callers.
+pub struct FairShare {
+    /// Queued-or-running runs per user, per guest, per guests of one IP (0: no cap).
+    pub in_flight: u32,
+    /// Queued-or-running runs per IP block (0: no cap).
+    pub in_flight_per_ip: u32,
+    /// Runs per user per minute (0: no rate).
+    pub user_runs_per_minute: u32,
+    /// How long a run's state stays in Redis.
+    pub state_ttl: u64,
 }
 
 /// An accepted run, with the guest's quota after counting it (`None` for users).
@@ -70,13 +85,15 @@ impl Runs {
         redis: Arc<Redis>,
         quota: Arc<Quota>,
         store: Arc<RunStore>,
-        state_ttl: u64,
+        fair: FairShare,
     ) -> Arc<Runs> {
         let runs = Arc::new(Runs {
             engine,
             quota,
+            in_flight: InFlight::new(redis.clone(), fair.in_flight, fair.in_flight_per_ip),
+            user_rate: UserRate::new(redis.clone(), fair.user_runs_per_minute),
             store,
-            shared: Arc::new(Shared::new(redis, state_ttl)),
+            shared: Arc::new(Shared::new(redis, fair.state_ttl)),
             live: Mutex::new(HashMap::new()),
         });
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
@@ -151,8 +168,9 @@ impl Runs {
     }
 
     /// Accepts a run and starts it in the background; returns at once. In order: the
-    /// request is checked, a place in the queue is reserved, and only then is a guest's
-    /// quota counted, so that a refused run never costs the guest anything.
+    /// request is checked, a place in the queue is reserved, a place among the caller's
+    /// runs in flight is taken, and only then is a guest's quota (a user's rate) counted,
+    /// so that a refused run never costs the caller anything.
     pub async fn submit(
         self: &Arc<Self>,
         caller: &Caller,
@@ -163,17 +181,21 @@ impl Runs {
             Refusal::Busy => AppError::unavailable("queue_full", r.to_string(), 5),
             Refusal::DockerDown => AppError::unavailable("docker_unavailable", r.to_string(), 10),
         })?;
-        let quota = self.count_guest(caller).await?;
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let lease = self.in_flight.acquire(caller, &id).await?;
+        let quota = match self.count(caller).await {
+            Ok(q) => q,
+            Err(refused) => {
+                lease.release().await;
+                return Err(refused);
+            }
+        };
         let owner = caller.owner();
         let is_user = matches!(owner, Owner::User(_));
         let run = Run {
             code: is_user.then(|| req.code.clone()),
             stdin: is_user.then(|| req.stdin.clone().unwrap_or_default()),
-            ..Run::new(
-                uuid::Uuid::new_v4().simple().to_string(),
-                lang.id,
-                now_rfc3339(),
-            )
+            ..Run::new(id, lang.id, now_rfc3339())
         };
         let live = Arc::new(LiveRun::new(owner, run.clone()));
         self.live
@@ -202,16 +224,26 @@ impl Runs {
                 Some(first) => matches!(first.await, Ok(Ok(()))),
                 None => false,
             };
-            this.finish(&task_live, outcome, first_saved).await;
+            this.finish(&task_live, outcome, first_saved, lease).await;
         });
         Ok(Submitted { live, quota })
     }
 
-    /// Counts a guest's run against the daily quota (users have none): the quota after
-    /// counting, or the refusal with the quota for the headers.
-    async fn count_guest(&self, caller: &Caller) -> Result<Option<QuotaInfo>, Refused> {
-        let Caller::Guest { guest_id, ip } = caller else {
-            return Ok(None);
+    /// Counts the run against a guest's daily quota or a user's per-minute rate: the
+    /// count after it (for the rate-limit headers), or the refusal with it.
+    async fn count(&self, caller: &Caller) -> Result<Option<QuotaInfo>, Refused> {
+        let (guest_id, ip) = match caller {
+            Caller::Guest { guest_id, ip } => (guest_id, ip),
+            Caller::User { id, .. } => {
+                return self
+                    .user_rate
+                    .take(id)
+                    .await
+                    .map_err(|(error, info)| Refused {
+                        error,
+                        quota: Some(info),
+                    })
+            }
         };
         let d = self.quota.take(guest_id, *ip).await?;
         if !d.allowed {
@@ -281,7 +313,16 @@ impl Runs {
         outcome
     }
 
-    async fn finish(self: &Arc<Self>, live: &Arc<LiveRun>, o: Outcome, first_saved: bool) {
+    /// Writes the final state (history, Redis), gives the caller's place back, and only
+    /// then tells the waiting clients: a client that starts its next run on the result
+    /// finds its place free.
+    async fn finish(
+        self: &Arc<Self>,
+        live: &Arc<LiveRun>,
+        o: Outcome,
+        first_saved: bool,
+        lease: Lease,
+    ) {
         let mut run = live.snapshot();
         run.status = RunStatus::Finished;
         run.verdict = Some(o.verdict);
@@ -319,6 +360,7 @@ impl Runs {
         if !deleted {
             self.shared.save(&live.owner, &run).await;
         }
+        lease.release().await;
         live.update(|_| Some(RunEvent::Result(Box::new(run.clone()))));
         live.mark_finished();
         self.shared.announce_finished(&run.id).await;
