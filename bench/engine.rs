@@ -2,8 +2,9 @@
 //!
 //! 1. For each language, N sequential hello-world runs through `POST /api/v1/runs?wait=true`
 //!    (BENCH_PAUSE_MS, default 400, of quiet after every measured run on both sides)
-//!    (median, p95), beside plain `docker run --rm` of the same image and program measured
-//!    in this same process run (ratio).
+//!    (median, p95), beside plain `docker run --rm` of the same image and program, with the
+//!    language table's compile and run commands and the engine's memory limit, measured in
+//!    this same process run (ratio).
 //! 2. Throughput at 4, 8 and 16 concurrent clients for BENCH_SECONDS (default 30): runs
 //!    per second, errors, leftover containers; beside plain `docker run` throughput at the
 //!    same parallelism.
@@ -15,7 +16,12 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::Request;
 use http_body_util::BodyExt;
-use own_ide::server::config::Config;
+mod common;
+
+use base64::Engine as _;
+use common::percentile;
+use own_ide::server::config::SandboxConfig;
+use own_ide::server::sandbox::{container, find_language, Language};
 use own_ide::server::state::AppState;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -30,49 +36,50 @@ const HELLO: &[(&str, &str)] = &[
     ("javascript", "console.log('hello')"),
 ];
 
-/// The same program through plain `docker run --rm` (what the engine is compared with).
-fn docker_run_args(lang: &str, code: &str) -> Vec<String> {
-    let script = match lang {
-        "python" => format!("printf '%s' '{code}' > main.py && python3 main.py"),
-        "cpp" => format!(
-            "printf '%s' '{code}' > main.cpp && g++ -O2 -std=c++17 -o main main.cpp && ./main"
-        ),
-        "java" => format!("printf '%s' '{code}' > Main.java && javac Main.java && java Main"),
-        _ => format!("printf '%s' '{code}' > main.js && node main.js"),
+/// The same program through plain `docker run --rm`: the language table's source file,
+/// compile command and run command, and the engine's memory limit, so the ratio compares
+/// the same work. The source travels as base64, as the engine's wrapper shell gets it.
+fn docker_run_args(cfg: &SandboxConfig, lang: &Language, code: &str) -> Vec<String> {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(code);
+    let write = format!("printf %s {encoded} | base64 -d > {}", lang.source_file);
+    let run = lang.run.join(" ");
+    let script = match lang.compile {
+        Some(compile) => format!("{write} && {compile} && {run}"),
+        None => format!("{write} && {run}"),
     };
-    let code_escaped = script.replace("'hello'", "'\\''hello'\\''");
+    let memory = format!("{}b", container::memory_bytes(cfg, lang));
     [
         "run",
         "--rm",
         "--network",
         "none",
         "--memory",
-        "512m",
-        &format!("own-ide-{lang}:latest"),
+        &memory,
+        &format!("{}{}:latest", cfg.image_prefix, lang.id),
         "sh",
         "-c",
-        &code_escaped,
+        &script,
     ]
     .iter()
     .map(|s| s.to_string())
     .collect()
 }
 
-fn docker_run(lang: &str, code: &str) -> bool {
+fn docker_run(args: &[String]) -> bool {
     Command::new("docker")
-        .args(docker_run_args(lang, code))
+        .args(args)
         .output()
         .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == "hello")
         .unwrap_or(false)
 }
 
-fn stats(mut v: Vec<f64>) -> (f64, f64) {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let median = v[v.len() / 2];
-    let p95 = v[((v.len() as f64 * 0.95).ceil() as usize)
-        .saturating_sub(1)
-        .min(v.len() - 1)];
-    (median, p95)
+/// Median and 95th percentile.
+fn stats(v: &[f64]) -> (f64, f64) {
+    (percentile(v, 50.0), percentile(v, 95.0))
+}
+
+fn language(id: &str) -> &'static Language {
+    find_language(id).expect("a language of the table")
 }
 
 async fn api_run(app: &axum::Router, lang: &str, code: &str) -> bool {
@@ -119,11 +126,8 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(30);
     // The benchmark is one guest making hundreds of runs: lift the daily guest quota.
-    let cfg = Config::from_lookup(|k| match k {
-        "GUEST_QUOTA" => Some("1000000000".into()),
-        _ => std::env::var(k).ok(),
-    })
-    .expect("configuration");
+    let cfg = common::config(&[("GUEST_QUOTA", "1000000000")]);
+    let sandbox = cfg.sandbox.clone();
     println!(
         "engine: max_concurrent_runs={} pool_size={} cores={}",
         cfg.sandbox.max_concurrent_runs,
@@ -148,6 +152,7 @@ async fn main() {
         "language", "api median", "api p95", "docker median", "docker p95", "ratio"
     );
     for (lang, code) in HELLO {
+        let baseline = docker_run_args(&sandbox, language(lang), code);
         let mut api = Vec::new();
         let mut plain = Vec::new();
         let mut failures = 0;
@@ -161,8 +166,8 @@ async fn main() {
             // an API run must not land on the docker baseline (or the next run).
             tokio::time::sleep(pause).await;
             let t = Instant::now();
-            let (l, c) = (lang.to_string(), code.to_string());
-            if !tokio::task::spawn_blocking(move || docker_run(&l, &c))
+            let args = baseline.clone();
+            if !tokio::task::spawn_blocking(move || docker_run(&args))
                 .await
                 .unwrap()
             {
@@ -171,8 +176,8 @@ async fn main() {
             plain.push(t.elapsed().as_secs_f64() * 1000.0);
             tokio::time::sleep(pause).await;
         }
-        let (am, ap) = stats(api);
-        let (dm, dp) = stats(plain);
+        let (am, ap) = stats(&api);
+        let (dm, dp) = stats(&plain);
         println!(
             "{lang:<11} {am:>10.1} {ap:>8.1} {dm:>14.1} {dp:>10.1} {:>8.2}{}",
             am / dm,
@@ -215,11 +220,12 @@ async fn main() {
         let deadline = Instant::now() + Duration::from_secs(secs);
         let plain_ok = Arc::new(AtomicUsize::new(0));
         let mut threads = Vec::new();
+        let baseline = docker_run_args(&sandbox, language("python"), "print('hello')");
         for _ in 0..clients {
-            let plain_ok = plain_ok.clone();
+            let (plain_ok, args) = (plain_ok.clone(), baseline.clone());
             threads.push(std::thread::spawn(move || {
                 while Instant::now() < deadline {
-                    if docker_run("python", "print('hello')") {
+                    if docker_run(&args) {
                         plain_ok.fetch_add(1, Ordering::SeqCst);
                     }
                 }

@@ -169,8 +169,30 @@ impl Container {
     }
 
     /// Kills and removes the container now, waiting for Docker to confirm.
-    pub async fn kill_now(&self) {
+    pub async fn remove_now(&self) {
         remove(&self.docker, &self.id).await;
+    }
+
+    /// How the container's own process ended, once Docker reports it stopped (the state
+    /// can lag the end of its output by a moment): its exit code and Docker's OOM flag.
+    pub async fn exit_state(&self) -> Result<(i64, bool), String> {
+        for _ in 0..50 {
+            let state = self
+                .docker
+                .inspect_container(&self.id, None)
+                .await
+                .map_err(|e| e.to_string())?
+                .state
+                .unwrap_or_default();
+            if state.running != Some(true) {
+                return Ok((
+                    state.exit_code.unwrap_or(-1),
+                    state.oom_killed == Some(true),
+                ));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        Err("the container did not report its exit".into())
     }
 }
 

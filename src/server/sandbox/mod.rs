@@ -4,6 +4,10 @@ pub mod container;
 pub mod engine;
 pub mod languages;
 pub mod output;
+mod pool;
+mod protocol;
+mod step;
+mod verdict;
 
 pub use engine::{Engine, Event, Outcome, Refusal, Ticket};
 pub use languages::{find as find_language, Language, LANGUAGES};

@@ -1,0 +1,304 @@
+//! The step driver: reads one attached container through its steps (the compile step,
+//! then the run step), passing the program's output on as it comes, until the wrapper
+//! shell's report, the time limit, a stop or the output cap ends the step.
+
+use super::container::Container;
+use super::output::{Capture, Splitter};
+use super::protocol::{self, Report, Stats};
+use bollard::container::LogOutput;
+use futures::StreamExt;
+use std::ops::ControlFlow;
+use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
+
+/// Which of the container's output streams bytes came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Stream {
+    Out,
+    Err,
+}
+
+/// Why an output callback ends a step before its output ends.
+#[derive(Debug)]
+enum Stop {
+    /// The output passed the cap.
+    OutputCap,
+    /// The wrapper shell reported the end of the program.
+    Exited(Report),
+    /// The wrapper shell reported the end of the compile step (its exit code).
+    Compiled(i64),
+}
+
+/// How one step (compile or run) ended.
+#[derive(Debug)]
+pub(super) enum StepEnd {
+    /// The program (or, without its report, the wrapper shell) exited.
+    Exited {
+        code: i64,
+        ran_for: Duration,
+        /// What the run's trailer reported (without a trailer: only Docker's OOM flag).
+        stats: Stats,
+    },
+    TimedOut,
+    Cancelled,
+    /// The output passed the cap.
+    OutputCapped,
+    /// The compile step ended (its exit code); the program may run next.
+    Compiled(i64),
+    /// Docker failed; the message is for the log.
+    Failed(String),
+}
+
+impl StepEnd {
+    fn from_stop(stop: Stop, ran_for: Duration) -> StepEnd {
+        match stop {
+            Stop::OutputCap => StepEnd::OutputCapped,
+            Stop::Compiled(code) => StepEnd::Compiled(code),
+            Stop::Exited(r) => StepEnd::Exited {
+                code: r.code,
+                ran_for,
+                stats: r.stats,
+            },
+        }
+    }
+}
+
+/// The output side of an attached container.
+type Output = std::pin::Pin<
+    Box<dyn futures::Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>,
+>;
+
+/// Output bytes of one stream, in arrival order.
+pub(super) type Chunks = Vec<(Stream, Vec<u8>)>;
+
+/// What the compile step left behind.
+pub(super) struct Compiled {
+    pub end: StepEnd,
+    /// The compiler's output (capped).
+    pub output: String,
+    /// The program's output that arrived with the compile report: the run step's first.
+    pub early: Chunks,
+}
+
+/// What the run step left behind.
+pub(super) struct Ran {
+    pub end: StepEnd,
+    pub stdout: String,
+    pub stderr: String,
+    pub truncated: bool,
+    /// The program's run time as measured here, outside the container.
+    pub time_ms: u64,
+}
+
+/// One run's attached container, read step by step. Dropping it stops feeding stdin.
+pub(super) struct Attached<'a> {
+    container: &'a Container,
+    output: Output,
+    nonce: String,
+    cap: usize,
+    cancel: &'a CancellationToken,
+    _feeder: AbortOnDropHandle<()>,
+}
+
+impl<'a> Attached<'a> {
+    /// Takes the container's streams and feeds the wrapper shell its input (nonce,
+    /// source, `stdin`); `None` if the streams were already taken.
+    pub fn new(
+        container: &'a Container,
+        code: &str,
+        stdin: &str,
+        cap: usize,
+        cancel: &'a CancellationToken,
+    ) -> Option<Self> {
+        let io = container.take_io()?;
+        let nonce = protocol::nonce();
+        let feeder = feed(io.input, protocol::input(&nonce, code, stdin));
+        Some(Attached {
+            container,
+            output: io.output,
+            nonce,
+            cap,
+            cancel,
+            _feeder: feeder,
+        })
+    }
+
+    /// The compile step: the shell compiles (output to stderr) and reports the
+    /// compiler's exit code in a nonce-framed report on stderr; the program runs only
+    /// after a clean compile. Anything after the report is the program's already.
+    pub async fn compile(&mut self, limit: Duration) -> Compiled {
+        let mut split = Splitter::new(&self.nonce);
+        let mut out = Capture::new(self.cap);
+        let mut early = Chunks::new();
+        let end = self
+            .follow(limit, &mut |stream, bytes| match stream {
+                // The compiler writes to stderr only: this is the program's.
+                Stream::Out => {
+                    early.push((Stream::Out, bytes.to_vec()));
+                    ControlFlow::Continue(())
+                }
+                Stream::Err => {
+                    out.push(split.push(bytes));
+                    match split.trailer() {
+                        Some(report) => {
+                            ControlFlow::Break(Stop::Compiled(protocol::compile_code(report)))
+                        }
+                        None => ControlFlow::Continue(()),
+                    }
+                }
+            })
+            .await;
+        early.push((Stream::Err, split.take_after()));
+        out.push(&split.finish());
+        Compiled {
+            end,
+            output: out.finish(),
+            early,
+        }
+    }
+
+    /// The run step: after the program, the wrapper shell reports the exit code, GNU
+    /// time's file and the cgroup's OOM counter in a trailer after the program's output,
+    /// so Docker need not be asked how the program ended. `early` (output that came with
+    /// the compile report) goes first; `on_text` gets the program's text as it comes.
+    pub async fn run(
+        &mut self,
+        limit: Duration,
+        early: Chunks,
+        on_text: &(dyn Fn(Stream, String) + Send + Sync),
+    ) -> Ran {
+        let mut stdout = Capture::new(self.cap);
+        let mut stderr = Capture::new(self.cap);
+        let mut out_split = Splitter::new(&self.nonce);
+        let mut err_split = Splitter::new(&self.nonce);
+        let started = Instant::now();
+        let mut on_output = |stream: Stream, bytes: &[u8]| {
+            let (split, capture) = match stream {
+                Stream::Out => (&mut out_split, &mut stdout),
+                Stream::Err => (&mut err_split, &mut stderr),
+            };
+            let text = capture.push(split.push(bytes));
+            if !text.is_empty() {
+                on_text(stream, text);
+            }
+            if capture.overflowed {
+                return ControlFlow::Break(Stop::OutputCap);
+            }
+            // Docker copies the two pipes separately: the run is over only when
+            // both trailers have arrived.
+            match (out_split.trailer(), err_split.trailer()) {
+                (Some(report), Some(_)) => match Report::parse(report) {
+                    Some(r) => ControlFlow::Break(Stop::Exited(r)),
+                    None => ControlFlow::Continue(()),
+                },
+                _ => ControlFlow::Continue(()),
+            }
+        };
+        let mut end = None;
+        for (stream, bytes) in early.iter().filter(|(_, b)| !b.is_empty()) {
+            if let ControlFlow::Break(stop) = on_output(*stream, bytes) {
+                end = Some(StepEnd::from_stop(stop, started.elapsed()));
+                break;
+            }
+        }
+        let end = match end {
+            Some(end) => end,
+            None => self.follow(limit, &mut on_output).await,
+        };
+        // Bytes held back as a possible marker start were the program's after all.
+        for (stream, split, capture) in [
+            (Stream::Out, &mut out_split, &mut stdout),
+            (Stream::Err, &mut err_split, &mut stderr),
+        ] {
+            let text = capture.push(&split.finish());
+            if !text.is_empty() {
+                on_text(stream, text);
+            }
+        }
+        let ran_for = match &end {
+            StepEnd::Exited { ran_for, .. } => *ran_for,
+            _ => started.elapsed(),
+        };
+        Ran {
+            end,
+            truncated: stdout.overflowed || stderr.overflowed,
+            stdout: stdout.finish(),
+            stderr: stderr.finish(),
+            time_ms: ran_for.as_millis() as u64,
+        }
+    }
+
+    /// Follows one step to its end. No Docker call at all when the step's report
+    /// arrives; otherwise the container has ended, and Docker is asked how.
+    async fn follow(
+        &mut self,
+        limit: Duration,
+        on_output: &mut (dyn FnMut(Stream, &[u8]) -> ControlFlow<Stop> + Send),
+    ) -> StepEnd {
+        let ran_for = match drive(&mut self.output, limit, self.cancel, on_output).await {
+            Ok(end) => return end,
+            Err(ran_for) => ran_for,
+        };
+        // The wrapper shell died before its report (killed with its container's process
+        // tree): the container has stopped, and Docker knows how.
+        match self.container.exit_state().await {
+            Ok((code, oom_killed)) => StepEnd::Exited {
+                code,
+                ran_for,
+                stats: Stats {
+                    oom_killed,
+                    ..Stats::default()
+                },
+            },
+            Err(e) => StepEnd::Failed(e),
+        }
+    }
+}
+
+/// Writes `input` to a process's stdin, then closes it, from its own task: a program that
+/// writes before it reads must not dead-lock against us. Dropping the handle stops it.
+fn feed(
+    mut writer: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+    input: Vec<u8>,
+) -> AbortOnDropHandle<()> {
+    AbortOnDropHandle::new(tokio::spawn(async move {
+        let _ = writer.write_all(&input).await;
+        let _ = writer.shutdown().await;
+    }))
+}
+
+/// Passes a process's output to `on_output` until that ends the step, the time `limit`
+/// passes, `cancel` fires or the output ends. The last case is `Err(how long it ran)`:
+/// the caller asks Docker how the process ended.
+async fn drive(
+    output: &mut Output,
+    limit: Duration,
+    cancel: &CancellationToken,
+    on_output: &mut (dyn FnMut(Stream, &[u8]) -> ControlFlow<Stop> + Send),
+) -> Result<StepEnd, Duration> {
+    let started = Instant::now();
+    let deadline = tokio::time::sleep(limit);
+    tokio::pin!(deadline);
+    let end = |stop| StepEnd::from_stop(stop, started.elapsed());
+    let end = loop {
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled() => break Some(StepEnd::Cancelled),
+            _ = &mut deadline => break Some(StepEnd::TimedOut),
+            item = output.next() => match item {
+                Some(Ok(LogOutput::StdOut { message })) | Some(Ok(LogOutput::Console { message })) => {
+                    if let ControlFlow::Break(stop) = on_output(Stream::Out, &message) { break Some(end(stop)); }
+                }
+                Some(Ok(LogOutput::StdErr { message })) => {
+                    if let ControlFlow::Break(stop) = on_output(Stream::Err, &message) { break Some(end(stop)); }
+                }
+                Some(Ok(LogOutput::StdIn { .. })) => {}
+                Some(Err(e)) => break Some(StepEnd::Failed(e.to_string())),
+                None => break None,
+            },
+        }
+    };
+    end.ok_or_else(|| started.elapsed())
+}
