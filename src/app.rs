@@ -1,7 +1,8 @@
 //! The HTML shell, the root component and the route table.
 
+use crate::components::auth::Auth;
 use crate::components::nav::Nav;
-use crate::pages::auth::{Auth, LoginPage, RegisterPage};
+use crate::pages::auth::{LoginPage, RegisterPage};
 use crate::pages::history::{HistoryList, HistoryRun};
 use crate::pages::{editor::EditorPage, not_found::NotFound, run_detail::RunPage};
 use leptos::prelude::*;

@@ -65,8 +65,8 @@ pub async fn run_form(
                     let msg = refused.error.public().message;
                     leptos_axum::redirect(&format!(
                         "/?lang={}&error={}",
-                        urlencode(&language),
-                        urlencode(&msg)
+                        crate::model::url::query_value(&language),
+                        crate::model::url::query_value(&msg)
                     ));
                 }
             }
@@ -74,17 +74,6 @@ pub async fn run_form(
         }
         .await,
     )
-}
-
-/// Percent-encodes a query value (everything but RFC 3986's unreserved characters).
-#[cfg(feature = "ssr")]
-fn urlencode(s: &str) -> String {
-    const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'_')
-        .remove(b'.')
-        .remove(b'~');
-    percent_encoding::utf8_percent_encode(s, QUERY_VALUE).to_string()
 }
 
 /// The caller of the current request, as the identity middleware found it.

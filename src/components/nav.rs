@@ -1,6 +1,7 @@
 //! The header: product name, navigation, and who is signed in.
 
-use crate::pages::auth::{urlencode, Auth};
+use crate::components::auth::Auth;
+use crate::model::url::path_in_query;
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -15,7 +16,7 @@ pub fn Nav() -> impl IntoView {
         if here == "/login" || here == "/register" || here == "/" {
             to.to_string()
         } else {
-            format!("{to}?next={}", urlencode(&here))
+            format!("{to}?next={}", path_in_query(&here))
         }
     };
     view! {

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod url;
+
 /// One language as clients see it (`GET /api/v1/languages`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LanguageInfo {

@@ -1,38 +1,14 @@
 //! `/login` and `/register`: forms that work without JavaScript (ActionForm posts, the
 //! server answers with a redirect), and check as you type once hydrated.
 
-use crate::api::auth::{safe_next, Login, Logout, Register};
+use crate::api::auth::{safe_next, Login, Register};
 use crate::error::AppError;
-use crate::model::{password_problem, username_problem, UserInfo};
+use crate::model::url::path_in_query;
+use crate::model::{password_problem, username_problem};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
-
-/// The logout action and the signed-in user, shared by the header and the pages.
-/// (The login and register actions live in their pages: only there, inside the routes,
-/// can they pick up a form error that came back through the URL without JavaScript.)
-#[derive(Clone, Copy)]
-pub struct Auth {
-    pub logout: ServerAction<Logout>,
-    pub user: Resource<Result<Option<UserInfo>, AppError>>,
-}
-
-impl Auth {
-    /// Creates the logout action and the user resource, which is fetched again after a
-    /// logout and after every navigation (log-in and registration end in one).
-    pub fn provide() -> Auth {
-        let logout = ServerAction::<Logout>::new();
-        let location = leptos_router::hooks::use_location();
-        let user = Resource::new(
-            move || (logout.version().get(), location.pathname.get()),
-            |_| crate::api::auth::current_user(),
-        );
-        let auth = Auth { logout, user };
-        provide_context(auth);
-        auth
-    }
-}
 
 /// Which field a server-side error belongs to.
 fn field_of(e: &AppError) -> &'static str {
@@ -126,7 +102,7 @@ pub fn LoginPage() -> impl IntoView {
             </ActionForm>
             <p class="alt">
                 "New here? "
-                <a href=move || format!("/register?next={}", urlencode(&next.get()))>"Create an account"</a>
+                <a href=move || format!("/register?next={}", path_in_query(&next.get()))>"Create an account"</a>
             </p>
         </section>
     }
@@ -187,20 +163,8 @@ pub fn RegisterPage() -> impl IntoView {
             </ActionForm>
             <p class="alt">
                 "Already have an account? "
-                <a href=move || format!("/login?next={}", urlencode(&next.get()))>"Log in"</a>
+                <a href=move || format!("/login?next={}", path_in_query(&next.get()))>"Log in"</a>
             </p>
         </section>
     }
-}
-
-/// Percent-encodes a value for a query string.
-pub fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

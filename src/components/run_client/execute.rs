@@ -1,0 +1,164 @@
+//! One run through the API: send the code, follow its live events to the result, and
+//! ask for the run once more if the stream breaks first.
+
+use super::client::Client;
+use crate::model::{PublicError, QuotaInfo, Run, RunStatus};
+use futures::StreamExt;
+use gloo_net::eventsource::futures::EventSource;
+use gloo_net::http::{Request, Response};
+use leptos::prelude::*;
+
+const OFFLINE: &str = "Could not reach the server. Check your connection and try again.";
+
+#[derive(serde::Deserialize)]
+struct ErrorBody {
+    error: PublicError,
+}
+
+#[derive(serde::Deserialize)]
+struct Accepted {
+    id: String,
+}
+
+#[derive(serde::Deserialize)]
+struct Chunk {
+    data: String,
+}
+
+impl Client {
+    /// Runs the code in the editor; the error is what the status line should say.
+    pub(super) async fn execute(self) -> Result<(), String> {
+        let Some(id) = self.submit().await? else {
+            return Ok(());
+        };
+        self.run_id.set(Some(id.clone()));
+        let language = self.state.language.get_untracked();
+        self.state.run.set(Some(Run::new(id.clone(), language, "")));
+        if self.follow(&id).await? {
+            return Ok(());
+        }
+        self.recover(&id).await
+    }
+
+    /// Sends the run: its id once accepted, `None` when the guest's quota refused it.
+    async fn submit(self) -> Result<Option<String>, String> {
+        let body = serde_json::json!({
+            "language": self.state.language.get_untracked(),
+            "code": self.state.code.get_untracked(),
+            "stdin": self.state.stdin.get_untracked(),
+        });
+        let resp = Request::post("/api/v1/runs")
+            .json(&body)
+            .map_err(|_| "Could not send the code.".to_string())?
+            .send()
+            .await
+            .map_err(|_| OFFLINE.to_string())?;
+        self.note_quota(&resp);
+        match resp.status() {
+            // The quota note now invites the guest to sign in; no error banner.
+            429 => Ok(None),
+            202 => resp
+                .json::<Accepted>()
+                .await
+                .map(|a| Some(a.id))
+                .map_err(|_| "The server sent an unexpected answer.".to_string()),
+            status => Err(resp
+                .json::<ErrorBody>()
+                .await
+                .map(|b| b.error.message)
+                .unwrap_or_else(|_| format!("The server answered {status}."))),
+        }
+    }
+
+    /// A guest's runs left, from the rate-limit headers of any answer that has them.
+    fn note_quota(self, resp: &Response) {
+        let header = |name: &str| resp.headers().get(name).and_then(|v| v.parse::<u64>().ok());
+        if let (Some(limit), Some(remaining), Some(reset)) = (
+            header("x-ratelimit-limit"),
+            header("x-ratelimit-remaining"),
+            header("x-ratelimit-reset"),
+        ) {
+            self.state.quota.set(Some(QuotaInfo {
+                limit: limit as u32,
+                remaining: remaining as u32,
+                reset_seconds: reset,
+            }));
+        }
+    }
+
+    /// Follows the run's events into the run on screen: true once the result came,
+    /// false if the stream ended before it.
+    async fn follow(self, id: &str) -> Result<bool, String> {
+        let mut es = EventSource::new(&format!("/api/v1/runs/{id}/events"))
+            .map_err(|_| "Could not follow the run.".to_string())?;
+        let subs: Vec<_> = ["status", "stdout", "stderr", "result"]
+            .iter()
+            .filter_map(|k| es.subscribe(*k).ok())
+            .collect();
+        let mut events = futures::stream::select_all(subs);
+        let mut finished = false;
+        while let Some(Ok((kind, msg))) = events.next().await {
+            let data = msg.data().as_string().unwrap_or_default();
+            if self.apply(&kind, &data) {
+                finished = true;
+                break;
+            }
+        }
+        es.close();
+        Ok(finished)
+    }
+
+    /// One event into the run on screen; true for the result, the last event.
+    fn apply(self, kind: &str, data: &str) -> bool {
+        let run = self.state.run;
+        match kind {
+            "status" if data.contains("running") => run.update(|r| {
+                if let Some(r) = r {
+                    r.status = RunStatus::Running
+                }
+            }),
+            "stdout" | "stderr" => {
+                if let Ok(c) = serde_json::from_str::<Chunk>(data) {
+                    run.update(|r| {
+                        if let Some(r) = r {
+                            let stream = if kind == "stdout" {
+                                &mut r.stdout
+                            } else {
+                                &mut r.stderr
+                            };
+                            stream.push_str(&c.data);
+                        }
+                    });
+                }
+            }
+            "result" => {
+                if let Ok(r) = serde_json::from_str::<Run>(data) {
+                    if r.saved == Some(false) {
+                        self.state.message.set(Some(crate::model::UNSAVED.into()));
+                    }
+                    run.set(Some(r));
+                }
+                return true;
+            }
+            _ => {}
+        }
+        false
+    }
+
+    /// The stream broke before the result: asks for the run once more.
+    async fn recover(self, id: &str) -> Result<(), String> {
+        let resp = Request::get(&format!("/api/v1/runs/{id}"))
+            .send()
+            .await
+            .map_err(|_| OFFLINE.to_string())?;
+        match resp.json::<Run>().await {
+            Ok(r) if r.status == RunStatus::Finished => {
+                self.state.run.set(Some(r));
+                Ok(())
+            }
+            _ => Err(
+                "Lost the connection to the run. Its result may still appear in a moment.".into(),
+            ),
+        }
+    }
+}
