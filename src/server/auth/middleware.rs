@@ -7,7 +7,7 @@ use super::session::{fallback_guest_id, new_guest_id, SessionData, SESSION_KEY};
 use crate::error::AppError;
 use crate::server::accounts::Accounts;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::header;
+use axum::http::{header, HeaderMap};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::net::{IpAddr, SocketAddr};
@@ -43,73 +43,18 @@ pub async fn identify(State(state): State<Identify>, mut req: Request, next: Nex
     let ip = client_ip(peer, req.headers(), &state.trusted_proxies);
 
     if let Some(value) = req.headers().get(header::AUTHORIZATION) {
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim);
-        let Some(token) = token else {
-            return AppError::Unauthorized(
-                "Use the Authorization header as: Bearer <access token>.".into(),
-            )
-            .into_response();
-        };
-        return match state.accounts.verify_token(token) {
-            Ok(user) => {
-                req.extensions_mut().insert(Caller::User {
-                    id: user.id,
-                    username: user.username,
-                    ip,
-                });
+        return match bearer_caller(&state, value, ip) {
+            Ok(caller) => {
+                req.extensions_mut().insert(caller);
                 next.run(req).await
             }
             Err(e) => e.into_response(),
         };
     }
-
     let session = req.extensions().get::<Session>().cloned();
-    let mut fresh = None;
-    let caller = match &session {
-        None => Caller::Guest {
-            guest_id: fallback_guest_id(req.headers()),
-            ip,
-        },
-        Some(session) => match session.get::<SessionData>(SESSION_KEY).await {
-            Ok(Some(SessionData {
-                user: Some(user), ..
-            })) => Caller::User {
-                id: user.id,
-                username: user.username,
-                ip,
-            },
-            Ok(Some(data)) => Caller::Guest {
-                guest_id: data.guest_id,
-                ip,
-            },
-            Ok(None) => {
-                let data = SessionData {
-                    guest_id: new_guest_id(),
-                    user: None,
-                };
-                let guest_id = data.guest_id.clone();
-                if session.insert(SESSION_KEY, data).await.is_ok() {
-                    fresh = Some(session.clone());
-                }
-                Caller::Guest { guest_id, ip }
-            }
-            Err(e) => {
-                // The session store (MongoDB) is down: the visitor is served as a guest
-                // whose identity is derived from the cookie, and nothing is written.
-                tracing::warn!(error = %e, "session store unavailable; serving as guest");
-                Caller::Guest {
-                    guest_id: fallback_guest_id(req.headers()),
-                    ip,
-                }
-            }
-        },
+    let (caller, fresh) = match &session {
+        None => (guest_of_cookie(req.headers(), ip), None),
+        Some(session) => session_caller(session, req.headers(), ip).await,
     };
     req.extensions_mut().insert(caller);
     let res = next.run(req).await;
@@ -121,4 +66,84 @@ pub async fn identify(State(state): State<Identify>, mut req: Request, next: Nex
         }
     }
     res
+}
+
+/// The user a bearer token names, or the 401 that says what is wrong with the header.
+fn bearer_caller(
+    state: &Identify,
+    value: &axum::http::HeaderValue,
+    ip: IpAddr,
+) -> Result<Caller, AppError> {
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .ok_or_else(|| {
+            AppError::Unauthorized("Use the Authorization header as: Bearer <access token>.".into())
+        })?;
+    let user = state.accounts.verify_token(token)?;
+    Ok(Caller::User {
+        id: user.id,
+        username: user.username,
+        ip,
+    })
+}
+
+/// A guest known only by a hash of the session cookie (no session store to ask).
+fn guest_of_cookie(headers: &HeaderMap, ip: IpAddr) -> Caller {
+    Caller::Guest {
+        guest_id: fallback_guest_id(headers),
+        ip,
+    }
+}
+
+/// The caller a browser session names; on first contact a new guest identity, with the
+/// session to save once the request is answered.
+async fn session_caller(
+    session: &Session,
+    headers: &HeaderMap,
+    ip: IpAddr,
+) -> (Caller, Option<Session>) {
+    match session.get::<SessionData>(SESSION_KEY).await {
+        Ok(Some(SessionData {
+            user: Some(user), ..
+        })) => (
+            Caller::User {
+                id: user.id,
+                username: user.username,
+                ip,
+            },
+            None,
+        ),
+        Ok(Some(data)) => (
+            Caller::Guest {
+                guest_id: data.guest_id,
+                ip,
+            },
+            None,
+        ),
+        Ok(None) => {
+            let data = SessionData {
+                guest_id: new_guest_id(),
+                user: None,
+            };
+            let guest_id = data.guest_id.clone();
+            let fresh = session
+                .insert(SESSION_KEY, data)
+                .await
+                .is_ok()
+                .then(|| session.clone());
+            (Caller::Guest { guest_id, ip }, fresh)
+        }
+        Err(e) => {
+            // The session store (MongoDB) is down: the visitor is served as a guest
+            // whose identity is derived from the cookie, and nothing is written.
+            tracing::warn!(error = %e, "session store unavailable; serving as guest");
+            (guest_of_cookie(headers, ip), None)
+        }
+    }
 }
