@@ -7,6 +7,7 @@ pub mod csrf;
 pub mod health;
 pub mod limits;
 pub mod mongo;
+pub mod net;
 pub mod quota;
 pub mod redis;
 pub mod rest;

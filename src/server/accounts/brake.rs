@@ -5,7 +5,7 @@
 use super::window::{Reservation, Window};
 use crate::error::AppError;
 use crate::model::wait_words;
-use crate::server::auth::ip_block;
+use crate::server::net::ip_block;
 use crate::server::redis::Redis;
 use std::net::IpAddr;
 use std::sync::Arc;

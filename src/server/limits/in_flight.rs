@@ -7,7 +7,8 @@
 
 use crate::error::AppError;
 use crate::model::wait_words;
-use crate::server::auth::{ip_block, Caller};
+use crate::server::auth::Caller;
+use crate::server::net::ip_block;
 use crate::server::redis::Redis;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

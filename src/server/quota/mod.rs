@@ -67,9 +67,9 @@ pub struct Decision {
 }
 
 /// The counter key of an address: IPv6 clients are counted per /64 (see
-/// [`ip_block`](crate::server::auth::ip_block)).
+/// [`ip_block`](crate::server::net::ip_block)).
 pub fn ip_key(ip: IpAddr) -> String {
-    format!("own-ide:quota:ip:{}", crate::server::auth::ip_block(ip))
+    format!("own-ide:quota:ip:{}", crate::server::net::ip_block(ip))
 }
 
 impl Quota {
