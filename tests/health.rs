@@ -101,18 +101,25 @@ async fn mongodb_and_docker_down_are_named() {
     );
 }
 
+/// A value that cannot be used stops start-up with one line naming the variable (a
+/// secret is named, never shown).
 #[test]
 fn bad_configuration_stops_start_up_with_one_line() {
-    let out = Command::new(env!("CARGO_BIN_EXE_own-ide"))
-        .env("GUEST_QUOTA", "abc")
-        .env("LEPTOS_OUTPUT_NAME", "own-ide")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(
-        err.contains("GUEST_QUOTA") && err.contains("whole number"),
-        "{err}"
-    );
+    for (name, value, words) in [
+        ("GUEST_QUOTA", "abc", "whole number"),
+        ("SECRET_KEY", "too-short-a-secret", "at least 32 bytes"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_own-ide"))
+            .env(name, value)
+            .env("LEPTOS_OUTPUT_NAME", "own-ide")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(name) && err.contains(words), "{err}");
+        if name == "SECRET_KEY" {
+            assert!(!err.contains(value), "{err}");
+        }
+    }
 }
