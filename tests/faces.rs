@@ -123,3 +123,60 @@ async fn names_with_spaces_around_them_mean_the_same_on_both_faces() {
     assert!(me.text().contains(&name), "{}", me.text());
     common::finish(state).await;
 }
+
+/// Asserts the contract's error object with this status and code.
+fn assert_error(r: &common::Reply, status: StatusCode, code: &str) {
+    assert_eq!(r.status, status, "{}", r.text());
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("application/json"),
+        "{}",
+        r.text()
+    );
+    let body = r.json();
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(body["error"]["message"]
+        .as_str()
+        .is_some_and(|m| !m.is_empty()));
+}
+
+#[tokio::test]
+async fn every_refusal_under_the_api_is_the_json_error_object() {
+    let state = common::state().await;
+    let mut c = Client::new(&state);
+    c.sign_up("shapes").await;
+    let history = c.get("/api/v1/history?page=1&page=2").await;
+    assert_error(&history, StatusCode::BAD_REQUEST, "bad_request");
+    assert!(history.text().contains("page"), "{}", history.text());
+    let run = json!({"language": "python", "code": "print(1)"});
+    let r = c.post_json("/api/v1/runs?wait=true&wait=false", &run).await;
+    assert_error(&r, StatusCode::BAD_REQUEST, "bad_request");
+    let r = c.post_json("/api/v1/runs?wait=maybe", &run).await;
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_wait");
+    // Nothing was run by the refused requests.
+    assert_eq!(c.get("/api/v1/history").await.json()["total"], 0);
+    let r = c.get("/api/v1/users").await;
+    assert_error(&r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    assert!(r.header("allow").is_some_and(|a| a.contains("POST")));
+    let r = c
+        .send(
+            "PUT",
+            "/api/v1/runs",
+            Some("application/json"),
+            run.to_string(),
+        )
+        .await;
+    assert_error(&r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    let huge = json!({"language": "python", "code": "x".repeat(2 * 1024 * 1024)});
+    let r = c.post_json("/api/v1/runs", &huge).await;
+    assert_error(&r, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+    let r = c.get("/api/v1/runs/%FF%FE").await;
+    assert!(r.status.is_client_error(), "{}", r.status);
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("application/json")
+    );
+    let r = c.get("/api/v1/no-such-thing").await;
+    assert_error(&r, StatusCode::NOT_FOUND, "not_found");
+    common::finish(state).await;
+}

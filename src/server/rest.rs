@@ -34,6 +34,81 @@ pub fn routes() -> Router<AppState> {
         .route("/history", get(history))
         .route("/history/{id}", axum::routing::delete(delete_history))
         .fallback(|| async { AppError::NotFound })
+        .layer(axum::middleware::from_fn(json_errors))
+}
+
+/// Every error under `/api/v1` is the contract's JSON object, whichever layer or
+/// extractor refused the request (a wrong method, a body over the size limit, a path
+/// that does not decode): a plain-text or empty error body is replaced, keeping the
+/// status and its headers (`Allow`, `Retry-After`).
+async fn json_errors(req: Request, next: axum::middleware::Next) -> Response {
+    let res = next.run(req).await;
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return res;
+    }
+    let (code, message) = match status.as_u16() {
+        400 => ("bad_request", "The request is not valid."),
+        404 => ("not_found", "Not found."),
+        405 => ("method_not_allowed", "This method is not allowed here."),
+        413 => ("payload_too_large", "The request body is too large."),
+        415 => (
+            "unsupported_media_type",
+            "Send the body as JSON with Content-Type: application/json.",
+        ),
+        422 => (
+            "invalid_request",
+            "The request has a value that is not valid.",
+        ),
+        s if s < 500 => ("bad_request", "The request is not valid."),
+        503 => (
+            "unavailable",
+            "The service is not available right now. Please try again shortly.",
+        ),
+        _ => (
+            "internal_error",
+            "Something went wrong on our side. Please try again.",
+        ),
+    };
+    let (mut parts, _) = res.into_parts();
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    let body = serde_json::json!({ "error": { "code": code, "message": message } });
+    let mut res = (status, Json(body)).into_response();
+    for (name, value) in parts.headers.iter() {
+        if name != axum::http::header::CONTENT_TYPE {
+            res.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    res
+}
+
+/// A query string whose rejections speak the API's error format.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(v)) => Ok(ApiQuery(v)),
+            Err(e) => Err(AppError::BadRequest(format!(
+                "The query string is not valid: {}.",
+                e.body_text()
+                    .rsplit(": ")
+                    .next()
+                    .unwrap_or("")
+                    .trim_end_matches('.')
+            ))),
+        }
+    }
 }
 
 /// A JSON body whose rejections speak the API's error format.
@@ -88,10 +163,20 @@ fn with_quota_headers(mut res: Response, quota: Option<QuotaInfo>) -> Response {
 async fn create_run(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Query(q): Query<RunQuery>,
+    ApiQuery(q): ApiQuery<RunQuery>,
     ApiJson(req): ApiJson<NewRun>,
 ) -> Response {
-    let wait = matches!(q.wait.as_deref(), Some("true" | "1" | ""));
+    let wait = match q.wait.as_deref() {
+        None | Some("false" | "0") => false,
+        Some("true" | "1" | "") => true,
+        Some(other) => {
+            return AppError::invalid(
+                "invalid_wait",
+                format!("wait must be true or false (or 1 or 0), not \"{other}\"."),
+            )
+            .into_response()
+        }
+    };
     let submitted = match state.runs.submit(&caller, req).await {
         Ok(s) => s,
         Err(Refused { error, quota }) => return with_quota_headers(error.into_response(), quota),
@@ -172,7 +257,7 @@ struct HistoryQuery {
 async fn history(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Query(q): Query<HistoryQuery>,
+    ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> Result<Json<HistoryPage>, AppError> {
     let page = state
         .runs
