@@ -2,6 +2,7 @@
 
 use own_ide::server::config::Config;
 use own_ide::server::state::AppState;
+use std::future::IntoFuture;
 
 #[tokio::main]
 async fn main() {
@@ -52,6 +53,7 @@ async fn main() {
         }
     }
     let engine = state.engine.clone();
+    let (state_runs, grace) = (state.runs.clone(), state.config.shutdown_grace);
     let app = own_ide::server::app_router(state);
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
@@ -61,17 +63,51 @@ async fn main() {
         }
     };
     tracing::info!("Own-IDE listening on http://{addr}");
+    // On SIGTERM or Ctrl-C: no new runs, runs in progress get SHUTDOWN_GRACE_SECONDS to
+    // finish (then they are stopped), every final state is written, and only then do
+    // the open connections close (a client waiting for its run gets the result).
+    let (runs, grace) = (state_runs, grace);
+    let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
     let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(async {
-        let _ = tokio::signal::ctrl_c().await;
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing the runs in progress");
+        runs.shutdown(grace).await;
+        let _ = drained_tx.send(());
     })
-    .await;
+    .into_future();
+    // Connections left open after that (a stream waiting on another instance's run)
+    // do not hold the process for long.
+    let served = tokio::select! {
+        served = served => served,
+        _ = async {
+            let _ = drained_rx.await;
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        } => Ok(()),
+    };
     engine.shutdown().await;
     if let Err(e) = served {
         eprintln!("server error: {e}");
         std::process::exit(1);
+    }
+}
+
+/// Resolves on SIGTERM (how service managers and container runtimes stop a process) or
+/// Ctrl-C.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
     }
 }

@@ -41,6 +41,8 @@ pub struct Config {
     pub max_runs_in_flight_per_ip: u32,
     /// Runs a user may start per minute; 0 turns the rate off.
     pub user_runs_per_minute: u32,
+    /// On SIGTERM or Ctrl-C, how long runs in progress may go on before they are stopped.
+    pub shutdown_grace: Duration,
 }
 
 /// The shortest `SECRET_KEY` accepted, in bytes: HS256 keys shorter than the hash output
@@ -340,6 +342,11 @@ impl Config {
                 30,
                 "a whole number of runs (0 turns the rate off)",
             )?,
+            shutdown_grace: Duration::from_secs(r.parse(
+                &["SHUTDOWN_GRACE_SECONDS"],
+                10,
+                "a whole number of seconds",
+            )?),
         })
     }
 }

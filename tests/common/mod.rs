@@ -198,6 +198,34 @@ impl Client {
         }
     }
 
+    /// Reads a streamed response (an events stream) until `needle` appears in it, and
+    /// returns what was read. Fails if the stream ends first.
+    pub async fn get_until(&mut self, uri: &str, needle: &str) -> String {
+        let mut req = Request::builder().method("GET").uri(uri);
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c.clone());
+        }
+        if let Some(t) = &self.bearer {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let mut req = req.body(Body::empty()).unwrap();
+        req.extensions_mut().insert(ConnectInfo(self.ip));
+        let res = self.app.clone().oneshot(req).await.unwrap();
+        let mut body = res.into_body();
+        let mut text = String::new();
+        while !text.contains(needle) {
+            match body.frame().await {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        text.push_str(&String::from_utf8_lossy(&data));
+                    }
+                }
+                _ => panic!("the stream ended before {needle:?} appeared: {text}"),
+            }
+        }
+        text
+    }
+
     pub async fn post_form(&mut self, uri: &str, form: &str) -> Reply {
         self.send(
             "POST",

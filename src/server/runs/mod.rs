@@ -21,9 +21,11 @@ use futures::stream::{self, BoxStream, StreamExt};
 use serde::Deserialize;
 use shared::Shared;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
+use tokio_util::task::TaskTracker;
 
 /// What a run request carries.
 #[derive(Clone, Debug, Deserialize)]
@@ -43,6 +45,11 @@ pub struct Runs {
     store: Arc<RunStore>,
     shared: Arc<Shared>,
     live: Mutex<HashMap<String, Arc<LiveRun>>>,
+    /// The background task of every accepted run, so that shutdown can wait for their
+    /// final writes.
+    tasks: TaskTracker,
+    /// Set when the process is shutting down: no new run is accepted.
+    closing: AtomicBool,
 }
 
 /// The settings of the fair share between callers.
@@ -95,6 +102,8 @@ impl Runs {
             store,
             shared: Arc::new(Shared::new(redis, fair.state_ttl)),
             live: Mutex::new(HashMap::new()),
+            tasks: TaskTracker::new(),
+            closing: AtomicBool::new(false),
         });
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             let (shared, weak) = (runs.shared.clone(), Arc::downgrade(&runs));
@@ -177,6 +186,14 @@ impl Runs {
         req: NewRun,
     ) -> Result<Submitted, Refused> {
         let lang = self.validate(&req)?;
+        if self.closing.load(Ordering::SeqCst) {
+            return Err(AppError::unavailable(
+                "shutting_down",
+                "This server is restarting. Please try again in a few seconds.",
+                5,
+            )
+            .into());
+        }
         let ticket = self.engine.admit().await.map_err(|r| match r {
             Refusal::Busy => AppError::unavailable("queue_full", r.to_string(), 5),
             Refusal::DockerDown => AppError::unavailable("docker_unavailable", r.to_string(), 10),
@@ -215,7 +232,7 @@ impl Runs {
         };
         let this = self.clone();
         let task_live = live.clone();
-        tokio::spawn(async move {
+        self.tasks.spawn(async move {
             let outcome = this.execute(&task_live, ticket, lang, req).await;
             // Whether the run is in the history already decides how the final state is
             // written: over the first copy only (a run deleted while it ran stays
@@ -373,6 +390,40 @@ impl Runs {
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&id);
         });
+    }
+
+    /// Shuts the service down: no new run is accepted (`503 shutting_down`), runs in
+    /// progress get `grace` to finish, then are stopped (verdict `stopped`), and this
+    /// returns once every run's final state is written (history and Redis), so that a
+    /// restart leaves nothing `running`.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.closing.store(true, Ordering::SeqCst);
+        self.tasks.close();
+        if tokio::time::timeout(grace, self.tasks.wait()).await.is_ok() {
+            return;
+        }
+        let live: Vec<Arc<LiveRun>> = self
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        tracing::info!(
+            runs = self.tasks.len(),
+            "stopping the runs still in progress"
+        );
+        for l in live {
+            l.stop();
+        }
+        // Stopped runs end at once; the bound only guards against a store that hangs
+        // (each of its calls is itself bounded).
+        if tokio::time::timeout(SHUTDOWN_WRITES, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::error!("some runs did not write their final state before shutdown");
+        }
     }
 
     /// The live run, if this process has it and `viewer` owns it.
@@ -547,6 +598,9 @@ async fn wait_for_end(
     }
     run
 }
+
+/// How long shutdown waits for stopped runs to write their final state.
+const SHUTDOWN_WRITES: Duration = Duration::from_secs(15);
 
 /// How long an events stream waits for a run that executes on another instance.
 const EVENTS_WAIT_LIMIT: Duration = Duration::from_secs(120);
