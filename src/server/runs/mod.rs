@@ -116,6 +116,7 @@ impl Runs {
                 };
                 shared.listen(alive, stop_here).await;
             });
+            rt.spawn(write_pending_runs(Arc::downgrade(&runs)));
         }
         runs
     }
@@ -354,7 +355,6 @@ impl Runs {
         run.finished_at = Some(now_rfc3339());
         let mut deleted = false;
         if let Owner::User(user_id) = &live.owner {
-            // A run that cannot be kept is reported as such, never dropped silently.
             let written = if first_saved {
                 self.store.save_existing(user_id, &run).await
             } else {
@@ -365,8 +365,11 @@ impl Runs {
                 Ok(true) => {}
                 // Its owner deleted it while it ran: nothing here brings it back.
                 Ok(false) => deleted = true,
+                // Not lost: kept in Redis and written once MongoDB answers again;
+                // until then the run says `saved: false`, which is the truth.
                 Err(_) => {
-                    tracing::error!(run = %run.id, user = %user_id, "could not save a finished run to the history (MongoDB unavailable)");
+                    let kept = self.store.save_later(user_id, &run, first_saved).await;
+                    tracing::error!(run = %run.id, user = %user_id, kept_for_later = kept, "could not save a finished run to the history (MongoDB unavailable)");
                 }
             }
         }
@@ -566,6 +569,29 @@ impl Runs {
         Ok(())
     }
 }
+
+/// Writes the runs kept for later (MongoDB was away when they finished) every few
+/// seconds while the service lives, and marks them saved in their Redis state.
+async fn write_pending_runs(runs: std::sync::Weak<Runs>) {
+    loop {
+        tokio::time::sleep(PENDING_EVERY).await;
+        let Some(runs) = runs.upgrade() else { return };
+        for (user_id, run) in runs.store.write_pending().await {
+            tracing::info!(run = %run.id, "a run kept while MongoDB was away is now in the history");
+            let owner = Owner::User(user_id);
+            if let Some(l) = runs.live(&run.id, &owner) {
+                l.update(|r| {
+                    r.saved = Some(true);
+                    None
+                });
+            }
+            runs.shared.save(&owner, &run).await;
+        }
+    }
+}
+
+/// How often kept runs are tried again.
+const PENDING_EVERY: Duration = Duration::from_secs(2);
 
 /// Waits until another instance announces the end of `run` (or, should an announcement
 /// be lost while Redis reconnects, until a periodic look finds it finished), up to

@@ -10,6 +10,7 @@
 //! store pages with a plain MongoDB query.
 
 mod index;
+mod pending;
 mod record;
 
 pub use record::{BY_USER_INDEX, RUNS, TTL_INDEX};
@@ -18,6 +19,7 @@ use crate::model::{HistoryPage, Run};
 use crate::server::mongo::{DbError, Mongo};
 use crate::server::redis::Redis;
 use index::{Entry, Index};
+use pending::{Pending, PendingList};
 use record::{created_millis, Records};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -29,6 +31,7 @@ pub const MAX_PER_PAGE: u64 = 100;
 pub struct RunStore {
     records: Records,
     index: Index,
+    pending: PendingList,
     ttl_seconds: u64,
     /// Users whose index missed a write while Redis was away: rebuilt on their next read.
     stale: Mutex<HashSet<String>>,
@@ -38,7 +41,8 @@ impl RunStore {
     pub fn new(mongo: Arc<Mongo>, redis: Arc<Redis>, ttl_seconds: u64) -> RunStore {
         RunStore {
             records: Records::new(mongo),
-            index: Index::new(redis),
+            index: Index::new(redis.clone()),
+            pending: PendingList::new(redis),
             ttl_seconds,
             stale: Default::default(),
         }
@@ -174,6 +178,43 @@ impl RunStore {
             per_page,
             total,
         })
+    }
+
+    /// Keeps a finished run whose write failed until MongoDB answers again (see
+    /// [`write_pending`](Self::write_pending)); false when Redis cannot keep it either.
+    pub async fn save_later(&self, user_id: &str, run: &Run, replace_only: bool) -> bool {
+        let p = Pending {
+            user_id: user_id.to_string(),
+            run: run.clone(),
+            replace_only,
+        };
+        self.pending.push(&p).await
+    }
+
+    /// Writes the runs that were kept for later, oldest first, until MongoDB fails or
+    /// none is left; returns those now in the history (a run deleted meanwhile is not
+    /// brought back, and not returned).
+    pub async fn write_pending(&self) -> Vec<(String, Run)> {
+        let mut written = Vec::new();
+        while let Some((raw, parsed)) = self.pending.first().await {
+            let Some(p) = parsed else {
+                tracing::error!("dropping an unreadable pending history entry");
+                self.pending.remove(&raw).await;
+                continue;
+            };
+            let mut run = p.run;
+            match self.write(&p.user_id, &run, !p.replace_only).await {
+                Ok(stored) => {
+                    self.pending.remove(&raw).await;
+                    if stored {
+                        run.saved = Some(true);
+                        written.push((p.user_id, run));
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        written
     }
 
     /// Deletes one of the user's runs. False when there was no such run of theirs.

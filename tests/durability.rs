@@ -1,0 +1,63 @@
+//! Nothing a user ran is lost: a run that finishes while MongoDB is away is kept in
+//! Redis and written to the history once MongoDB answers again.
+
+mod common;
+
+use axum::http::StatusCode;
+use common::Client;
+use serde_json::json;
+use std::time::Duration;
+
+#[tokio::test]
+async fn a_run_finished_while_mongodb_is_away_reaches_the_history_later() {
+    let up = common::state_with(&[("POOL_SIZE", "1")]).await;
+    let mut user = Client::new(&up);
+    user.sign_up("durable").await;
+    // Another instance whose MongoDB is away (the same Redis).
+    let port = common::free_port();
+    let down = common::state_with(&[
+        ("POOL_SIZE", "1"),
+        (
+            "DATABASE_URI",
+            &format!("mongodb://127.0.0.1:{port}/?directConnection=true"),
+        ),
+    ])
+    .await;
+    let mut c = Client::new(&down);
+    c.bearer = user.bearer.clone();
+    let r = c
+        .post_json(
+            "/api/v1/runs?wait=true",
+            &json!({"language": "python", "code": "print('kept')"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let run = r.json();
+    assert_eq!(run["saved"], false, "the truth at that moment");
+    let id = run["id"].as_str().unwrap().to_string();
+
+    // MongoDB answers (here: through the instance that reaches it): the run is written.
+    let mut found = None;
+    for _ in 0..300 {
+        let h = user.get("/api/v1/history").await.json();
+        found = h["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id.as_str())
+            .cloned();
+        if found.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let found = found.expect("the kept run reaches the history");
+    assert_eq!(found["stdout"], "kept\n");
+    assert_eq!(found["verdict"], "ok");
+    assert_eq!(found["code"], "print('kept')");
+    // And the run itself now says it is saved.
+    let now = user.get(&format!("/api/v1/runs/{id}")).await.json();
+    assert_eq!(now["saved"], true, "{now}");
+    common::finish(up).await;
+    common::finish(down).await;
+}
