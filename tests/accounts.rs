@@ -139,48 +139,26 @@ async fn tokens_right_and_wrong_credentials() {
 }
 
 #[tokio::test]
-async fn wrong_user_and_wrong_password_take_the_same_time() {
+async fn wrong_user_and_wrong_password_get_the_same_answer() {
+    // Whether a name exists must not show in the answer. (That both cost one argon2
+    // verification is a timing matter, measured in bench/, not asserted here.)
     let state = common::state_with(&[("POOL_SIZE", "0")]).await;
     let mut c = Client::new(&state);
-    let name = c.sign_up("timing").await;
-    let median = |samples: &mut Vec<f64>| {
-        samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        samples[samples.len() / 2]
-    };
-    let (mut known, mut unknown) = (Vec::new(), Vec::new());
-    for i in 0..4 {
-        // Fresh addresses, so that the brake never kicks in here.
-        for (user, out) in [
-            (name.clone(), &mut known),
-            (fresh_name("ghost"), &mut unknown),
-        ] {
-            let mut anon = Client::new(&state);
-            let t = std::time::Instant::now();
-            let r = anon
-                .post_json(
-                    "/api/v1/token",
-                    &json!({"username": user, "password": format!("wrong password {i}")}),
-                )
-                .await;
-            assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-            out.push(t.elapsed().as_secs_f64());
-        }
-        if i == 1 {
-            // Two failures for the known name so far; clear them so the brake stays off.
-            let mut conn = state.redis.conn().await.unwrap();
-            let _: () = redis::cmd("DEL")
-                .arg(format!("own-ide:login-fail:user:{}", name.to_lowercase()))
-                .query_async(&mut conn)
-                .await
-                .unwrap();
-        }
+    let name = c.sign_up("sameanswer").await;
+    let mut answers = Vec::new();
+    for user in [name.clone(), fresh_name("ghost")] {
+        // A fresh address, so that the brake never kicks in here.
+        let mut anon = Client::new(&state);
+        let r = anon
+            .post_json(
+                "/api/v1/token",
+                &json!({"username": user, "password": "wrong password"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        answers.push((r.status, r.json(), r.header("www-authenticate")));
     }
-    let (k, u) = (median(&mut known), median(&mut unknown));
-    // Both pay for one argon2 verification; neither answers much faster than the other.
-    assert!(
-        u > k * 0.5 && k > u * 0.5,
-        "known {k:.3}s vs unknown {u:.3}s"
-    );
+    assert_eq!(answers[0], answers[1]);
 }
 
 #[tokio::test]
