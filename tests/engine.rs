@@ -603,3 +603,105 @@ async fn leftovers_of_dead_processes_are_removed_and_live_ones_kept() {
         .output();
     finish(state).await;
 }
+
+#[tokio::test]
+async fn memory_figures_are_capped_at_the_limit_and_signals_are_named() {
+    let state = common::state_with(&[("POOL_SIZE", "1"), ("SANDBOX_MEMORY_MB", "96")]).await;
+    let mut c = Client::new(&state);
+    let limit_kb = 96 * 1024;
+    let memory = |run: &Value| run["memory_kb"].as_u64();
+
+    let run = c
+        .run("python", "x = bytearray(40 * 1024 * 1024)\nprint(len(x))", "")
+        .await;
+    assert_verdict(&run, "ok");
+    let kb = memory(&run).expect("a finished program's peak memory");
+    assert!((40 * 1024..=limit_kb).contains(&kb), "{run:#}");
+
+    let run = c
+        .run("python", "x = []\nwhile True:\n    x.append(' ' * 10**6)", "")
+        .await;
+    assert_verdict(&run, "memory_limit");
+    assert!(memory(&run).is_none_or(|kb| kb <= limit_kb), "{run:#}");
+
+    // GNU time's file is writable by the program: a forged peak is still capped.
+    let forge = "import os, time\nfor _ in range(20):\n    open('/tmp/.own-ide-time', 'w').write('99999999\\n')\n    time.sleep(0.01)";
+    let run = c.run("python", forge, "").await;
+    assert!(memory(&run).is_none_or(|kb| kb <= limit_kb), "{run:#}");
+
+    // A C++ null dereference dies of SIGSEGV, reported as such (no exit code).
+    let run = c
+        .run(
+            "cpp",
+            "int main(){ volatile int *p = nullptr; *p = 1; return 0; }",
+            "",
+        )
+        .await;
+    assert_verdict(&run, "runtime_error");
+    assert_eq!(run["signal"], "SIGSEGV", "{run:#}");
+    assert_eq!(run["exit_code"], Value::Null, "{run:#}");
+    finish(state).await;
+}
+
+/// A Java program that really exhausts its memory gets the verdict `memory_limit`,
+/// whether the JVM throws OutOfMemoryError or the kernel kills it first.
+#[tokio::test]
+async fn java_running_out_of_memory_is_a_memory_limit() {
+    let state = common::state_with(&[("POOL_SIZE", "1")]).await;
+    let mut c = Client::new(&state);
+    let code = "import java.util.*;\npublic class Main { public static void main(String[] a){ List<long[]> keep = new ArrayList<>(); while (true) { long[] b = new long[1 << 20]; Arrays.fill(b, 7L); keep.add(b); } } }";
+    let run = c.run("java", code, "").await;
+    assert_verdict(&run, "memory_limit");
+    finish(state).await;
+}
+
+#[tokio::test]
+async fn stopping_a_queued_run_ends_it_stopped() {
+    // One slot, held by a long run; a time limit no loaded machine reaches.
+    let state = common::state_with(&[
+        ("POOL_SIZE", "0"),
+        ("MAX_CONCURRENT_RUNS", "1"),
+        ("RUN_QUEUE_SIZE", "2"),
+        ("RUN_TIME_LIMIT_MS", "120000"),
+    ])
+    .await;
+    let mut c = Client::new(&state);
+    let long = json!({"language": "python", "code": "import time\nprint('holding', flush=True)\ntime.sleep(100)"});
+    let r = c.post_json("/api/v1/runs", &long).await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let holder = r.json()["id"].as_str().unwrap().to_string();
+    crate::eventually!(
+        "the first run holding the only slot",
+        c.get(&format!("/api/v1/runs/{holder}")).await.json()["stdout"] == "holding\n"
+    );
+
+    let r = c
+        .post_json("/api/v1/runs", &json!({"language": "python", "code": "print('never')"}))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let queued = r.json()["id"].as_str().unwrap().to_string();
+    assert_eq!(c.get(&format!("/api/v1/runs/{queued}")).await.json()["status"], "queued");
+    let r = c
+        .post_json(&format!("/api/v1/runs/{queued}/stop"), &json!({}))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    crate::eventually!(
+        "the queued run ending",
+        c.get(&format!("/api/v1/runs/{queued}")).await.json()["status"] == "finished"
+    );
+    let run = c.get(&format!("/api/v1/runs/{queued}")).await.json();
+    assert_verdict(&run, "stopped");
+    assert_eq!(run["stdout"], "", "a stopped queued run never ran: {run:#}");
+    // The holder was not touched by it.
+    assert_eq!(c.get(&format!("/api/v1/runs/{holder}")).await.json()["status"], "running");
+
+    let r = c
+        .post_json(&format!("/api/v1/runs/{holder}/stop"), &json!({}))
+        .await;
+    assert_eq!(r.status, 202);
+    crate::eventually!(
+        "the first run ending",
+        c.get(&format!("/api/v1/runs/{holder}")).await.json()["status"] == "finished"
+    );
+    finish(state).await;
+}
