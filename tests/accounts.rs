@@ -381,15 +381,20 @@ async fn login_page_errors_without_javascript() {
 #[tokio::test]
 async fn cookie_secure_marks_the_session_cookie_secure() {
     for (secure, expected) in [("true", true), ("false", false)] {
-        let state =
-            common::state_with(&[("POOL_SIZE", "0"), ("COOKIE_SECURE", secure)]).await;
+        let state = common::state_with(&[("POOL_SIZE", "0"), ("COOKIE_SECURE", secure)]).await;
         let mut browser = Client::for_app(&state);
         let r = browser.page("/").await;
         assert_eq!(r.status, StatusCode::OK);
-        let set = r.header("set-cookie").expect("a session cookie on first contact");
+        let set = r
+            .header("set-cookie")
+            .expect("a session cookie on first contact");
         assert!(set.starts_with("own_ide_session="), "{set}");
         let flags: Vec<&str> = set.split(';').map(str::trim).collect();
-        assert_eq!(flags.contains(&"Secure"), expected, "COOKIE_SECURE={secure}: {set}");
+        assert_eq!(
+            flags.contains(&"Secure"),
+            expected,
+            "COOKIE_SECURE={secure}: {set}"
+        );
     }
 }
 
@@ -431,10 +436,16 @@ async fn a_guest_keeps_its_identity_while_mongodb_is_down() {
     let up = common::state_with(&[("POOL_SIZE", "0")]).await;
     let mut guest = Client::for_app(&up);
     assert_eq!(guest.page("/").await.status, StatusCode::OK);
-    let cookie = guest.cookie.clone().expect("a session cookie on first contact");
+    let cookie = guest
+        .cookie
+        .clone()
+        .expect("a session cookie on first contact");
     let mut other = Client::for_app(&up);
     other.page("/").await;
-    let other_cookie = other.cookie.clone().expect("a session cookie on first contact");
+    let other_cookie = other
+        .cookie
+        .clone()
+        .expect("a session cookie on first contact");
 
     // Another instance whose MongoDB is away (nothing listens on its port).
     let port = common::free_port();

@@ -94,7 +94,10 @@ async fn compile_errors_show_the_compiler_message() {
         )
         .await;
     assert_verdict(&run, "ok");
-    assert!(run["compile_output"].as_str().unwrap().contains("careful"), "{run:#}");
+    assert!(
+        run["compile_output"].as_str().unwrap().contains("careful"),
+        "{run:#}"
+    );
     assert_eq!(run["stdout"], "ran\n");
     assert_eq!(run["stderr"], "e\n");
     finish(state).await;
@@ -196,9 +199,7 @@ async fn hostile_programs_get_their_verdicts_and_change_nothing() {
         assert!(run["stderr"].as_str().unwrap().contains("Error"), "{run:#}");
     }
 
-    let run = c
-        .run("python", "import os\nprint(os.getuid())", "")
-        .await;
+    let run = c.run("python", "import os\nprint(os.getuid())", "").await;
     assert_eq!(run["stdout"], "10001\n", "runs as the unprivileged user");
     assert!(!std::path::Path::new("/own-ide").exists());
 
@@ -299,7 +300,10 @@ sys.exit(3)
     let run = c.run("python", code, "").await;
     assert_verdict(&run, "runtime_error");
     let stdout = run["stdout"].as_str().unwrap();
-    assert!(stdout == "before\n" || stdout == "before\nafter\n", "{run:#}");
+    assert!(
+        stdout == "before\n" || stdout == "before\nafter\n",
+        "{run:#}"
+    );
     assert_eq!(run["exit_code"], 137, "{run:#}");
     finish(state).await;
 }
@@ -382,7 +386,7 @@ async fn events_stream_live_output_and_stop_ends_the_run() {
             .status,
         202
     );
-    let seen = events.to_end().await;
+    let seen = events.until_result().await;
     assert!(seen.contains(r#""verdict":"stopped""#), "{seen}");
     let run = c.get(&format!("/api/v1/runs/{id}")).await.json();
     assert_verdict(&run, "stopped");
@@ -399,7 +403,9 @@ async fn a_run_is_stopped_through_another_instance() {
     let mut on_a = Client::new(&a);
     // It prints a line every 0.1 s after "up", so that "still running" can be awaited.
     let code = "import time\nprint('up', flush=True)\nfor i in range(300):\n    time.sleep(0.1)\n    print(i, flush=True)";
-    let r = on_a.post_json("/api/v1/runs", &json!({"language": "python", "code": code})).await;
+    let r = on_a
+        .post_json("/api/v1/runs", &json!({"language": "python", "code": code}))
+        .await;
     assert_eq!(r.status, 202, "{}", r.text());
     let id = r.json()["id"].as_str().unwrap().to_string();
     let stdout = |run: &Value| run["stdout"].as_str().unwrap_or_default().to_string();
@@ -410,7 +416,10 @@ async fn a_run_is_stopped_through_another_instance() {
     // The second instance knows that it runs (from Redis).
     let mut on_b = Client::new(&b);
     on_b.cookie = on_a.cookie.clone();
-    assert_eq!(on_b.get(&format!("/api/v1/runs/{id}")).await.json()["status"], "running");
+    assert_eq!(
+        on_b.get(&format!("/api/v1/runs/{id}")).await.json()["status"],
+        "running"
+    );
     // Someone else cannot stop it through the second instance...
     let mut stranger = Client::new(&b);
     let r = stranger
@@ -418,12 +427,20 @@ async fn a_run_is_stopped_through_another_instance() {
         .await;
     assert_eq!(r.status, 404);
     // It goes on: three more lines come after the refusal, and it still runs.
-    let lines = stdout(&on_a.get(&format!("/api/v1/runs/{id}")).await.json()).lines().count();
+    let lines = stdout(&on_a.get(&format!("/api/v1/runs/{id}")).await.json())
+        .lines()
+        .count();
     crate::eventually!(
         "three more lines after the refused stop",
-        stdout(&on_a.get(&format!("/api/v1/runs/{id}")).await.json()).lines().count() >= lines + 3
+        stdout(&on_a.get(&format!("/api/v1/runs/{id}")).await.json())
+            .lines()
+            .count()
+            >= lines + 3
     );
-    assert_eq!(on_a.get(&format!("/api/v1/runs/{id}")).await.json()["status"], "running");
+    assert_eq!(
+        on_a.get(&format!("/api/v1/runs/{id}")).await.json()["status"],
+        "running"
+    );
     // ...its owner (the same session cookie) can. An events stream opened on the second
     // instance before the stop ends with the result.
     let mut events = on_b.events(&id).await;
@@ -435,8 +452,14 @@ async fn a_run_is_stopped_through_another_instance() {
     let run = on_b.get(&format!("/api/v1/runs/{id}")).await.json();
     assert_verdict(&run, "stopped");
     assert!(stdout(&run).starts_with("up\n0\n1\n2\n"), "{run:#}");
-    assert!(events.starts_with("event: status\ndata: {\"status\":\"running\"}"), "{events}");
-    assert!(events.contains("event: result") && events.contains(r#""verdict":"stopped""#), "{events}");
+    assert!(
+        events.starts_with("event: status\ndata: {\"status\":\"running\"}"),
+        "{events}"
+    );
+    assert!(
+        events.contains("event: result") && events.contains(r#""verdict":"stopped""#),
+        "{events}"
+    );
     finish(a).await;
     finish(b).await;
 }
@@ -612,14 +635,22 @@ async fn memory_figures_are_capped_at_the_limit_and_signals_are_named() {
     let memory = |run: &Value| run["memory_kb"].as_u64();
 
     let run = c
-        .run("python", "x = bytearray(40 * 1024 * 1024)\nprint(len(x))", "")
+        .run(
+            "python",
+            "x = bytearray(40 * 1024 * 1024)\nprint(len(x))",
+            "",
+        )
         .await;
     assert_verdict(&run, "ok");
     let kb = memory(&run).expect("a finished program's peak memory");
     assert!((40 * 1024..=limit_kb).contains(&kb), "{run:#}");
 
     let run = c
-        .run("python", "x = []\nwhile True:\n    x.append(' ' * 10**6)", "")
+        .run(
+            "python",
+            "x = []\nwhile True:\n    x.append(' ' * 10**6)",
+            "",
+        )
         .await;
     assert_verdict(&run, "memory_limit");
     assert!(memory(&run).is_none_or(|kb| kb <= limit_kb), "{run:#}");
@@ -676,11 +707,17 @@ async fn stopping_a_queued_run_ends_it_stopped() {
     );
 
     let r = c
-        .post_json("/api/v1/runs", &json!({"language": "python", "code": "print('never')"}))
+        .post_json(
+            "/api/v1/runs",
+            &json!({"language": "python", "code": "print('never')"}),
+        )
         .await;
     assert_eq!(r.status, 202, "{}", r.text());
     let queued = r.json()["id"].as_str().unwrap().to_string();
-    assert_eq!(c.get(&format!("/api/v1/runs/{queued}")).await.json()["status"], "queued");
+    assert_eq!(
+        c.get(&format!("/api/v1/runs/{queued}")).await.json()["status"],
+        "queued"
+    );
     let r = c
         .post_json(&format!("/api/v1/runs/{queued}/stop"), &json!({}))
         .await;
@@ -693,7 +730,10 @@ async fn stopping_a_queued_run_ends_it_stopped() {
     assert_verdict(&run, "stopped");
     assert_eq!(run["stdout"], "", "a stopped queued run never ran: {run:#}");
     // The holder was not touched by it.
-    assert_eq!(c.get(&format!("/api/v1/runs/{holder}")).await.json()["status"], "running");
+    assert_eq!(
+        c.get(&format!("/api/v1/runs/{holder}")).await.json()["status"],
+        "running"
+    );
 
     let r = c
         .post_json(&format!("/api/v1/runs/{holder}/stop"), &json!({}))

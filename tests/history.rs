@@ -258,15 +258,22 @@ async fn the_ttl_index_follows_the_configuration() {
     // Start-up creates it; a restart with another value (here through the historical
     // misspelling) replaces it; 0 removes it.
     let steps = [
-        ("SUBMISSION_TTL_SECONDS", "3600", Some(Some(Duration::from_secs(3600)))),
-        ("SUMBISSION_TTL_SECONDS", "60", Some(Some(Duration::from_secs(60)))),
+        (
+            "SUBMISSION_TTL_SECONDS",
+            "3600",
+            Some(Some(Duration::from_secs(3600))),
+        ),
+        (
+            "SUMBISSION_TTL_SECONDS",
+            "60",
+            Some(Some(Duration::from_secs(60))),
+        ),
         ("SUBMISSION_TTL_SECONDS", "0", None),
     ];
     let mut states = Vec::new();
     for (name, value, expected) in steps {
         let state =
-            common::state_with(&[("POOL_SIZE", "0"), ("DATABASE_NAME", &db), (name, value)])
-                .await;
+            common::state_with(&[("POOL_SIZE", "0"), ("DATABASE_NAME", &db), (name, value)]).await;
         assert_eq!(ttl_of(state.clone()).await, expected, "{name}={value}");
         states.push(state);
     }
@@ -294,9 +301,7 @@ async fn another_users_run_is_404_and_only_the_owner_deletes() {
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
         assert!(!r.text().contains("secret"));
     }
-    let r = mallory
-        .delete(&format!("/api/v1/history/{id}"))
-        .await;
+    let r = mallory.delete(&format!("/api/v1/history/{id}")).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert!(stored(&state, &id).await);
     let mut page = Client::for_app(&state);
@@ -315,18 +320,14 @@ async fn another_users_run_is_404_and_only_the_owner_deletes() {
     let r = page.page(&format!("/history/{id}")).await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.text().contains("print(&#x27;secret&#x27;)") || r.text().contains("print('secret')"));
-    let r = alice
-        .delete(&format!("/api/v1/history/{id}"))
-        .await;
+    let r = alice.delete(&format!("/api/v1/history/{id}")).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert!(!stored(&state, &id).await);
     assert_eq!(
         alice.get(&format!("/api/v1/runs/{id}")).await.status,
         StatusCode::NOT_FOUND
     );
-    let r = alice
-        .delete(&format!("/api/v1/history/{id}"))
-        .await;
+    let r = alice.delete(&format!("/api/v1/history/{id}")).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(
         guest.get("/api/v1/history").await.status,
@@ -372,7 +373,10 @@ async fn deleting_without_javascript_asks_first() {
     let p = browser.page(&ask).await;
     assert_eq!(p.status, StatusCode::OK);
     let html = p.text();
-    assert!(html.contains("Delete this run from your history?"), "{html}");
+    assert!(
+        html.contains("Delete this run from your history?"),
+        "{html}"
+    );
     assert!(html.contains("Delete for good") && html.contains(r#"name="confirmed" value="yes""#));
 
     let r = delete_without_js(&mut browser, &id, "yes").await;
@@ -404,14 +408,17 @@ async fn a_run_deleted_while_it_runs_is_stopped_and_stays_deleted() {
         "the run's first output",
         user.get(&format!("/api/v1/runs/{id}")).await.json()["stdout"] == "started\n"
     );
-    assert_eq!(user.get("/api/v1/history").await.json()["items"][0]["id"], id);
+    assert_eq!(
+        user.get("/api/v1/history").await.json()["items"][0]["id"],
+        id
+    );
 
     // The event stream's result comes after the final state has been written.
     let mut events = user.events(&id).await;
     let r = user.delete(&format!("/api/v1/history/{id}")).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     // Deleting stops it (not its 30 s sleep, nor the time limit).
-    let seen = events.to_end().await;
+    let seen = events.until_result().await;
     assert!(seen.contains(r#""verdict":"stopped""#), "{seen}");
     assert_eq!(state.engine.runs_in_progress(), 0);
     // Its final state, written when it ended, did not bring it back anywhere.

@@ -221,8 +221,14 @@ async fn refused_invalid_and_queue_full_runs_are_not_counted() {
     .await;
     let mut guest = Client::new(&state);
     for (body, status) in [
-        (json!({"language": "cobol", "code": "x"}), StatusCode::UNPROCESSABLE_ENTITY),
-        (json!({"language": "python", "code": ""}), StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            json!({"language": "cobol", "code": "x"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"language": "python", "code": ""}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
         (
             json!({"language": "python", "code": "#".repeat(1 << 20)}),
             StatusCode::PAYLOAD_TOO_LARGE,

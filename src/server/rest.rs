@@ -340,14 +340,23 @@ async fn run_events(
             // Redis says it has finished (checked a few times a second).
             let status = RunEvent::Status(run.status);
             let result = stream::unfold(
-                (Some(run), state.runs.clone(), id, owner, std::time::Instant::now()),
+                (
+                    Some(run),
+                    state.runs.clone(),
+                    id,
+                    owner,
+                    std::time::Instant::now(),
+                ),
                 |(run, runs, id, owner, since)| async move {
                     let mut run = run?;
                     while run.status != RunStatus::Finished && since.elapsed() < EVENTS_WAIT_LIMIT {
                         tokio::time::sleep(Duration::from_millis(150)).await;
                         run = runs.get(&id, &owner).await?;
                     }
-                    Some((RunEvent::Result(Box::new(run)), (None, runs, id, owner, since)))
+                    Some((
+                        RunEvent::Result(Box::new(run)),
+                        (None, runs, id, owner, since),
+                    ))
                 },
             );
             stream::once(async move { status }).chain(result).boxed()

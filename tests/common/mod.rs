@@ -321,10 +321,32 @@ impl Events {
     /// nothing more comes within `PATIENCE`.
     pub async fn until(&mut self, needle: &str) -> &str {
         while !self.seen.contains(needle) {
-            assert!(!self.ended, "the stream ended without {needle:?}: {}", self.seen);
+            assert!(
+                !self.ended,
+                "the stream ended without {needle:?}: {}",
+                self.seen
+            );
             self.next().await;
         }
         &self.seen
+    }
+
+    /// Reads the stream until the whole `result` event has arrived. (The stream may stay
+    /// open after it, so this does not wait for its end.)
+    pub async fn until_result(&mut self) -> &str {
+        loop {
+            if let Some(at) = self.seen.find("event: result") {
+                if self.seen[at..].contains("\n\n") {
+                    return &self.seen;
+                }
+            }
+            assert!(
+                !self.ended,
+                "the stream ended without a result: {}",
+                self.seen
+            );
+            self.next().await;
+        }
     }
 
     /// Reads the stream until the server ends it.

@@ -2,8 +2,8 @@
 
 use super::languages::Language;
 use crate::server::config::SandboxConfig;
-use bollard::models::{ContainerCreateBody, HostConfig, ResourcesUlimits};
 use bollard::container::AttachContainerResults;
+use bollard::models::{ContainerCreateBody, HostConfig, ResourcesUlimits};
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder,
 };
@@ -225,7 +225,10 @@ mod tests {
         assert!(s.env.unwrap().iter().all(|e| !e.contains("SECRET")));
         let java = super::super::languages::find("java").unwrap();
         assert_eq!(
-            spec(&cfg, java, "t", vec!["true".into()]).host_config.unwrap().memory,
+            spec(&cfg, java, "t", vec!["true".into()])
+                .host_config
+                .unwrap()
+                .memory,
             Some(512 * 1024 * 1024)
         );
     }

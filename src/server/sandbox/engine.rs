@@ -409,7 +409,10 @@ impl Engine {
         // container, and the memory limit is enforced by the cgroup either way.
         let nonce = uuid::Uuid::new_v4().simple().to_string();
         let encoded = base64::engine::general_purpose::STANDARD.encode(code);
-        let _feeder = feed(io.input, format!("{nonce}\n{encoded}\n{stdin}").into_bytes());
+        let _feeder = feed(
+            io.input,
+            format!("{nonce}\n{encoded}\n{stdin}").into_bytes(),
+        );
         let mut output = io.output;
 
         // Compiled languages: the shell first compiles (output to stderr) and reports the
@@ -516,8 +519,14 @@ impl Engine {
         let end = match end {
             Some(end) => end,
             None => {
-                self.attached(c, &mut output, self.cfg.run_time_limit, cancel, &mut on_output)
-                    .await
+                self.attached(
+                    c,
+                    &mut output,
+                    self.cfg.run_time_limit,
+                    cancel,
+                    &mut on_output,
+                )
+                .await
             }
         };
         // Bytes held back as a possible marker start were the program's after all.
@@ -774,12 +783,16 @@ enum ExecEnd {
 }
 
 /// The output side of an attached container.
-type Output =
-    std::pin::Pin<Box<dyn futures::Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>;
+type Output = std::pin::Pin<
+    Box<dyn futures::Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>,
+>;
 
 /// Writes `input` to a process's stdin, then closes it, from its own task: a program that
 /// writes before it reads must not dead-lock against us. Dropping the guard stops it.
-fn feed(mut writer: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>, input: Vec<u8>) -> AbortOnDrop {
+fn feed(
+    mut writer: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+    input: Vec<u8>,
+) -> AbortOnDrop {
     AbortOnDrop(tokio::spawn(async move {
         let _ = writer.write_all(&input).await;
         let _ = writer.shutdown().await;
@@ -835,11 +848,21 @@ async fn drive(
 
 /// The run step: the wrapper shell around GNU time around the language's run command.
 fn run_command(lang: &Language) -> Vec<String> {
-    ["sh", "-c", &run_script(lang), "sh", "/usr/bin/time", "-f", "%M", "-o", STATS_FILE]
-        .iter()
-        .map(|s| s.to_string())
-        .chain(lang.run.iter().map(|s| s.to_string()))
-        .collect()
+    [
+        "sh",
+        "-c",
+        &run_script(lang),
+        "sh",
+        "/usr/bin/time",
+        "-f",
+        "%M",
+        "-o",
+        STATS_FILE,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain(lang.run.iter().map(|s| s.to_string()))
+    .collect()
 }
 
 /// The wrapper shell (`sh -c SCRIPT sh /usr/bin/time ... PROGRAM...`), the container's
