@@ -199,8 +199,23 @@ async fn hostile_programs_get_their_verdicts_and_change_nothing() {
         assert!(run["stderr"].as_str().unwrap().contains("Error"), "{run:#}");
     }
 
-    let run = c.run("python", "import os\nprint(os.getuid())", "").await;
-    assert_eq!(run["stdout"], "10001\n", "runs as the unprivileged user");
+    let run = c
+        .run(
+            "python",
+            "import os\nprint(os.getuid())\nprint(open('/proc/1/cmdline').read())",
+            "",
+        )
+        .await;
+    assert_verdict(&run, "ok");
+    let out = run["stdout"].as_str().unwrap();
+    assert!(
+        out.starts_with("10001\n"),
+        "runs as the unprivileged user: {out}"
+    );
+    // The container's own command line carries no server setting either.
+    for word in ["SECRET", "REDIS", "DATABASE", "mongodb://", "redis://"] {
+        assert!(!out.contains(word), "{word}: {out}");
+    }
     assert!(!std::path::Path::new("/own-ide").exists());
 
     let run = c
@@ -402,7 +417,7 @@ async fn a_run_is_stopped_through_another_instance() {
     let b = common::state_with(&[("POOL_SIZE", "0")]).await;
     let mut on_a = Client::new(&a);
     // It prints a line every 0.1 s after "up", so that "still running" can be awaited.
-    let code = "import time\nprint('up', flush=True)\nfor i in range(300):\n    time.sleep(0.1)\n    print(i, flush=True)";
+    let code = "import time\nprint('up', flush=True)\nfor i in range(3000):\n    time.sleep(0.1)\n    print(i, flush=True)";
     let r = on_a
         .post_json("/api/v1/runs", &json!({"language": "python", "code": code}))
         .await;
