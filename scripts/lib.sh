@@ -215,6 +215,13 @@ ensure_services() {
 SITE_ROOT_RUN="$OWN_IDE_ROOT/target/site"
 SITE_ROOT_TEST="$OWN_IDE_ROOT/target/site-test"
 
+# Where cargo puts the server binaries (CARGO_TARGET_DIR, relative to the checkout, if set).
+target_dir() {
+  local d="${CARGO_TARGET_DIR:-target}"
+  [[ "$d" = /* ]] || d="$OWN_IDE_ROOT/$d"
+  printf '%s' "$d"
+}
+
 # Builds the site into SITE_ROOT (cargo-leptos reads LEPTOS_SITE_ROOT from the environment).
 leptos_build() { # leptos_build SITE_ROOT [cargo leptos build flags]
   local root=$1; shift

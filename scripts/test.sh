@@ -49,7 +49,7 @@ port_open 127.0.0.1 "$port" && die "port $port is in use (set E2E_PORT to a free
 export LISTEN_ADDR="127.0.0.1:$port" OWN_IDE_BASE_URL="http://127.0.0.1:$port" \
   TRUSTED_PROXIES=127.0.0.1 GUEST_QUOTA=5 IP_EXPIRY_SECONDS=86400
 log="$OWN_IDE_LOGS/e2e-server.log"
-"$OWN_IDE_ROOT/target/debug/own-ide" >"$log" 2>&1 &
+"$(target_dir)/debug/own-ide" >"$log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true' EXIT
 # A server that dies at start is reported at once, with the end of its log.
