@@ -463,7 +463,7 @@ async fn a_run_is_stopped_through_another_instance() {
         .post_json(&format!("/api/v1/runs/{id}/stop"), &json!({}))
         .await;
     assert_eq!(r.status, 202, "{}", r.text());
-    let events = events.to_end().await.to_string();
+    let events = events.until_end().await.to_string();
     let run = on_b.get(&format!("/api/v1/runs/{id}")).await.json();
     assert_verdict(&run, "stopped");
     assert!(stdout(&run).starts_with("up\n0\n1\n2\n"), "{run:#}");

@@ -350,7 +350,7 @@ impl Events {
     }
 
     /// Reads the stream until the server ends it.
-    pub async fn to_end(&mut self) -> &str {
+    pub async fn until_end(&mut self) -> &str {
         while !self.ended {
             self.next().await;
         }
