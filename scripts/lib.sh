@@ -2,16 +2,85 @@
 # only when it is missing, so a second run is quick. Sourced, not run.
 
 OWN_IDE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+say()  { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
+die()  { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# Reads one `KEY=VALUE` line's value the way the app's dotenvy does: `export ` and
+# whitespace around `=` allowed; 'single quotes' literal; "double quotes" with \-escapes
+# and $VAR / ${VAR} substitution; unquoted values end at whitespace (only a comment may
+# follow), with substitution. Fails on a line dotenvy refuses. (Values spanning several
+# lines are not supported here.)
+dotenv_value() { # dotenv_value RAW_VALUE  -> prints the value
+  local raw=$1 out="" c i=0 n quote=""
+  raw="${raw#"${raw%%[![:space:]]*}"}"
+  case "$raw" in
+    \'*) raw="${raw#\'}"; printf '%s' "${raw%%\'*}"; return ;;
+    \"*) quote='"'; raw="${raw#\"}" ;;
+  esac
+  n=${#raw}
+  while [ "$i" -lt "$n" ]; do
+    c="${raw:i:1}"
+    if [ -n "$quote" ] && [ "$c" = '"' ]; then break; fi
+    if [ -z "$quote" ] && [ "$c" = '#' ] && [ "$i" = 0 ]; then break; fi
+    if [ -z "$quote" ] && [[ "$c" == [[:space:]] ]]; then
+      # Unquoted, whitespace may only be followed by a comment (dotenvy refuses the rest).
+      local tail="${raw:i}"; tail="${tail#"${tail%%[![:space:]]*}"}"
+      if [ -z "$tail" ] || [ "${tail:0:1}" = '#' ]; then break; fi
+      return 1
+    fi
+    if [ "$c" = '\' ]; then
+      i=$((i + 1)); c="${raw:i:1}"
+      case "$c" in n) out+=$'\n' ;; *) out+="$c" ;; esac
+    elif [ "$c" = '$' ]; then
+      local name rest="${raw:i+1}"
+      if [ "${rest:0:1}" = '{' ]; then
+        name="${rest#\{}"; name="${name%%\}*}"; i=$((i + ${#name} + 2))
+      else
+        name="${rest%%[!A-Za-z0-9_]*}"; i=$((i + ${#name}))
+      fi
+      # Like dotenvy: the process environment first, then keys read earlier from the file.
+      if [ -n "$name" ]; then
+        if [ -n "${!name+x}" ]; then out+="${!name}"; else local k="DOTENV_$name"; out+="${!k:-}"; fi
+      else
+        out+='$'
+      fi
+    else
+      out+="$c"
+    fi
+    i=$((i + 1))
+  done
+  printf '%s' "$out"
+}
+
+# The app reads .env itself (dotenvy, which never overrides a variable already set). The
+# scripts need a few of its keys to start the right services; they are read with the same
+# rules, never by sourcing the file as bash (a `$`, a quote or a space would differ).
+DOTENV_KEYS=(DOCKER_HOST REDIS_URL DATABASE_URI MONGODB_URI DATABASE_NAME DATABASE_USER DATABASE_PASSWORD
+  LISTEN_ADDR LEPTOS_SITE_ADDR SANDBOX_IMAGE_PREFIX OWN_IDE_HOME OWN_IDE_LOGS)
+load_dotenv() {
+  local file="$OWN_IDE_ROOT/.env" line key value
+  [ -f "$file" ] || return 0
+  while IFS= read -r line || [ -n "$line" ]; do
+    [[ "$line" =~ ^[[:space:]]*(export[[:space:]]+)?([A-Za-z_][A-Za-z0-9_.]*)[[:space:]]*=(.*)$ ]] || continue
+    key="${BASH_REMATCH[2]}"
+    # dotenvy stops at the first line it cannot parse; so does this, saying where.
+    value="$(dotenv_value "${BASH_REMATCH[3]}")" \
+      || { printf 'warning: .env: cannot parse the value of %s (quote it); the app stops reading .env there too\n' "$key" >&2; return 0; }
+    printf -v "DOTENV_$key" '%s' "$value" 2>/dev/null || continue
+    local k
+    for k in "${DOTENV_KEYS[@]}"; do
+      if [ "$k" = "$key" ] && [ -z "${!key+x}" ]; then export "$key=$value"; fi
+    done
+  done <"$file"
+}
+load_dotenv
+
 OWN_IDE_HOME="${OWN_IDE_HOME:-/var/lib/own-ide}"        # data and tools of the local services
 OWN_IDE_LOGS="${OWN_IDE_LOGS:-$OWN_IDE_HOME/logs}"
 CARGO_LEPTOS_VERSION=0.3.10
 SECANTUS_VERSION=0.7.0b3
 export PATH="$HOME/.cargo/bin:$PATH"
-# The app reads .env itself; the scripts read it too so they start the right services.
-if [ -f "$OWN_IDE_ROOT/.env" ]; then set -a; source "$OWN_IDE_ROOT/.env"; set +a; fi
-
-say()  { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
-die()  { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 
 is_root() { [ "$(id -u)" = 0 ]; }
 
@@ -60,7 +129,10 @@ ensure_rust_tools() {
   fi
   local wbg
   wbg="$(grep -A1 '^name = "wasm-bindgen"$' "$OWN_IDE_ROOT/Cargo.lock" | sed -n 's/^version = "\(.*\)"/\1/p')"
-  if ! wasm-bindgen --version 2>/dev/null | grep -q "$wbg"; then
+  # An empty version would match any installed wasm-bindgen and skip the install.
+  [[ "$wbg" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] \
+    || die "could not read the wasm-bindgen version from Cargo.lock (got '${wbg}'); run 'cargo generate-lockfile' or check that wasm-bindgen is a dependency"
+  if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $wbg" ]; then
     say "installing wasm-bindgen-cli $wbg (about 6 minutes, once)"
     cargo install wasm-bindgen-cli --version "$wbg" -q || die "cargo install wasm-bindgen-cli failed"
   fi
@@ -86,8 +158,10 @@ ensure_docker() {
   say "starting dockerd"
   mkdir -p "$OWN_IDE_LOGS"
   nohup dockerd >"$OWN_IDE_LOGS/dockerd.log" 2>&1 &
-  wait_for 60 "dockerd" docker info
+  wait_for 60 "dockerd (log: $OWN_IDE_LOGS/dockerd.log)" docker_answers
 }
+
+docker_answers() { docker info >/dev/null 2>&1; }
 
 ensure_runtime_images() {
   command -v mmdebstrap >/dev/null || ensure_apt mmdebstrap
@@ -135,10 +209,29 @@ ensure_services() {
   ensure_mongo
 }
 
+# Site roots: cargo-leptos empties its site root on every build, so each command builds
+# into and serves from its own. A test build (debug) then never replaces the bundle under
+# an app that `run.sh` serves (release), whose pages would fail to hydrate.
+SITE_ROOT_RUN="$OWN_IDE_ROOT/target/site"
+SITE_ROOT_TEST="$OWN_IDE_ROOT/target/site-test"
+
+# Where cargo puts the server binaries (CARGO_TARGET_DIR, relative to the checkout, if set).
+target_dir() {
+  local d="${CARGO_TARGET_DIR:-target}"
+  [[ "$d" = /* ]] || d="$OWN_IDE_ROOT/$d"
+  printf '%s' "$d"
+}
+
+# Builds the site into SITE_ROOT (cargo-leptos reads LEPTOS_SITE_ROOT from the environment).
+leptos_build() { # leptos_build SITE_ROOT [cargo leptos build flags]
+  local root=$1; shift
+  LEPTOS_SITE_ROOT="$root" cargo leptos build "$@"
+}
+
 # Environment the server binary needs when it is not started by cargo-leptos.
-leptos_env() {
+leptos_env() { # leptos_env SITE_ROOT
   export LEPTOS_OUTPUT_NAME=own-ide
-  export LEPTOS_SITE_ROOT="$OWN_IDE_ROOT/target/site"
+  export LEPTOS_SITE_ROOT="$1"
   export LEPTOS_SITE_PKG_DIR=pkg
   export LEPTOS_HASH_FILES=false
 }

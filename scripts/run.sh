@@ -9,8 +9,8 @@ ensure_rust_tools
 ensure_wasm_opt
 "$OWN_IDE_ROOT/scripts/build-editor.sh"
 say "building the app (release; the first build takes a while)"
-cargo leptos build --release
-leptos_env
+leptos_build "$SITE_ROOT_RUN" --release
+leptos_env "$SITE_ROOT_RUN"
 export LEPTOS_ENV=PROD
 say "Own-IDE is starting at http://${LISTEN_ADDR:-127.0.0.1:3000}"
-exec "$OWN_IDE_ROOT/target/release/own-ide"
+exec "$(target_dir)/release/own-ide"

@@ -10,6 +10,21 @@ ensure_rust_tools
 ensure_apt chromium fonts-dejavu-core
 command -v npm >/dev/null || ensure_apt nodejs npm
 
+# The tests get their own MongoDB database and Redis logical database, so that they never
+# see, nor leave, the counters, sessions and history of an app running on the same
+# services. (Redis pub/sub channels are shared by all logical databases; the app's only
+# one carries run ids, which an instance that does not hold the run ignores.)
+dev_redis="${REDIS_URL:-redis://127.0.0.1:6379}"
+dev_redis_base="${dev_redis%%\?*}"
+[[ "$dev_redis_base" =~ ^(rediss?://[^/]*)(/([0-9]+))?/?$ ]] || die "cannot read REDIS_URL=$dev_redis"
+test_redis_db="${TEST_REDIS_DB:-1}"
+[ "$test_redis_db" != "${BASH_REMATCH[3]:-0}" ] \
+  || die "REDIS_URL uses database $test_redis_db, which the tests use: set TEST_REDIS_DB to another"
+export REDIS_URL="${BASH_REMATCH[1]}/$test_redis_db${dev_redis#"$dev_redis_base"}"
+[ "${DATABASE_NAME:-own_ide}" != "${TEST_DATABASE_NAME:-own_ide_test}" ] \
+  || die "DATABASE_NAME is the tests' database: set TEST_DATABASE_NAME to another"
+export DATABASE_NAME="${TEST_DATABASE_NAME:-own_ide_test}"
+
 # A one-off build gains nothing from incremental state (about 3 GB on disk).
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 check_disk 8
@@ -23,23 +38,41 @@ cargo clippy --lib --no-default-features --features hydrate --target wasm32-unkn
 
 say "browser tests"
 "$OWN_IDE_ROOT/scripts/build-editor.sh"
-cargo leptos build
+# Its own site root: a running `scripts/run.sh` app keeps serving its own bundle.
+leptos_build "$SITE_ROOT_TEST"
 ( cd end2end && { [ -d node_modules ] && [ node_modules -nt package-lock.json ] || npm ci --no-audit --no-fund --silent; } )
-leptos_env
+leptos_env "$SITE_ROOT_TEST"
 port="${E2E_PORT:-3107}"
+port_open 127.0.0.1 "$port" && die "port $port is in use (set E2E_PORT to a free one)"
 # The browser tests act as many different guests: each sets its own X-Forwarded-For,
 # which the app honours only because the test runner (127.0.0.1) is a trusted proxy.
 export LISTEN_ADDR="127.0.0.1:$port" OWN_IDE_BASE_URL="http://127.0.0.1:$port" \
   TRUSTED_PROXIES=127.0.0.1 GUEST_QUOTA=5 IP_EXPIRY_SECONDS=86400
-"$OWN_IDE_ROOT/target/debug/own-ide" >"$OWN_IDE_LOGS/e2e-server.log" 2>&1 &
+log="$OWN_IDE_LOGS/e2e-server.log"
+"$(target_dir)/debug/own-ide" >"$log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true' EXIT
-wait_for 60 "the app on port $port" port_open 127.0.0.1 "$port"
+# A server that dies at start is reported at once, with the end of its log.
+for _ in $(seq 300); do
+  port_open 127.0.0.1 "$port" && break
+  if ! kill -0 "$server" 2>/dev/null; then
+    tail -n 30 "$log" >&2
+    die "the app exited at start (above: the end of $log)"
+  fi
+  sleep 0.2
+done
+port_open 127.0.0.1 "$port" || { tail -n 30 "$log" >&2; die "the app did not listen on port $port within 60s (log: $log)"; }
+# The summary below must be this run's, never a report left by an earlier one.
+rm -f "$OWN_IDE_ROOT/end2end/report.json"
 status=0
 ( cd end2end && npx playwright test ) || status=$?
 # One plain summary line for CI, read from the JSON report.
-node -e '
-  const s = require(process.argv[1]).stats;
-  console.log(`end2end: ${s.expected + s.flaky} passed, ${s.unexpected} failed` + (s.skipped ? `, ${s.skipped} skipped` : ""));
-' "$OWN_IDE_ROOT/end2end/report.json" || true
+if [ -f "$OWN_IDE_ROOT/end2end/report.json" ]; then
+  node -e '
+    const s = require(process.argv[1]).stats;
+    console.log(`end2end: ${s.expected + s.flaky} passed, ${s.unexpected} failed` + (s.skipped ? `, ${s.skipped} skipped` : ""));
+  ' "$OWN_IDE_ROOT/end2end/report.json" || true
+else
+  echo "end2end: no report (the browser tests did not run to the end)"
+fi
 exit $status

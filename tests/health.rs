@@ -6,7 +6,6 @@ mod common;
 use common::{free_port, start_redis, Client};
 use serde_json::json;
 use std::process::Command;
-use std::time::Duration;
 
 #[tokio::test]
 async fn ready_when_everything_answers() {
@@ -33,12 +32,9 @@ async fn redis_stopped_is_named_and_its_return_is_noticed() {
 
     redis.kill().unwrap();
     redis.wait().unwrap();
-    let started = std::time::Instant::now();
-    let r = c.get("/readyz").await;
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "readyz must not hang"
-    );
+    let r = tokio::time::timeout(common::PATIENCE, c.get("/readyz"))
+        .await
+        .expect("readyz must answer, not hang, while Redis is down");
     assert_eq!(r.status, 503);
     assert_eq!(r.json()["checks"]["redis"], "unavailable");
     assert_eq!(r.json()["checks"]["docker"], "ok");
@@ -55,17 +51,12 @@ async fn redis_stopped_is_named_and_its_return_is_noticed() {
 
     // Back again: noticed without a restart.
     let mut redis = start_redis(port);
-    let mut ok = false;
-    for _ in 0..20 {
-        if c.get("/readyz").await.status == 200 {
-            ok = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    crate::eventually!(
+        "readyz recovering when Redis returns",
+        c.get("/readyz").await.status == 200
+    );
     redis.kill().unwrap();
     let _ = redis.wait();
-    assert!(ok, "readyz recovers when Redis returns");
     state.engine.shutdown().await;
 }
 

@@ -7,7 +7,6 @@ mod common;
 use axum::http::StatusCode;
 use common::{finish, free_port, start_redis, Client};
 use serde_json::json;
-use std::time::Duration;
 
 const PROGRAM: &str = "print('hi')";
 
@@ -133,8 +132,13 @@ async fn the_count_starts_again_after_the_window() {
     let r = submit(&mut guest).await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(header(&r, "x-ratelimit-reset") <= 2);
-    tokio::time::sleep(Duration::from_millis(2300)).await;
-    let r = submit(&mut guest).await;
+    // Refused submissions are not counted, so asking until the window has passed
+    // changes nothing.
+    let mut r;
+    crate::eventually!("the end of the window", {
+        r = submit(&mut guest).await;
+        r.status != StatusCode::TOO_MANY_REQUESTS
+    });
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
     assert_eq!(header(&r, "x-ratelimit-remaining"), 0);
     finish(state).await;
@@ -199,18 +203,107 @@ async fn redis_away_refuses_guests_with_503_and_users_keep_working() {
 
     // Redis comes back (empty): the quota works again without a restart.
     let mut redis = start_redis(port);
-    let mut ok = false;
-    for _ in 0..20 {
-        let r = submit(&mut guest).await;
-        if r.status == StatusCode::ACCEPTED {
-            assert_eq!(header(&r, "x-ratelimit-remaining"), 2);
-            ok = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    assert!(ok, "guests can run again once Redis is back");
+    let mut r;
+    crate::eventually!("guests running again once Redis is back", {
+        r = submit(&mut guest).await;
+        r.status == StatusCode::ACCEPTED
+    });
+    assert_eq!(header(&r, "x-ratelimit-remaining"), 2);
     redis.kill().unwrap();
     redis.wait().unwrap();
+    finish(state).await;
+}
+
+/// Only accepted runs count: invalid requests, runs refused over the quota and runs
+/// refused because the queue is full leave the guest's count where it was.
+#[tokio::test]
+async fn refused_invalid_and_queue_full_runs_are_not_counted() {
+    let state = common::state_with(&[
+        ("GUEST_QUOTA", "2"),
+        ("POOL_SIZE", "0"),
+        ("MAX_CONCURRENT_RUNS", "1"),
+        ("RUN_QUEUE_SIZE", "0"),
+        ("RUN_TIME_LIMIT_MS", "120000"),
+    ])
+    .await;
+    let mut guest = Client::new(&state);
+    for (body, status) in [
+        (
+            json!({"language": "cobol", "code": "x"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"language": "python", "code": ""}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"language": "python", "code": "#".repeat(1 << 20)}),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+    ] {
+        let r = guest.post_json("/api/v1/runs", &body).await;
+        assert_eq!(r.status, status, "{body:.60}: {}", r.text());
+    }
+
+    // A user (never counted) holds the only slot; the guest's run finds the queue full.
+    let mut user = Client::new(&state);
+    user.sign_up("slotholder").await;
+    let r = user
+        .post_json(
+            "/api/v1/runs",
+            &json!({"language": "python", "code": "import time\nprint('holding', flush=True)\ntime.sleep(100)"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    let holder = r.json()["id"].as_str().unwrap().to_string();
+    crate::eventually!(
+        "the user's run holding the slot",
+        user.get(&format!("/api/v1/runs/{holder}")).await.json()["stdout"] == "holding\n"
+    );
+    let r = submit(&mut guest).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "queue_full");
+    let r = user
+        .post_json(&format!("/api/v1/runs/{holder}/stop"), &json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    // The slot frees once the holder's container is gone; until then the guest keeps
+    // meeting a full queue, which must not count either.
+    let mut r;
+    crate::eventually!("the slot coming free", {
+        r = submit(&mut guest).await;
+        r.status != StatusCode::SERVICE_UNAVAILABLE
+    });
+
+    // None of that counted: the whole quota is left.
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    assert_eq!(header(&r, "x-ratelimit-remaining"), 1);
+    crate::eventually!("the slot coming free again", {
+        r = submit(&mut guest).await;
+        r.status != StatusCode::SERVICE_UNAVAILABLE
+    });
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    assert_eq!(header(&r, "x-ratelimit-remaining"), 0);
+    // Refusals over the quota do not push the count (or its window) further.
+    crate::eventually!("the slot coming free a third time", {
+        r = submit(&mut guest).await;
+        r.status != StatusCode::SERVICE_UNAVAILABLE
+    });
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text());
+    for _ in 0..2 {
+        let r = submit(&mut guest).await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text());
+    }
+    let mut conn = state.redis.conn().await.unwrap();
+    let key = match guest.ip.ip() {
+        std::net::IpAddr::V4(v4) => format!("own-ide:quota:ip:{v4}"),
+        std::net::IpAddr::V6(_) => unreachable!("fresh_ip gives IPv4 addresses"),
+    };
+    let count: u64 = redis::cmd("GET")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(count, 2, "only the two accepted runs are counted");
     finish(state).await;
 }

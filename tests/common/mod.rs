@@ -13,25 +13,55 @@ use serde_json::Value;
 use std::net::SocketAddr;
 use tower::ServiceExt;
 
-/// Shuts the engine down and checks that none of its containers is left (removal is
-/// asynchronous, so it waits up to 15 s for Docker to confirm).
+/// How long `eventually!` waits for something that should happen. Generous on purpose:
+/// it only bounds a test that would otherwise hang, on a loaded 2-core machine; it is
+/// not a latency promise (those belong in `bench/`).
+pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Polls `$cond` (an expression that may `.await`) every 50 ms until it holds, and fails
+/// with `$what` if it still does not after `PATIENCE`.
+#[macro_export]
+macro_rules! eventually {
+    ($what:expr, $cond:expr) => {{
+        let deadline = tokio::time::Instant::now() + $crate::common::PATIENCE;
+        loop {
+            if $cond {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} did not happen within {:?}",
+                $what,
+                $crate::common::PATIENCE
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }};
+}
+
+/// Shuts the engine down and checks that none of its containers is left. Removal is
+/// asynchronous (Docker confirms it after `shutdown` returns), so it waits for it.
 pub async fn finish(state: AppState) {
     state.engine.shutdown().await;
-    let mut left = usize::MAX;
-    for _ in 0..60 {
-        left = state.engine.count_containers().await.unwrap();
-        if left == 0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    }
-    assert_eq!(left, 0, "no container of the engine may remain");
+    crate::eventually!(
+        "removal of every container of the engine",
+        state.engine.count_containers().await.unwrap() == 0
+    );
 }
+
+/// The MongoDB database and Redis logical database a test run uses unless the
+/// environment names others: never the ones a running app uses (`own_ide`, Redis 0),
+/// so a test run neither sees nor leaves that app's counters, sessions and history.
+/// (Redis pub/sub channels are shared by every logical database; the only one,
+/// `own-ide:stop`, carries run ids, which an app that does not hold the run ignores.)
+pub const TEST_DATABASE_NAME: &str = "own_ide_test";
+pub const TEST_REDIS_URL: &str = "redis://127.0.0.1:6379/1";
 
 /// Builds the app state with the process environment plus `overrides`. Unless a test
 /// sets them itself, guests get a quota no test reaches and the fair-share caps and
 /// rate are off (each has its own tests), and `SECRET_KEY` is fixed so that tokens can
-/// be checked.
+/// be checked. `DATABASE_NAME` and `REDIS_URL` default to the test run's own databases
+/// (see `TEST_DATABASE_NAME`).
 pub async fn state_with(overrides: &[(&str, &str)]) -> AppState {
     let mut overrides: Vec<(String, String)> = overrides
         .iter()
@@ -43,8 +73,11 @@ pub async fn state_with(overrides: &[(&str, &str)]) -> AppState {
         ("MAX_RUNS_IN_FLIGHT_PER_IP", "0"),
         ("USER_RUNS_PER_MINUTE", "0"),
         ("SECRET_KEY", "integration-test-secret-key-0123456789"),
+        ("DATABASE_NAME", TEST_DATABASE_NAME),
+        ("REDIS_URL", TEST_REDIS_URL),
     ] {
-        if !overrides.iter().any(|(n, _)| n == k) {
+        let from_env = matches!(k, "DATABASE_NAME" | "REDIS_URL") && std::env::var(k).is_ok();
+        if !from_env && !overrides.iter().any(|(n, _)| n == k) {
             overrides.push((k.to_string(), v.to_string()));
         }
     }
@@ -321,9 +354,8 @@ impl Client {
 
 /// Waits until run `id` has finished (as its events stream says) and returns it.
 pub async fn wait_finished(client: &mut Client, id: &str) -> Value {
-    let r = client.get(&format!("/api/v1/runs/{id}/events")).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    let text = r.text();
+    let mut events = client.events(id).await;
+    let text = events.until_result().await;
     let result = text
         .split("\n\n")
         .find_map(|ev| {
@@ -332,4 +364,87 @@ pub async fn wait_finished(client: &mut Client, id: &str) -> Value {
         })
         .unwrap_or_else(|| panic!("no result event in: {text}"));
     serde_json::from_str(result.trim_start_matches("data: ")).expect("result JSON")
+}
+
+/// An open `GET /api/v1/runs/{id}/events` stream and what it has sent so far.
+pub struct Events {
+    body: axum::body::BodyDataStream,
+    pub seen: String,
+    pub ended: bool,
+}
+
+impl Events {
+    /// Reads the stream until `needle` has arrived; fails if the stream ends first or
+    /// nothing more comes within `PATIENCE`.
+    pub async fn until(&mut self, needle: &str) -> &str {
+        while !self.seen.contains(needle) {
+            assert!(
+                !self.ended,
+                "the stream ended without {needle:?}: {}",
+                self.seen
+            );
+            self.next().await;
+        }
+        &self.seen
+    }
+
+    /// Reads the stream until the whole `result` event has arrived. (The stream may stay
+    /// open after it, so this does not wait for its end.)
+    pub async fn until_result(&mut self) -> &str {
+        loop {
+            if let Some(at) = self.seen.find("event: result") {
+                if self.seen[at..].contains("\n\n") {
+                    return &self.seen;
+                }
+            }
+            assert!(
+                !self.ended,
+                "the stream ended without a result: {}",
+                self.seen
+            );
+            self.next().await;
+        }
+    }
+
+    /// Reads the stream until the server ends it.
+    pub async fn until_end(&mut self) -> &str {
+        while !self.ended {
+            self.next().await;
+        }
+        &self.seen
+    }
+
+    async fn next(&mut self) {
+        let chunk = tokio::time::timeout(PATIENCE, futures::StreamExt::next(&mut self.body))
+            .await
+            .unwrap_or_else(|_| panic!("no event within {PATIENCE:?}; so far: {}", self.seen));
+        match chunk {
+            Some(Ok(b)) => self.seen.push_str(&String::from_utf8_lossy(&b)),
+            Some(Err(e)) => panic!("the event stream failed: {e}"),
+            None => self.ended = true,
+        }
+    }
+}
+
+impl Client {
+    /// Opens the run's event stream with this client's cookie, token and address.
+    pub async fn events(&self, id: &str) -> Events {
+        let mut req = Request::builder().uri(format!("/api/v1/runs/{id}/events"));
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c.clone());
+        }
+        if let Some(t) = &self.bearer {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let mut req = req.body(Body::empty()).unwrap();
+        req.extensions_mut().insert(ConnectInfo(self.ip));
+        let res = self.app.clone().oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "events of {id}");
+        assert_eq!(res.headers()["content-type"], "text/event-stream");
+        Events {
+            body: res.into_body().into_data_stream(),
+            seen: String::new(),
+            ended: false,
+        }
+    }
 }
