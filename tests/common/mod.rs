@@ -57,6 +57,21 @@ pub async fn finish(state: AppState) {
 pub const TEST_DATABASE_NAME: &str = "own_ide_test";
 pub const TEST_REDIS_URL: &str = "redis://127.0.0.1:6379/1";
 
+/// The test run's own MongoDB database and Redis URL (the environment's, when set), for
+/// a test that starts the server binary itself.
+pub fn test_stores() -> [(&'static str, String); 2] {
+    [
+        (
+            "DATABASE_NAME",
+            std::env::var("DATABASE_NAME").unwrap_or(TEST_DATABASE_NAME.into()),
+        ),
+        (
+            "REDIS_URL",
+            std::env::var("REDIS_URL").unwrap_or(TEST_REDIS_URL.into()),
+        ),
+    ]
+}
+
 /// Builds the app state with the process environment plus `overrides`. Unless a test
 /// sets them itself, guests get a quota no test reaches and the fair-share caps and
 /// rate are off (each has its own tests), and `SECRET_KEY` is fixed so that tokens can
