@@ -136,6 +136,24 @@ async fn a_compile_that_takes_too_long_is_stopped() {
     finish(state).await;
 }
 
+/// A compiler flooding its diagnostics is stopped at the output cap like a program.
+#[tokio::test]
+async fn compile_output_is_capped_and_the_compile_stopped() {
+    let state = common::state_with(&[("POOL_SIZE", "0"), ("MAX_OUTPUT_BYTES", "20000")]).await;
+    let mut c = Client::new(&state);
+    // Each level includes itself twice: 2^depth copies of the error below.
+    let code = "#include \"main.cpp\"\n#include \"main.cpp\"\nint x = undefined_name;\n";
+    let run = c.run("cpp", code, "").await;
+    assert_verdict(&run, "compile_error");
+    assert_eq!(run["truncated"], true, "{run:#}");
+    let out = run["compile_output"].as_str().unwrap();
+    assert!(out.starts_with("In file included from main.cpp:1"), "{out}");
+    assert!(out.len() <= 20000 + 100, "{} bytes", out.len());
+    assert!(out.ends_with("compilation stopped]"), "{out}");
+    assert_eq!(run["stdout"], "");
+    finish(state).await;
+}
+
 #[tokio::test]
 async fn hostile_programs_get_their_verdicts_and_change_nothing() {
     let state = common::state_with(&[("POOL_SIZE", "1"), ("RUN_TIME_LIMIT_MS", "3000")]).await;

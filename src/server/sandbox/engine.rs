@@ -304,9 +304,10 @@ impl Engine {
         let outcome = self
             .run_in(&container, lang, code, stdin, on_event, cancel)
             .await;
-        if outcome.verdict != Verdict::Ok
-            && outcome.verdict != Verdict::RuntimeError
-            && outcome.verdict != Verdict::CompileError
+        if outcome.truncated
+            || (outcome.verdict != Verdict::Ok
+                && outcome.verdict != Verdict::RuntimeError
+                && outcome.verdict != Verdict::CompileError)
         {
             // Killed runs must not linger: remove before reporting.
             container.remove_now().await;
@@ -341,8 +342,12 @@ impl Engine {
                 if judged.verdict == Verdict::TimeLimit {
                     compile_output.push_str("\nCompilation took too long and was stopped.");
                 }
+                if compiled.truncated {
+                    compile_output.push_str("\n[compiler output truncated; compilation stopped]");
+                }
                 return Outcome {
                     exit_code: judged.exit_code,
+                    truncated: compiled.truncated,
                     compile_output,
                     ..Outcome::bare(judged.verdict)
                 };

@@ -78,6 +78,8 @@ pub(super) struct Compiled {
     pub end: StepEnd,
     /// The compiler's output (capped).
     pub output: String,
+    /// The compiler's output passed the cap (and the compile was stopped).
+    pub truncated: bool,
     /// The program's output that arrived with the compile report: the run step's first.
     pub early: Chunks,
 }
@@ -141,6 +143,10 @@ impl<'a> Attached<'a> {
                 }
                 Stream::Err => {
                     out.push(split.push(bytes));
+                    // A compiler that floods its diagnostics is stopped like a program.
+                    if out.overflowed {
+                        return ControlFlow::Break(Stop::OutputCap);
+                    }
                     match split.trailer() {
                         Some(report) => {
                             ControlFlow::Break(Stop::Compiled(protocol::compile_code(report)))
@@ -154,6 +160,7 @@ impl<'a> Attached<'a> {
         out.push(&split.finish());
         Compiled {
             end,
+            truncated: out.overflowed,
             output: out.finish(),
             early,
         }

@@ -68,6 +68,9 @@ pub(super) fn judge(
             }
         }
         (Step::Run, StepEnd::Compiled(_)) => bare(Verdict::InternalError),
+        // The compiler's diagnostics ran past the cap: the compile was stopped, and the
+        // source is what produced them.
+        (Step::Compile, StepEnd::OutputCapped) => bare(Verdict::CompileError),
         (_, StepEnd::TimedOut) => bare(Verdict::TimeLimit),
         (_, StepEnd::Cancelled) => bare(Verdict::Stopped),
         (_, StepEnd::OutputCapped) => bare(Verdict::OutputLimit),
@@ -246,11 +249,11 @@ mod tests {
             let j = |end| judge(step, &end, lang, LIMIT_KB, "");
             assert_eq!(j(StepEnd::TimedOut), bare(Verdict::TimeLimit), "{step:?}");
             assert_eq!(j(StepEnd::Cancelled), bare(Verdict::Stopped), "{step:?}");
-            assert_eq!(
-                j(StepEnd::OutputCapped),
-                bare(Verdict::OutputLimit),
-                "{step:?}"
-            );
+            let capped = match step {
+                Step::Compile => Verdict::CompileError,
+                Step::Run => Verdict::OutputLimit,
+            };
+            assert_eq!(j(StepEnd::OutputCapped), bare(capped), "{step:?}");
             assert_eq!(
                 j(StepEnd::Failed("docker gone".into())),
                 bare(Verdict::InternalError),
