@@ -154,6 +154,50 @@ async fn compile_output_is_capped_and_the_compile_stopped() {
     finish(state).await;
 }
 
+/// The project's seccomp profile refuses io_uring whatever the daemon's default is.
+#[tokio::test]
+async fn io_uring_setup_is_refused() {
+    let state = common::state_with(&[("POOL_SIZE", "0")]).await;
+    let mut c = Client::new(&state);
+    let code = "#include <unistd.h>\n#include <sys/syscall.h>\n#include <cerrno>\n#include <cstdio>\n\
+        int main(){ unsigned char params[120] = {0};\n\
+        long r = syscall(__NR_io_uring_setup, 1, params);\n\
+        if (r < 0) printf(\"errno %d\\n\", errno); else printf(\"fd %ld\\n\", r); }";
+    let run = c.run("cpp", code, "").await;
+    assert_verdict(&run, "ok");
+    let out = run["stdout"].as_str().unwrap();
+    // EPERM (the profile's default) or ENOSYS, never a ring.
+    assert!(out == "errno 1\n" || out == "errno 38\n", "{run:#}");
+    finish(state).await;
+}
+
+/// Filling a tmpfs with empty files ends in the program's own error, and the next run
+/// starts clean.
+#[tokio::test]
+async fn exhausting_tmpfs_inodes_is_contained() {
+    let state = common::state_with(&[("POOL_SIZE", "1")]).await;
+    let mut c = Client::new(&state);
+    let code = "import os\nn = 0\ntry:\n    while True:\n        open(f'/tmp/f{n}', 'w').close()\n        n += 1\n\
+        except OSError as e:\n    print(n, e.errno)\n    raise\n";
+    let run = c.run("python", code, "").await;
+    assert_verdict(&run, "runtime_error");
+    let (n, errno) = run["stdout"]
+        .as_str()
+        .unwrap()
+        .trim()
+        .split_once(' ')
+        .expect("a count and an errno");
+    assert!(n.parse::<u64>().unwrap() < 5000, "{run:#}");
+    assert_eq!(errno, "28", "ENOSPC: {run:#}");
+    assert!(run["stderr"].as_str().unwrap().contains("No space left on device"));
+    let run = c
+        .run("python", "import os\nprint(os.path.exists('/tmp/f0'))", "")
+        .await;
+    assert_verdict(&run, "ok");
+    assert_eq!(run["stdout"], "False\n", "a fresh /tmp: {run:#}");
+    finish(state).await;
+}
+
 #[tokio::test]
 async fn hostile_programs_get_their_verdicts_and_change_nothing() {
     let state = common::state_with(&[("POOL_SIZE", "1"), ("RUN_TIME_LIMIT_MS", "3000")]).await;

@@ -67,6 +67,13 @@ pub struct SandboxConfig {
     pub queue_size: usize,
     /// Started containers kept ready per language.
     pub pool_size: usize,
+    /// The Docker runtime of sandbox containers (`runc`, or `runsc` for gVisor).
+    pub runtime: String,
+    /// How often leftover sandbox containers are looked for and removed.
+    pub sweep_interval: Duration,
+    /// Added to the compile and run limits: a container older than that which no live
+    /// run owns is a leftover.
+    pub sweep_margin: Duration,
 }
 
 impl Default for SandboxConfig {
@@ -89,6 +96,9 @@ impl Default for SandboxConfig {
             max_concurrent_runs: (cores * 2).max(2),
             queue_size: 64,
             pool_size: 2,
+            runtime: "runc".into(),
+            sweep_interval: Duration::from_secs(30),
+            sweep_margin: Duration::from_secs(60),
         }
     }
 }
@@ -264,6 +274,17 @@ impl Config {
                 d.pool_size,
                 "a whole number (0 turns the warm pool off)",
             )?,
+            runtime: r.string(&["SANDBOX_RUNTIME"], &d.runtime),
+            sweep_interval: Duration::from_millis(r.positive(
+                &["SANDBOX_SWEEP_INTERVAL_MS"],
+                d.sweep_interval.as_millis() as u64,
+                "a positive number of milliseconds",
+            )?),
+            sweep_margin: Duration::from_millis(r.parse(
+                &["SANDBOX_SWEEP_MARGIN_MS"],
+                d.sweep_margin.as_millis() as u64,
+                "a whole number of milliseconds",
+            )?),
         };
         let listen: SocketAddr = r.parse(
             &["LISTEN_ADDR", "LEPTOS_SITE_ADDR"],

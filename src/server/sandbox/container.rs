@@ -3,7 +3,7 @@
 use super::languages::Language;
 use crate::server::config::SandboxConfig;
 use bollard::container::AttachContainerResults;
-use bollard::models::{ContainerCreateBody, HostConfig, ResourcesUlimits};
+use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig, ResourcesUlimits};
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder,
 };
@@ -31,6 +31,13 @@ pub const SANDBOX_USER: &str = "10001:10001";
 /// Peak-memory report written by GNU time inside the container.
 pub const STATS_FILE: &str = "/tmp/.own-ide-time";
 
+/// The seccomp profile of every sandbox: Docker's default profile without the
+/// `io_uring_*` calls (which newer Docker releases removed), so that the kernel surface a
+/// program reaches does not depend on the daemon's version.
+pub const SECCOMP_PROFILE: &str = include_str!("../../../runtimes/seccomp.json");
+/// Files and directories each tmpfs may hold.
+pub const TMPFS_INODES: u64 = 4096;
+
 /// Memory limit of a language's containers, in bytes.
 pub fn memory_bytes(cfg: &SandboxConfig, lang: &Language) -> i64 {
     let mb = if lang.big_memory {
@@ -54,10 +61,14 @@ pub fn spec(
     main: Vec<String>,
 ) -> ContainerCreateBody {
     let memory = memory_bytes(cfg, lang);
-    let tmpfs_opts = format!(
-        "rw,exec,nosuid,nodev,size={}m,uid=10001,gid=10001,mode=0755",
-        cfg.tmpfs_mb
-    );
+    // An inode limit, so that a program creating empty files in a loop fills its own
+    // tmpfs and not the host's memory; nothing is ever executed from /tmp.
+    let tmpfs_opts = |exec: &str| {
+        format!(
+            "rw,{exec},nosuid,nodev,size={}m,nr_inodes={TMPFS_INODES},uid=10001,gid=10001,mode=0755",
+            cfg.tmpfs_mb
+        )
+    };
     let ulimit = |name: &str, v: i64| ResourcesUlimits {
         name: Some(name.into()),
         soft: Some(v),
@@ -67,11 +78,21 @@ pub fn spec(
         network_mode: Some("none".into()),
         readonly_rootfs: Some(true),
         tmpfs: Some(HashMap::from([
-            ("/work".to_string(), tmpfs_opts.clone()),
-            ("/tmp".to_string(), tmpfs_opts),
+            ("/work".to_string(), tmpfs_opts("exec")),
+            ("/tmp".to_string(), tmpfs_opts("noexec")),
         ])),
         cap_drop: Some(vec!["ALL".into()]),
-        security_opt: Some(vec!["no-new-privileges".into()]),
+        // The project's own profile, whatever the daemon's default is.
+        security_opt: Some(vec![
+            format!("seccomp={SECCOMP_PROFILE}"),
+            "no-new-privileges".into(),
+        ]),
+        // The attach stream carries the output; nothing goes to the host's disk.
+        log_config: Some(HostConfigLogConfig {
+            typ: Some("none".into()),
+            config: None,
+        }),
+        runtime: Some(cfg.runtime.clone()),
         memory: Some(memory),
         memory_swap: Some(memory),
         memory_swappiness: Some(0),
@@ -244,6 +265,23 @@ mod tests {
             "no host path is ever mounted"
         );
         assert_eq!(s.user.as_deref(), Some(SANDBOX_USER));
+        let opts = h.security_opt.clone().unwrap();
+        assert_eq!(opts.len(), 2);
+        let profile: serde_json::Value =
+            serde_json::from_str(opts[0].strip_prefix("seccomp=").unwrap()).unwrap();
+        assert_eq!(profile["defaultAction"], "SCMP_ACT_ERRNO");
+        let allowed = profile["syscalls"].to_string();
+        assert!(allowed.contains("\"openat\"") && !allowed.contains("io_uring"));
+        assert_eq!(opts[1], "no-new-privileges");
+        assert_eq!(
+            h.log_config.as_ref().and_then(|l| l.typ.as_deref()),
+            Some("none"),
+            "no container log on the host"
+        );
+        assert_eq!(h.runtime.as_deref(), Some("runc"));
+        let tmpfs = h.tmpfs.clone().unwrap();
+        assert!(tmpfs["/tmp"].contains("noexec") && tmpfs["/tmp"].contains("nr_inodes=4096"));
+        assert!(tmpfs["/work"].contains(",exec,") && tmpfs["/work"].contains("nr_inodes="));
         assert!(s.env.unwrap().iter().all(|e| !e.contains("SECRET")));
         let java = super::super::languages::find("java").unwrap();
         assert_eq!(
