@@ -159,7 +159,8 @@ async fn compile_output_is_capped_and_the_compile_stopped() {
 async fn io_uring_setup_is_refused() {
     let state = common::state_with(&[("POOL_SIZE", "0")]).await;
     let mut c = Client::new(&state);
-    let code = "#include <unistd.h>\n#include <sys/syscall.h>\n#include <cerrno>\n#include <cstdio>\n\
+    let code =
+        "#include <unistd.h>\n#include <sys/syscall.h>\n#include <cerrno>\n#include <cstdio>\n\
         int main(){ unsigned char params[120] = {0};\n\
         long r = syscall(__NR_io_uring_setup, 1, params);\n\
         if (r < 0) printf(\"errno %d\\n\", errno); else printf(\"fd %ld\\n\", r); }";
@@ -189,7 +190,10 @@ async fn exhausting_tmpfs_inodes_is_contained() {
         .expect("a count and an errno");
     assert!(n.parse::<u64>().unwrap() < 5000, "{run:#}");
     assert_eq!(errno, "28", "ENOSPC: {run:#}");
-    assert!(run["stderr"].as_str().unwrap().contains("No space left on device"));
+    assert!(run["stderr"]
+        .as_str()
+        .unwrap()
+        .contains("No space left on device"));
     let run = c
         .run("python", "import os\nprint(os.path.exists('/tmp/f0'))", "")
         .await;
@@ -690,51 +694,165 @@ async fn runs_are_private_to_their_guest_and_kept_in_redis() {
     finish(other).await;
 }
 
-/// Start-up clean-up takes the containers of dead processes and leaves live ones alone.
+fn docker(args: &[&str]) -> String {
+    let out = std::process::Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker CLI");
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn exists(id: &str) -> bool {
+    std::process::Command::new("docker")
+        .args(["inspect", id])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// Ids of the containers with all these labels, polled until there are `n` (at most
+/// 60 s, then the test fails saying so).
+async fn await_containers(labels: &[String], n: usize) -> Vec<String> {
+    let mut args = vec!["ps".to_string(), "-q".to_string()];
+    for l in labels {
+        args.push("--filter".into());
+        args.push(format!("label={l}"));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    for _ in 0..600 {
+        let ids: Vec<String> = docker(&args).lines().map(str::to_string).collect();
+        if ids.len() >= n {
+            return ids;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{n} containers labelled {labels:?} never appeared within 60 s");
+}
+
+/// The periodic sweep removes what a dead instance left (no heartbeat), old enough, and
+/// keeps a live instance's pooled container and this instance's own pool.
 #[tokio::test]
-async fn leftovers_of_dead_processes_are_removed_and_live_ones_kept() {
-    let host = own_ide::server::sandbox::container::this_host();
-    let make = |pid: &str| {
-        let out = std::process::Command::new("docker")
-            .args([
-                "create",
-                "--label",
-                "own-ide.sandbox=1",
-                "--label",
-                "own-ide.instance=someone-else",
-                "--label",
-                &format!("own-ide.host={host}"),
-                "--label",
-                &format!("own-ide.pid={pid}"),
-                "own-ide-python:latest",
-                "true",
-            ])
-            .output()
-            .expect("docker CLI");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+async fn the_sweep_removes_leftovers_of_dead_instances_only() {
+    // A realm of its own, so that this test's sweep with tiny limits touches no other
+    // test's containers.
+    let realm = format!("sweep-{}", uuid::Uuid::new_v4().simple());
+    let state = common::state_with(&[
+        ("POOL_SIZE", "1"),
+        ("SANDBOX_LABEL", &realm),
+        ("COMPILE_TIME_LIMIT_MS", "100"),
+        ("RUN_TIME_LIMIT_MS", "100"),
+        ("SANDBOX_SWEEP_MARGIN_MS", "0"),
+        ("SANDBOX_SWEEP_INTERVAL_MS", "300"),
+    ])
+    .await;
+    let liveness = own_ide::server::heartbeat::RedisLiveness::new(state.redis.clone());
+    use own_ide::server::sandbox::Liveness as _;
+    let live = format!("live-{}", uuid::Uuid::new_v4().simple());
+    liveness
+        .beat(&live, Duration::from_secs(120))
+        .await
+        .unwrap();
+    let make = |instance: &str, pooled: &str| {
+        docker(&[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--label",
+            &format!("own-ide.sandbox={realm}"),
+            "--label",
+            &format!("own-ide.instance={instance}"),
+            "--label",
+            &format!("own-ide.pooled={pooled}"),
+            "own-ide-python:latest",
+            "sleep",
+            "infinity",
+        ])
     };
-    let exists = |id: &str| {
-        std::process::Command::new("docker")
-            .args(["inspect", id])
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false)
+    let dead = make(&format!("dead-{}", uuid::Uuid::new_v4().simple()), "0");
+    let kept = make(&live, "1");
+    let mine = format!("own-ide.instance={}", state.engine.instance());
+    let pool = await_containers(&[mine.clone()], 4).await;
+    let mut gone = false;
+    for _ in 0..300 {
+        if !exists(&dead) {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        gone,
+        "the dead instance's container was not swept within 30 s"
+    );
+    assert!(exists(&kept), "a live instance's pooled container stays");
+    for id in &pool {
+        assert!(exists(id), "this instance's pool stays");
+    }
+    docker(&["rm", "-f", &kept]);
+    finish(state).await;
+}
+
+/// Pooled containers killed from outside are never handed to a run: each language's
+/// next run is `ok`.
+#[tokio::test]
+async fn dead_pooled_containers_are_never_handed_out() {
+    let state = common::state_with(&[("POOL_SIZE", "1")]).await;
+    let labels = [
+        format!("own-ide.instance={}", state.engine.instance()),
+        "own-ide.pooled=1".to_string(),
+    ];
+    let pooled = await_containers(&labels, 4).await;
+    let mut args = vec!["kill"];
+    args.extend(pooled.iter().map(String::as_str));
+    docker(&args);
+    // Await their end as Docker reports it.
+    let mut args = vec!["wait"];
+    args.extend(pooled.iter().map(String::as_str));
+    docker(&args);
+    let mut c = Client::new(&state);
+    let programs = [
+        ("python", "print('ok')"),
+        ("cpp", "#include <cstdio>\nint main(){ puts(\"ok\"); }"),
+        (
+            "java",
+            "public class Main { public static void main(String[] a){ System.out.println(\"ok\"); } }",
+        ),
+        ("javascript", "console.log('ok')"),
+    ];
+    for (lang, code) in programs {
+        let run = c.run(lang, code, "").await;
+        assert_verdict(&run, "ok");
+        assert_eq!(run["stdout"], "ok\n", "{lang}: {run:#}");
+    }
+    finish(state).await;
+}
+
+/// A container runtime the Docker engine does not have stops start-up with one line
+/// naming the variable; `/readyz` names the runtime in use.
+#[tokio::test]
+async fn the_sandbox_runtime_is_checked_and_named() {
+    let mut cfg = own_ide::server::config::SandboxConfig::default();
+    cfg.runtime = "no-such-runtime".into();
+    cfg.pool_size = 0;
+    let err = match own_ide::server::sandbox::Engine::start(cfg, None).await {
+        Ok(_) => panic!("an unknown runtime was accepted"),
+        Err(e) => e,
     };
-    // Process ids above the kernel's maximum never exist.
-    let dead = make("4194305");
-    let alive = make(&std::process::id().to_string());
-    let state = common::state_with(&[("POOL_SIZE", "0")]).await;
-    let removed = state.engine.remove_leftovers().await;
-    assert!(removed >= 1);
-    assert!(!exists(&dead), "the dead process's container is gone");
-    assert!(exists(&alive), "a live process's container stays");
-    let _ = std::process::Command::new("docker")
-        .args(["rm", "-f", &alive])
-        .output();
+    assert!(
+        err.starts_with("configuration error: SANDBOX_RUNTIME=\"no-such-runtime\"")
+            && err.contains("runc")
+            && !err.contains('\n'),
+        "{err}"
+    );
+    let state = common::state_with(&[("POOL_SIZE", "0"), ("SANDBOX_RUNTIME", "runc")]).await;
+    let mut c = Client::new(&state);
+    let r = c.get("/readyz").await;
+    assert_eq!(r.json()["sandbox_runtime"], "runc", "{}", r.text());
     finish(state).await;
 }

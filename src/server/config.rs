@@ -69,6 +69,9 @@ pub struct SandboxConfig {
     pub pool_size: usize,
     /// The Docker runtime of sandbox containers (`runc`, or `runsc` for gVisor).
     pub runtime: String,
+    /// Value of the sandbox label: deployments sharing one Docker engine with different
+    /// values never sweep each other's containers.
+    pub label: String,
     /// How often leftover sandbox containers are looked for and removed.
     pub sweep_interval: Duration,
     /// Added to the compile and run limits: a container older than that which no live
@@ -97,6 +100,7 @@ impl Default for SandboxConfig {
             queue_size: 64,
             pool_size: 2,
             runtime: "runc".into(),
+            label: "1".into(),
             sweep_interval: Duration::from_secs(30),
             sweep_margin: Duration::from_secs(60),
         }
@@ -275,6 +279,7 @@ impl Config {
                 "a whole number (0 turns the warm pool off)",
             )?,
             runtime: r.string(&["SANDBOX_RUNTIME"], &d.runtime),
+            label: r.string(&["SANDBOX_LABEL"], &d.label),
             sweep_interval: Duration::from_millis(r.positive(
                 &["SANDBOX_SWEEP_INTERVAL_MS"],
                 d.sweep_interval.as_millis() as u64,

@@ -8,24 +8,22 @@ use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder,
 };
 use bollard::Docker;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use tokio_util::task::TaskTracker;
 
-/// Label on every container the engine creates; start-up removes leftovers by it.
+/// Label on every container the engine creates (its value is the configured
+/// `SANDBOX_LABEL`); the sweep finds leftovers by it.
 pub const LABEL: &str = "own-ide.sandbox";
 /// Label naming the engine instance that created a container.
 pub const INSTANCE_LABEL: &str = "own-ide.instance";
-/// The machine and process that made a container: start-up clean-up removes only the
-/// containers of processes on this machine that no longer exist.
-pub const HOST_LABEL: &str = "own-ide.host";
-pub const PID_LABEL: &str = "own-ide.pid";
+/// Label on containers made for a warm pool (they may wait there for a long time).
+pub const POOLED_LABEL: &str = "own-ide.pooled";
 
-/// This machine's name, as the kernel knows it.
-pub fn this_host() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_default()
-}
+/// Ids of the containers this engine holds (pooled or in a run): the sweep leaves them
+/// alone and takes any other container of this instance.
+pub type Owned = Arc<std::sync::Mutex<HashSet<String>>>;
+
 /// The unprivileged user inside every runtime image.
 pub const SANDBOX_USER: &str = "10001:10001";
 /// Peak-memory report written by GNU time inside the container.
@@ -58,6 +56,7 @@ pub fn spec(
     cfg: &SandboxConfig,
     lang: &Language,
     instance: &str,
+    pooled: bool,
     main: Vec<String>,
 ) -> ContainerCreateBody {
     let memory = memory_bytes(cfg, lang);
@@ -126,10 +125,9 @@ pub fn spec(
         ]),
         network_disabled: Some(true),
         labels: Some(HashMap::from([
-            (LABEL.to_string(), "1".to_string()),
+            (LABEL.to_string(), cfg.label.clone()),
             (INSTANCE_LABEL.to_string(), instance.to_string()),
-            (HOST_LABEL.to_string(), this_host()),
-            (PID_LABEL.to_string(), std::process::id().to_string()),
+            (POOLED_LABEL.to_string(), u8::from(pooled).to_string()),
             ("own-ide.language".to_string(), lang.id.to_string()),
         ])),
         host_config: Some(host),
@@ -145,18 +143,25 @@ pub async fn create_started(
     cfg: &SandboxConfig,
     lang: &Language,
     instance: &str,
+    pooled: bool,
+    owned: &Owned,
     tracker: &TaskTracker,
     main: Vec<String>,
 ) -> Result<Container, bollard::errors::Error> {
     let name = format!("own-ide-{}-{}", lang.id, uuid::Uuid::new_v4().simple());
     let opts = CreateContainerOptionsBuilder::default().name(&name).build();
     let created = docker
-        .create_container(Some(opts), spec(cfg, lang, instance, main))
+        .create_container(Some(opts), spec(cfg, lang, instance, pooled, main))
         .await?;
+    owned
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(created.id.clone());
     let mut container = Container {
         docker: docker.clone(),
         id: created.id,
         tracker: tracker.clone(),
+        owned: owned.clone(),
         io: std::sync::Mutex::new(None),
     };
     let opts = AttachContainerOptionsBuilder::default()
@@ -177,6 +182,7 @@ pub struct Container {
     docker: Docker,
     pub id: String,
     tracker: TaskTracker,
+    owned: Owned,
     /// The attached stdin and output of the container's process, taken by the run that
     /// uses it. (`None` only until attached; a mutex only so that the container can be
     /// shared across threads.)
@@ -194,9 +200,18 @@ impl Container {
         remove(&self.docker, &self.id).await;
     }
 
+    /// Whether Docker reports the container's process as running (a pooled container
+    /// may have died meanwhile, say with a restarted Docker engine).
+    pub async fn is_running(&self) -> bool {
+        matches!(
+            self.docker.inspect_container(&self.id, None).await,
+            Ok(c) if c.state.as_ref().and_then(|s| s.running) == Some(true)
+        )
+    }
+
     /// How the container's own process ended, once Docker reports it stopped (the state
-    /// can lag the end of its output by a moment): its exit code and Docker's OOM flag.
-    pub async fn exit_state(&self) -> Result<(i64, bool), String> {
+    /// can lag the end of its output by a moment).
+    pub async fn exit_state(&self) -> Result<ExitState, String> {
         for _ in 0..50 {
             let state = self
                 .docker
@@ -206,10 +221,15 @@ impl Container {
                 .state
                 .unwrap_or_default();
             if state.running != Some(true) {
-                return Ok((
-                    state.exit_code.unwrap_or(-1),
-                    state.oom_killed == Some(true),
-                ));
+                let finished_at = state.finished_at.as_deref().and_then(|t| {
+                    time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                        .ok()
+                });
+                return Ok(ExitState {
+                    code: state.exit_code.unwrap_or(-1),
+                    oom_killed: state.oom_killed == Some(true),
+                    finished_at: finished_at.map(std::time::SystemTime::from),
+                });
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
@@ -217,30 +237,53 @@ impl Container {
     }
 }
 
+/// How a container's own process ended, as Docker saw it.
+#[derive(Debug)]
+pub struct ExitState {
+    pub code: i64,
+    pub oom_killed: bool,
+    /// When it ended (`None` if Docker did not say).
+    pub finished_at: Option<std::time::SystemTime>,
+}
+
 impl Drop for Container {
     fn drop(&mut self) {
         let docker = self.docker.clone();
         let id = std::mem::take(&mut self.id);
+        // A removal that fails leaves an unowned container: the next sweep takes it.
+        self.owned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            self.tracker
-                .spawn_on(async move { remove(&docker, &id).await }, &handle);
+            self.tracker.spawn_on(
+                async move {
+                    remove(&docker, &id).await;
+                },
+                &handle,
+            );
         }
     }
 }
 
-/// Force-removes a container; a container that is already gone is fine.
-pub async fn remove(docker: &Docker, id: &str) {
+/// Force-removes a container; a container that is already gone is fine. Returns
+/// whether it is gone.
+pub async fn remove(docker: &Docker, id: &str) -> bool {
     let opts = RemoveContainerOptionsBuilder::default()
         .force(true)
         .v(true)
         .build();
     match docker.remove_container(id, Some(opts)).await {
-        Ok(()) => {}
+        Ok(()) => true,
+        // 409: a removal is already in progress.
         Err(bollard::errors::Error::DockerResponseServerError {
             status_code: 404 | 409,
             ..
-        }) => {}
-        Err(e) => tracing::warn!(container = id, error = %e, "could not remove sandbox container"),
+        }) => true,
+        Err(e) => {
+            tracing::warn!(container = id, error = %e, "could not remove sandbox container; the sweep tries again");
+            false
+        }
     }
 }
 
@@ -252,7 +295,11 @@ mod tests {
     fn spec_is_locked_down() {
         let cfg = SandboxConfig::default();
         let lang = super::super::languages::find("python").unwrap();
-        let s = spec(&cfg, lang, "test", vec!["true".into()]);
+        let s = spec(&cfg, lang, "test", true, vec!["true".into()]);
+        let labels = s.labels.clone().unwrap();
+        assert_eq!(labels[LABEL], "1");
+        assert_eq!(labels[INSTANCE_LABEL], "test");
+        assert_eq!(labels[POOLED_LABEL], "1");
         let h = s.host_config.unwrap();
         assert_eq!(h.network_mode.as_deref(), Some("none"));
         assert_eq!(h.readonly_rootfs, Some(true));
@@ -285,7 +332,7 @@ mod tests {
         assert!(s.env.unwrap().iter().all(|e| !e.contains("SECRET")));
         let java = super::super::languages::find("java").unwrap();
         assert_eq!(
-            spec(&cfg, java, "t", vec!["true".into()])
+            spec(&cfg, java, "t", false, vec!["true".into()])
                 .host_config
                 .unwrap()
                 .memory,

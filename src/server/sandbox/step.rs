@@ -49,6 +49,9 @@ pub(super) enum StepEnd {
     Compiled(i64),
     /// Docker failed; the message is for the log.
     Failed(String),
+    /// The container had died before this run began (no output at all, and Docker
+    /// says it ended before the run took it): nothing of the program ran.
+    DeadOnArrival,
 }
 
 impl StepEnd {
@@ -101,6 +104,10 @@ pub(super) struct Attached<'a> {
     nonce: String,
     cap: usize,
     cancel: &'a CancellationToken,
+    /// When this run took the container.
+    since: std::time::SystemTime,
+    /// Whether any output at all came from the container.
+    any_output: bool,
     _feeder: AbortOnDropHandle<()>,
 }
 
@@ -114,6 +121,7 @@ impl<'a> Attached<'a> {
         cap: usize,
         cancel: &'a CancellationToken,
     ) -> Option<Self> {
+        let since = std::time::SystemTime::now();
         let io = container.take_io()?;
         let nonce = protocol::nonce();
         let feeder = feed(io.input, protocol::input(&nonce, code, stdin));
@@ -123,6 +131,8 @@ impl<'a> Attached<'a> {
             nonce,
             cap,
             cancel,
+            since,
+            any_output: false,
             _feeder: feeder,
         })
     }
@@ -244,18 +254,26 @@ impl<'a> Attached<'a> {
         limit: Duration,
         on_output: &mut (dyn FnMut(Stream, &[u8]) -> ControlFlow<Stop> + Send),
     ) -> StepEnd {
-        let ran_for = match drive(&mut self.output, limit, self.cancel, on_output).await {
+        let any = &mut self.any_output;
+        let mut counted = |stream: Stream, bytes: &[u8]| {
+            *any |= !bytes.is_empty();
+            on_output(stream, bytes)
+        };
+        let ran_for = match drive(&mut self.output, limit, self.cancel, &mut counted).await {
             Ok(end) => return end,
             Err(ran_for) => ran_for,
         };
         // The wrapper shell died before its report (killed with its container's process
         // tree): the container has stopped, and Docker knows how.
         match self.container.exit_state().await {
-            Ok((code, oom_killed)) => StepEnd::Exited {
-                code,
+            Ok(state) if !self.any_output && state.finished_at.is_some_and(|t| t <= self.since) => {
+                StepEnd::DeadOnArrival
+            }
+            Ok(state) => StepEnd::Exited {
+                code: state.code,
                 ran_for,
                 stats: Stats {
-                    oom_killed,
+                    oom_killed: state.oom_killed,
                     ..Stats::default()
                 },
             },

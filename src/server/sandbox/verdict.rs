@@ -74,7 +74,7 @@ pub(super) fn judge(
         (_, StepEnd::TimedOut) => bare(Verdict::TimeLimit),
         (_, StepEnd::Cancelled) => bare(Verdict::Stopped),
         (_, StepEnd::OutputCapped) => bare(Verdict::OutputLimit),
-        (_, StepEnd::Failed(_)) => bare(Verdict::InternalError),
+        (_, StepEnd::Failed(_) | StepEnd::DeadOnArrival) => bare(Verdict::InternalError),
     }
 }
 
@@ -254,6 +254,7 @@ mod tests {
                 Step::Run => Verdict::OutputLimit,
             };
             assert_eq!(j(StepEnd::OutputCapped), bare(capped), "{step:?}");
+            assert_eq!(j(StepEnd::DeadOnArrival), bare(Verdict::InternalError));
             assert_eq!(
                 j(StepEnd::Failed("docker gone".into())),
                 bare(Verdict::InternalError),
