@@ -202,6 +202,29 @@ async fn exhausting_tmpfs_inodes_is_contained() {
     finish(state).await;
 }
 
+/// CPU time is reported beside wall time: a busy loop shows it, a sleep does not.
+#[tokio::test]
+async fn cpu_time_is_measured_apart_from_wall_time() {
+    let state = common::state_with(&[("POOL_SIZE", "0")]).await;
+    let mut c = Client::new(&state);
+    let run = c
+        .run(
+            "python",
+            "x = 0\nfor i in range(6_000_000):\n    x += i\nprint(x > 0)",
+            "",
+        )
+        .await;
+    assert_verdict(&run, "ok");
+    let cpu = run["cpu_time_ms"].as_u64().expect("cpu_time_ms");
+    assert!(cpu >= 100, "a busy loop uses CPU: {run:#}");
+    let run = c.run("python", "import time\ntime.sleep(1)", "").await;
+    assert_verdict(&run, "ok");
+    let cpu = run["cpu_time_ms"].as_u64().expect("cpu_time_ms");
+    assert!(run["time_ms"].as_u64().unwrap() >= 1000, "{run:#}");
+    assert!(cpu < 500, "a sleep uses little CPU: {run:#}");
+    finish(state).await;
+}
+
 #[tokio::test]
 async fn hostile_programs_get_their_verdicts_and_change_nothing() {
     let state = common::state_with(&[("POOL_SIZE", "1"), ("RUN_TIME_LIMIT_MS", "3000")]).await;

@@ -45,6 +45,8 @@ pub struct Outcome {
     pub compile_output: String,
     pub time_ms: u64,
     pub memory_kb: Option<u64>,
+    /// CPU time the program used (`None` when it was not measured).
+    pub cpu_time_ms: Option<u64>,
     pub truncated: bool,
 }
 
@@ -60,6 +62,7 @@ impl Outcome {
             compile_output: String::new(),
             time_ms: 0,
             memory_kb: None,
+            cpu_time_ms: None,
             truncated: false,
         }
     }
@@ -443,6 +446,7 @@ impl Engine {
             compile_output,
             time_ms: ran.time_ms,
             memory_kb: judged.memory_kb,
+            cpu_time_ms: judged.cpu_time_ms,
             truncated: ran.truncated,
         })
     }

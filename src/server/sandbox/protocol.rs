@@ -66,13 +66,20 @@ printf '\036%s\036%s\036%s\036' "$n" "$c" "$n" >&2
         ),
         None => String::new(),
     };
+    // The CPU time of the container's cgroup (v1 cpuacct, or v2 cpu.stat) before and
+    // after the program, read with shell built-ins.
     format!(
         r#"IFS= read -r n || exit
 IFS= read -r s || exit
 printf %s "$s" | base64 -d > {source} || exit
-{compile}"$@"
+{compile}cpu() {{ t=; {{ read -r t < /sys/fs/cgroup/cpuacct/cpuacct.usage || while read -r k v; do [ "$k" = usage_usec ] && t=${{v}}000; done < /sys/fs/cgroup/cpu.stat; }} 2>/dev/null; }}
+cpu; t0=$t
+"$@"
 c=$?
+cpu
 s=
+[ -n "$t0" ] && [ -n "$t" ] && s="cpu_ns $((t - t0))
+"
 for f in {STATS_FILE} /sys/fs/cgroup/memory/memory.oom_control /sys/fs/cgroup/memory.events; do
 [ -f "$f" ] && [ -r "$f" ] && {{ while IFS= read -r l || [ -n "$l" ]; do s="$s$l
 "; done < "$f"; }} 2>/dev/null
@@ -113,6 +120,8 @@ pub(super) struct Stats {
     pub max_rss_kb: Option<u64>,
     pub signal: Option<i64>,
     pub oom_killed: bool,
+    /// CPU time of the container's cgroup while the program ran.
+    pub cpu_ns: Option<u64>,
 }
 
 impl Stats {
@@ -121,6 +130,8 @@ impl Stats {
         for line in text.lines().map(str::trim) {
             if let Some(rest) = line.strip_prefix("Command terminated by signal ") {
                 s.signal = rest.trim().parse().ok();
+            } else if let Some(n) = line.strip_prefix("cpu_ns ") {
+                s.cpu_ns = n.trim().parse().ok();
             } else if let Some(n) = line.strip_prefix("oom_kill ") {
                 s.oom_killed |= n.trim().parse::<u64>().map(|n| n > 0).unwrap_or(false);
             } else if let Ok(kb) = line.parse::<u64>() {
@@ -143,16 +154,19 @@ mod tests {
             Stats {
                 max_rss_kb: Some(69540),
                 signal: Some(9),
-                oom_killed: true
+                oom_killed: true,
+                cpu_ns: None,
             }
         );
-        let s = Stats::parse("7672\n\noom_kill_disable 0\nunder_oom 0\noom_kill 0\n");
+        let s =
+            Stats::parse("cpu_ns 28954000\n7672\n\noom_kill_disable 0\nunder_oom 0\noom_kill 0\n");
         assert_eq!(
             s,
             Stats {
                 max_rss_kb: Some(7672),
                 signal: None,
-                oom_killed: false
+                oom_killed: false,
+                cpu_ns: Some(28954000),
             }
         );
         let r = Report::parse(b"137\nCommand terminated by signal 9\n69540\noom_kill 1\n").unwrap();
@@ -163,7 +177,8 @@ mod tests {
                 stats: Stats {
                     max_rss_kb: Some(69540),
                     signal: Some(9),
-                    oom_killed: true
+                    oom_killed: true,
+                    cpu_ns: None,
                 }
             }
         );

@@ -20,6 +20,7 @@ pub(super) struct Judgement {
     pub exit_code: Option<i64>,
     pub signal: Option<String>,
     pub memory_kb: Option<u64>,
+    pub cpu_time_ms: Option<u64>,
 }
 
 /// Decides the verdict of a step from how it `end`ed, the language, the container's
@@ -41,6 +42,7 @@ pub(super) fn judge(
         exit_code: None,
         signal: None,
         memory_kb: None,
+        cpu_time_ms: None,
     };
     match (step, end) {
         (Step::Compile, StepEnd::Compiled(0)) => bare(Verdict::Ok),
@@ -65,6 +67,7 @@ pub(super) fn judge(
                 exit_code: if signal.is_some() { None } else { Some(code) },
                 signal: signal.map(signal_name),
                 memory_kb: stats.max_rss_kb.map(|kb| kb.min(memory_limit_kb)),
+                cpu_time_ms: stats.cpu_ns.map(|ns| ns / 1_000_000),
             }
         }
         (Step::Run, StepEnd::Compiled(_)) => bare(Verdict::InternalError),
@@ -129,6 +132,7 @@ mod tests {
             exit_code: None,
             signal: None,
             memory_kb: None,
+            cpu_time_ms: None,
         }
     }
 
@@ -136,6 +140,7 @@ mod tests {
     fn a_clean_exit_is_ok_with_its_code_and_memory() {
         let stats = Stats {
             max_rss_kb: Some(7672),
+            cpu_ns: Some(3_400_000),
             ..Stats::default()
         };
         assert_eq!(
@@ -145,6 +150,7 @@ mod tests {
                 exit_code: Some(0),
                 signal: None,
                 memory_kb: Some(7672),
+                cpu_time_ms: Some(3),
             }
         );
     }
@@ -207,6 +213,7 @@ mod tests {
             max_rss_kb: Some(LIMIT_KB + 10),
             signal: Some(9),
             oom_killed: true,
+            cpu_ns: None,
         };
         assert_eq!(
             run(&exited(137, stats), "python", ""),
@@ -216,6 +223,7 @@ mod tests {
                 signal: Some("SIGKILL".into()),
                 // Capped at the limit the kernel enforces.
                 memory_kb: Some(LIMIT_KB),
+                cpu_time_ms: None,
             }
         );
     }
@@ -283,6 +291,7 @@ mod tests {
             max_rss_kb: Some(5),
             signal: Some(9),
             oom_killed: true,
+            cpu_ns: None,
         };
         assert_eq!(
             compile(&exited(137, stats)),
