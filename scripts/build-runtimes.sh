@@ -4,7 +4,7 @@
 # docs and setuid bits removed) with the language's packages, `docker import` turns it into a
 # base image, and the one runtimes/Dockerfile adds the supervisor and the sandbox user.
 #
-# Build key: sha256 of runtimes/Dockerfile, runtimes/<lang>/packages, the supervisor source and
+# Build key: sha256 of this script, runtimes/Dockerfile, runtimes/<lang>/packages, the supervisor source and
 # the exact version of every package that would be installed (the dependency closure resolved
 # from the host's apt lists, refreshed by `apt-get update` unless OWN_IDE_APT_UPDATE=0), so a
 # Debian security update rebuilds the image and an unchanged archive costs about a second.
@@ -45,11 +45,16 @@ trap 'rm -rf "$work"' EXIT
 build_supervisor "$work/supervisor"
 cp "$root/runtimes/Dockerfile" "$work/Dockerfile"
 
+# Only there for maintainer scripts, which have all run when the customize hooks do: usrmerge
+# (done already) pulls in perl; debconf is perl too. Nothing a compiler or a program needs.
+export lean_purge="usrmerge libfile-find-rule-perl libnumber-compare-perl libtext-glob-perl
+  perl libperl5.36 perl-modules-5.36 debconf perl-base"
+
 for lang in "${langs[@]}"; do
   list="$root/runtimes/$lang/packages"
   [ -f "$list" ] || { echo "no runtime package list for '$lang'" >&2; exit 1; }
   mapfile -t pkgs < <(grep -v '^\s*\(#\|$\)' "$list")
-  hash="$( { cat "$root/runtimes/Dockerfile" "$list" "$root/runtimes/supervisor/supervisor.c"
+  hash="$( { cat "$0" "$root/runtimes/Dockerfile" "$list" "$root/runtimes/supervisor/supervisor.c"
              resolved_versions "${pkgs[@]}"; } | sha256sum | cut -c1-16)"
   image="$prefix$lang:latest"
   have="$(docker image inspect -f '{{ index .Config.Labels "own-ide.hash" }}' "$image" 2>/dev/null || true)"
@@ -57,17 +62,22 @@ for lang in "${langs[@]}"; do
   echo "building runtime $image (this takes 20 s to 2 min per language)"
   base="${prefix}base-$lang:$hash"
   if ! docker image inspect "$base" >/dev/null 2>&1; then
-    # essential variant: dpkg and the Essential set, no apt. Perl is only there for maintainer
-    # scripts, which have run by the customize hook, so it goes with the docs and setuid bits.
+    # essential variant: dpkg and the Essential set, no apt; the hooks drop perl (see
+    # lean_purge), setuid/setgid bits, apt lists, logs, docs and man pages.
     mmdebstrap --quiet --variant=essential --include="$(IFS=,; echo "${pkgs[*]}")" \
       --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
       --dpkgopt='path-exclude=/usr/share/info/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
       --dpkgopt='path-exclude=/usr/share/lintian/*' \
-      --customize-hook='chroot "$1" dpkg --purge --force-remove-essential --force-depends perl-base >/dev/null 2>&1 || true' \
-      --customize-hook='find "$1" -xdev -perm /6000 -type f -exec chmod ug-s {} +' \
+      --customize-hook='chroot "$1" dpkg --purge --force-all $lean_purge >/dev/null 2>&1 || true' \
+      --customize-hook='test ! -e "$1"/usr/bin/perl && test -x "$1"/bin/sh' \
+      --customize-hook='find "$1" -xdev -perm /6000 -exec chmod ug-s {} +' \
       --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/* "$1"/var/log/* "$1"/var/cache/debconf/*-old "$1"/usr/share/doc "$1"/usr/share/man' \
       "$suite" - "deb $mirror $suite main" "deb $mirror $suite-updates main" \
-      "deb $security $suite-security main" | docker import - "$base" >/dev/null
+      "deb $security $suite-security main" > "$work/rootfs.tar"
+    # Imported only after mmdebstrap succeeded: a failed run must not leave an empty base
+    # image that the next run would take as built.
+    docker import "$work/rootfs.tar" "$base" >/dev/null
+    rm -f "$work/rootfs.tar"
   fi
   docker build --quiet --build-arg "BASE=$base" --build-arg "LANG_PACKAGES=${pkgs[*]}" \
     --label "own-ide.hash=$hash" -t "$image" "$work" >/dev/null
