@@ -19,13 +19,13 @@ payload() {
   printf '%s %s\n' "$nonce" "$(printf %s "$body" | base64 -d | wc -c)"
   printf %s "$body" | base64 -d
 }
-show() { cat -v; echo " [exit $?]"; }
 run() { # run LANG STDIN-TEXT FILE... -- SUPERVISOR-ARGS...
   local lang=$1 input=$2; shift 2; local files=()
   while [ "$1" != -- ]; do files+=("$1"); shift; done; shift
   echo "== $lang: $*"
   { payload "${files[@]}"; printf %s "$input"; } |
-    docker run "${flags[@]}" "$prefix$lang:latest" /usr/local/libexec/own-ide/supervisor "$@" 2>&1 | show
+    docker run "${flags[@]}" "$prefix$lang:latest" /usr/local/libexec/own-ide/supervisor "$@" 2>&1 | cat -v
+  echo " [docker run exit ${PIPESTATUS[1]}]"
 }
 t="$(mktemp -d)"; trap 'rm -rf "$t"' EXIT
 printf 'import sys\nprint("hello,", sys.stdin.read())\n' > "$t/main.py"
@@ -43,4 +43,5 @@ printf 'kill -9 -1; echo survived\n' > "$t/kill.sh"
 run python "" "$t/kill.sh" -- -- sh kill.sh
 printf 'x' > "$t/x"
 echo "== bad name"; { printf '%s 9\n../x 1\nx' "$nonce"; } |
-  docker run "${flags[@]}" "${prefix}python:latest" /usr/local/libexec/own-ide/supervisor -- true 2>&1 | show
+  docker run "${flags[@]}" "${prefix}python:latest" /usr/local/libexec/own-ide/supervisor -- true 2>&1 | cat -v
+echo " [docker run exit ${PIPESTATUS[1]}]"
