@@ -63,11 +63,13 @@ for lang in "${langs[@]}"; do
   base="${prefix}base-$lang:$hash"
   if ! docker image inspect "$base" >/dev/null 2>&1; then
     # essential variant: dpkg and the Essential set, no apt; the hooks drop perl (see
-    # lean_purge), setuid/setgid bits, apt lists, logs, docs and man pages.
+    # lean_purge), setuid/setgid bits, apt lists, logs, docs and man pages. openjdk's postinst
+    # fails without /usr/share/man/man1 (update-alternatives links its man page there).
     mmdebstrap --quiet --variant=essential --include="$(IFS=,; echo "${pkgs[*]}")" \
       --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
       --dpkgopt='path-exclude=/usr/share/info/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
       --dpkgopt='path-exclude=/usr/share/lintian/*' \
+      --essential-hook='mkdir -p "$1"/usr/share/man/man1' \
       --customize-hook='chroot "$1" dpkg --purge --force-all $lean_purge >/dev/null 2>&1 || true' \
       --customize-hook='test ! -e "$1"/usr/bin/perl && test -x "$1"/bin/sh' \
       --customize-hook='find "$1" -xdev -perm /6000 -exec chmod ug-s {} +' \
@@ -81,5 +83,9 @@ for lang in "${langs[@]}"; do
   fi
   docker build --quiet --build-arg "BASE=$base" --build-arg "LANG_PACKAGES=${pkgs[*]}" \
     --label "own-ide.hash=$hash" -t "$image" "$work" >/dev/null
+  # Older base images of this language are dead weight (hundreds of MB each) once the image
+  # is rebuilt; one still used by a container stays (rmi without -f refuses).
+  docker image ls --format '{{.Repository}}:{{.Tag}}' "${prefix}base-$lang" | grep -vxF "$base" |
+    xargs -r docker rmi >/dev/null 2>&1 || true
   echo "built $image ($(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%d MB", $1/1e6}'))"
 done
