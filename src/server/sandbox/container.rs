@@ -26,8 +26,6 @@ pub type Owned = Arc<std::sync::Mutex<HashSet<String>>>;
 
 /// The unprivileged user inside every runtime image.
 pub const SANDBOX_USER: &str = "10001:10001";
-/// Peak-memory report written by GNU time inside the container.
-pub const STATS_FILE: &str = "/tmp/.own-ide-time";
 
 /// The seccomp profile of every sandbox: Docker's default profile without the
 /// `io_uring_*` calls (which newer Docker releases removed), so that the kernel surface a
@@ -64,7 +62,7 @@ pub fn spec(
     // tmpfs and not the host's memory; nothing is ever executed from /tmp.
     let tmpfs_opts = |exec: &str| {
         format!(
-            "rw,{exec},nosuid,nodev,size={}m,nr_inodes={TMPFS_INODES},uid=10001,gid=10001,mode=0755",
+            "rw,{exec},nosuid,nodev,size={}m,nr_inodes={TMPFS_INODES},uid=10001,gid=10001,mode=0700",
             cfg.tmpfs_mb
         )
     };

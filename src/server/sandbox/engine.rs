@@ -260,7 +260,7 @@ impl Engine {
                 pooled,
                 &self.owned,
                 &self.tracker,
-                protocol::run_command(lang),
+                protocol::command(lang, container::memory_bytes(&self.cfg, lang)),
             ),
         )
         .await;
@@ -390,7 +390,8 @@ impl Engine {
         on_event: &(dyn Fn(Event) + Send + Sync),
         cancel: &CancellationToken,
     ) -> Result<Outcome, DeadOnArrival> {
-        let Some(mut attached) = Attached::new(c, code, stdin, self.cfg.max_output_bytes, cancel)
+        let Some(mut attached) =
+            Attached::new(c, lang, code, stdin, self.cfg.max_output_bytes, cancel)
         else {
             tracing::error!(container = %c.id, "a sandbox container without its attached streams");
             return Ok(Outcome::bare(Verdict::InternalError));
@@ -404,17 +405,21 @@ impl Engine {
                 return Err(DeadOnArrival);
             }
             log_failure(&compiled.end, "compile step failed in Docker");
-            let judged = verdict::judge(Step::Compile, &compiled.end, lang, limit_kb, "");
+            let judged = verdict::judge(Step::Compile, &compiled.end, limit_kb);
             compile_output = compiled.output;
             if judged.verdict != Verdict::Ok {
                 if judged.verdict == Verdict::TimeLimit {
                     compile_output.push_str("\nCompilation took too long and was stopped.");
+                }
+                if matches!(compiled.end, StepEnd::Vanished { .. }) {
+                    compile_output.push_str("\nThe compiler ended without a report.");
                 }
                 if compiled.truncated {
                     compile_output.push_str("\n[compiler output truncated; compilation stopped]");
                 }
                 return Ok(Outcome {
                     exit_code: judged.exit_code,
+                    signal: judged.signal,
                     truncated: compiled.truncated,
                     compile_output,
                     ..Outcome::bare(judged.verdict)
@@ -436,13 +441,26 @@ impl Engine {
         if matches!(ran.end, StepEnd::Compiled(_)) {
             tracing::error!("a second compile report during the run step");
         }
-        let judged = verdict::judge(Step::Run, &ran.end, lang, limit_kb, &ran.stderr);
+        let judged = verdict::judge(Step::Run, &ran.end, limit_kb);
+        let mut stderr = ran.stderr;
+        if let StepEnd::Vanished { code, .. } = ran.end {
+            if code == 125 {
+                tracing::error!(stderr = %stderr, "the sandbox supervisor refused its input");
+            } else {
+                if !stderr.is_empty() && !stderr.ends_with('\n') {
+                    stderr.push('\n');
+                }
+                stderr.push_str(
+                    "[the program's supervisor was killed: its exit status is unknown]\n",
+                );
+            }
+        }
         Ok(Outcome {
             verdict: judged.verdict,
             exit_code: judged.exit_code,
             signal: judged.signal,
             stdout: ran.stdout,
-            stderr: ran.stderr,
+            stderr,
             compile_output,
             time_ms: ran.time_ms,
             memory_kb: judged.memory_kb,
