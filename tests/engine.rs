@@ -807,7 +807,7 @@ async fn the_sweep_removes_leftovers_of_dead_instances_only() {
     let dead = make(&format!("dead-{}", uuid::Uuid::new_v4().simple()), "0");
     let kept = make(&live, "1");
     let mine = format!("own-ide.instance={}", state.engine.instance());
-    let pool = await_containers(&[mine.clone()], 4).await;
+    let pool = await_containers(std::slice::from_ref(&mine), 4).await;
     let mut gone = false;
     for _ in 0..300 {
         if !exists(&dead) {
@@ -867,9 +867,11 @@ async fn dead_pooled_containers_are_never_handed_out() {
 /// naming the variable; `/readyz` names the runtime in use.
 #[tokio::test]
 async fn the_sandbox_runtime_is_checked_and_named() {
-    let mut cfg = own_ide::server::config::SandboxConfig::default();
-    cfg.runtime = "no-such-runtime".into();
-    cfg.pool_size = 0;
+    let cfg = own_ide::server::config::SandboxConfig {
+        runtime: "no-such-runtime".into(),
+        pool_size: 0,
+        ..Default::default()
+    };
     let err = match own_ide::server::sandbox::Engine::start(cfg, None).await {
         Ok(_) => panic!("an unknown runtime was accepted"),
         Err(e) => e,

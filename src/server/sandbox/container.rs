@@ -133,6 +133,15 @@ pub fn spec(
     }
 }
 
+/// Who holds a new container: the engine instance, whether it is for a pool, the set of
+/// ids the instance holds, and the tracker its removal runs on.
+pub struct Holder<'a> {
+    pub instance: &'a str,
+    pub pooled: bool,
+    pub owned: &'a Owned,
+    pub tracker: &'a TaskTracker,
+}
+
 /// Creates and starts a fresh container; on any failure nothing is left behind. It is
 /// attached to before it starts, so nothing its process (`main`, see [`spec`]) writes
 /// can be missed, and the streams travel with it.
@@ -140,12 +149,15 @@ pub async fn create_started(
     docker: &Docker,
     cfg: &SandboxConfig,
     lang: &Language,
-    instance: &str,
-    pooled: bool,
-    owned: &Owned,
-    tracker: &TaskTracker,
+    holder: Holder<'_>,
     main: Vec<String>,
 ) -> Result<Container, bollard::errors::Error> {
+    let Holder {
+        instance,
+        pooled,
+        owned,
+        tracker,
+    } = holder;
     let name = format!("own-ide-{}-{}", lang.id, uuid::Uuid::new_v4().simple());
     let opts = CreateContainerOptionsBuilder::default().name(&name).build();
     let created = docker

@@ -170,7 +170,7 @@ impl Engine {
             _ => return Ok(()),
         };
         let known: Vec<String> = info.runtimes.unwrap_or_default().into_keys().collect();
-        if known.iter().any(|r| *r == self.cfg.runtime) {
+        if known.contains(&self.cfg.runtime) {
             return Ok(());
         }
         Err(format!(
@@ -256,10 +256,12 @@ impl Engine {
                 &docker,
                 &self.cfg,
                 lang,
-                &self.instance,
-                pooled,
-                &self.owned,
-                &self.tracker,
+                container::Holder {
+                    instance: &self.instance,
+                    pooled,
+                    owned: &self.owned,
+                    tracker: &self.tracker,
+                },
                 protocol::command(lang, container::memory_bytes(&self.cfg, lang)),
             ),
         )
