@@ -54,13 +54,16 @@ for lang in "${langs[@]}"; do
   list="$root/runtimes/$lang/packages"
   [ -f "$list" ] || { echo "no runtime package list for '$lang'" >&2; exit 1; }
   mapfile -t pkgs < <(grep -v '^\s*\(#\|$\)' "$list")
-  hash="$( { cat "$0" "$root/runtimes/Dockerfile" "$list" "$root/runtimes/supervisor/supervisor.c"
-             resolved_versions "${pkgs[@]}"; } | sha256sum | cut -c1-16)"
+  # The base's key (what mmdebstrap makes) and the image's key (base + Dockerfile + supervisor)
+  # are separate, so a supervisor change does not re-run mmdebstrap.
+  base_hash="$( { cat "$0" "$list"; resolved_versions "${pkgs[@]}"; } | sha256sum | cut -c1-16)"
+  hash="$( { echo "$base_hash"; cat "$root/runtimes/Dockerfile" "$root/runtimes/supervisor/supervisor.c"; } |
+    sha256sum | cut -c1-16)"
   image="$prefix$lang:latest"
   have="$(docker image inspect -f '{{ index .Config.Labels "own-ide.hash" }}' "$image" 2>/dev/null || true)"
   if [ "$have" = "$hash" ]; then echo "runtime $image is up to date"; continue; fi
   echo "building runtime $image (this takes 20 s to 2 min per language)"
-  base="${prefix}base-$lang:$hash"
+  base="${prefix}base-$lang:$base_hash"
   if ! docker image inspect "$base" >/dev/null 2>&1; then
     # essential variant: dpkg and the Essential set, no apt; the hooks drop perl (see
     # lean_purge), setuid/setgid bits, apt lists, logs, docs and man pages. openjdk's postinst

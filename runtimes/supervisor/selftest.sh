@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Hand checks of the runtime images and the supervisor, with the flags the engine uses
-# (src/server/sandbox/container.rs `spec`). Prints what each run produced; read it.
+# (src/server/sandbox/container.rs `spec`) with the changes docs/SANDBOX.md recommends (seccomp,
+# tmpfs options, no --init). Prints what each run produced; read it.
 # Usage: runtimes/supervisor/selftest.sh [PREFIX] [extra docker run args, e.g. --runtime runsc]
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -10,7 +11,7 @@ flags=(--rm -i --network none --read-only --cap-drop ALL --security-opt no-new-p
   --security-opt "seccomp=$here/../seccomp.json"
   --tmpfs /work:rw,exec,nosuid,nodev,size=64m,nr_inodes=4096,uid=10001,gid=10001,mode=0700
   --tmpfs /tmp:rw,noexec,nosuid,nodev,size=64m,nr_inodes=4096,uid=10001,gid=10001,mode=0700
-  --memory 256m --memory-swap 256m --pids-limit 64 --init --user 10001:10001 -w /work "$@")
+  --memory 256m --memory-swap 256m --pids-limit 64 --user 10001:10001 -w /work "$@")
 
 # payload FILE... -> the header and file records on stdout (name = basename)
 payload() {

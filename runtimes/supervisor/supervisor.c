@@ -284,11 +284,18 @@ static struct outcome supervise(pid_t pid, long long oom_before, const struct ti
     memset(&o, 0, sizeof o);
     /* Also from the parent, so the kill below cannot miss a group the child has not made yet. */
     setpgid(pid, pid);
+    /* Any child: without --init the supervisor is pid 1 and orphans are reparented to it, so
+     * they are reaped here too instead of filling the pids limit with zombies. */
     for (;;) {
-        pid_t r = wait4(pid, &o.status, 0, &o.ru);
-        if (r == pid)
+        int st;
+        struct rusage ru;
+        pid_t r = wait4(-1, &st, 0, &ru);
+        if (r == pid) {
+            o.status = st;
+            o.ru = ru;
             break;
-        if (r < 0 && errno == EINTR)
+        }
+        if (r > 0 || (r < 0 && errno == EINTR))
             continue;
         die("wait4: %s", strerror(errno));
     }
