@@ -129,29 +129,40 @@ int main() {
     finish(state).await;
 }
 
-/// Killing the supervisor (with everything else of the user) leaves no report: the run
-/// says it failed, with no exit status and no signal, never a success.
+/// Killing the supervisor, alone or with everything else of the user: under runc its
+/// pid 1 ignores the signal and the program's true exit code is reported; where it can
+/// be killed (runsc), the run has no exit status at all. Never a
+/// success, never an invented figure.
 #[tokio::test]
 async fn a_killed_supervisor_is_never_a_lie() {
     let state = common::state_with(&[("POOL_SIZE", "0")]).await;
     let mut c = Client::new(&state);
+    let no_status = |run: &Value| {
+        run["exit_code"].is_null()
+            && run["signal"].is_null()
+            && run["stderr"]
+                .as_str()
+                .unwrap()
+                .contains("supervisor was killed")
+    };
     let run = c
         .run(
             "python",
-            "import os, signal\nprint('hi', flush=True)\nos.kill(-1, signal.SIGKILL)",
+            "import os, signal, sys\nprint('hi', flush=True)\ntry:\n    os.kill(-1, signal.SIGKILL)\nexcept OSError:\n    pass\nsys.exit(6)",
             "",
         )
         .await;
     assert_verdict(&run, "runtime_error");
-    assert_eq!(run["exit_code"], Value::Null, "{run:#}");
-    assert_eq!(run["signal"], Value::Null, "{run:#}");
-    assert!(
-        run["stderr"]
-            .as_str()
-            .unwrap()
-            .contains("supervisor was killed"),
-        "{run:#}"
-    );
+    assert!(no_status(&run) || run["exit_code"] == 6, "{run:#}");
+    let run = c
+        .run(
+            "python",
+            "import os, signal, sys\ntry:\n    os.kill(1, signal.SIGKILL)\nexcept OSError:\n    pass\nsys.exit(7)",
+            "",
+        )
+        .await;
+    assert_verdict(&run, "runtime_error");
+    assert!(no_status(&run) || run["exit_code"] == 7, "{run:#}");
     finish(state).await;
 }
 

@@ -45,10 +45,10 @@ pub fn memory_bytes(cfg: &SandboxConfig, lang: &Language) -> i64 {
 }
 
 /// The create request of a sandbox container: no network, read-only root, small tmpfs
-/// work dir, unprivileged, no capabilities, bounded memory/CPU/pids/files, an init process,
+/// work dir, unprivileged, no capabilities, bounded memory/CPU/pids/files, the supervisor as pid 1,
 /// first in line for the OOM killer, and an environment with nothing from the host.
 ///
-/// `main` is the container's own process (the run's wrapper shell), waiting on an open
+/// `main` is the container's own process (the run's supervisor), waiting on an open
 /// stdin that is closed when the one attached client closes it.
 pub fn spec(
     cfg: &SandboxConfig,
@@ -100,7 +100,9 @@ pub fn spec(
             ulimit("fsize", (cfg.tmpfs_mb * 1024 * 1024) as i64),
             ulimit("core", 0),
         ]),
-        init: Some(true),
+        // No init process: the supervisor is pid 1 and reaps every child, and under runc
+        // a pid 1 ignores the program's SIGKILL, so the report always arrives.
+        init: Some(false),
         oom_score_adj: Some(1000),
         ipc_mode: Some("private".into()),
         ..Default::default()
@@ -336,6 +338,7 @@ mod tests {
             "no container log on the host"
         );
         assert_eq!(h.runtime.as_deref(), Some("runc"));
+        assert_eq!(h.init, Some(false), "the supervisor is pid 1");
         let tmpfs = h.tmpfs.clone().unwrap();
         assert!(tmpfs["/tmp"].contains("noexec") && tmpfs["/tmp"].contains("nr_inodes=4096"));
         assert!(tmpfs["/work"].contains(",exec,") && tmpfs["/work"].contains("nr_inodes="));
