@@ -413,7 +413,7 @@ impl Engine {
                 if judged.verdict == Verdict::TimeLimit {
                     compile_output.push_str("\nCompilation took too long and was stopped.");
                 }
-                if matches!(compiled.end, StepEnd::Vanished { .. }) {
+                if matches!(compiled.end, StepEnd::Vanished { code, .. } if code > 128) {
                     compile_output.push_str("\nThe compiler ended without a report.");
                 }
                 if compiled.truncated {
@@ -446,8 +446,8 @@ impl Engine {
         let judged = verdict::judge(Step::Run, &ran.end, limit_kb);
         let mut stderr = ran.stderr;
         if let StepEnd::Vanished { code, .. } = ran.end {
-            if code == 125 {
-                tracing::error!(stderr = %stderr, "the sandbox supervisor refused its input");
+            if code <= 128 {
+                tracing::error!(code, stderr = %stderr, "the sandbox ended without the supervisor's report");
             } else {
                 if !stderr.is_empty() && !stderr.ends_with('\n') {
                     stderr.push('\n');

@@ -42,8 +42,11 @@ pub(super) fn judge(step: Step, end: &StepEnd, memory_limit_kb: u64) -> Judgemen
             signal: r.signal.map(signal_name),
             ..bare(Verdict::CompileError)
         },
+        // The supervisor ended by itself without its report (125: it refused its input),
+        // or the container runtime failed (runsc has been seen to exit 2 with no output):
+        // the sandbox's failure, not the program's. Only a signal can end it otherwise.
+        (_, StepEnd::Vanished { code, .. }) if *code <= 128 => bare(Verdict::InternalError),
         // No compile report: the compiler never reached its end.
-        (Step::Compile, StepEnd::Vanished { code: 125, .. }) => bare(Verdict::InternalError),
         (Step::Compile, StepEnd::Vanished { .. }) => bare(Verdict::CompileError),
         (Step::Compile, StepEnd::Exited(_)) | (Step::Run, StepEnd::Compiled(_)) => {
             bare(Verdict::InternalError)
@@ -64,8 +67,6 @@ pub(super) fn judge(step: Step, end: &StepEnd, memory_limit_kb: u64) -> Judgemen
                 cpu_time_ms: Some(r.cpu_ms),
             }
         }
-        // The supervisor refused its input: the engine's fault, not the program's.
-        (Step::Run, StepEnd::Vanished { code: 125, .. }) => bare(Verdict::InternalError),
         // No report: the program killed its supervisor. How the program ended is not
         // known, and is not invented; only Docker's OOM flag is a fact.
         (Step::Run, StepEnd::Vanished { oom_killed, .. }) => bare(if *oom_killed {
@@ -180,9 +181,17 @@ mod tests {
         let gone = |code, oom_killed| StepEnd::Vanished { code, oom_killed };
         assert_eq!(run(&gone(137, false)), bare(Verdict::RuntimeError));
         assert_eq!(run(&gone(137, true)), bare(Verdict::MemoryLimit));
-        assert_eq!(run(&gone(125, false)), bare(Verdict::InternalError));
+        assert_eq!(run(&gone(143, false)), bare(Verdict::RuntimeError));
+        // Ended without a signal and without its report: the sandbox failed.
+        for code in [0, 1, 2, 125, 128] {
+            assert_eq!(
+                run(&gone(code, false)),
+                bare(Verdict::InternalError),
+                "{code}"
+            );
+            assert_eq!(compile(&gone(code, false)), bare(Verdict::InternalError));
+        }
         assert_eq!(compile(&gone(137, false)), bare(Verdict::CompileError));
-        assert_eq!(compile(&gone(125, false)), bare(Verdict::InternalError));
     }
 
     #[test]
