@@ -56,8 +56,8 @@ pub(super) enum StepEnd {
     Compiled(Report),
     /// Docker failed; the message is for the log.
     Failed(String),
-    /// The container had died before this run began (no output at all, and Docker
-    /// says it ended before the run took it): nothing of the program ran.
+    /// The container died before the program could start (no output at all, and it
+    /// was still compiling or Docker says it ended before the run took it).
     DeadOnArrival,
 }
 
@@ -112,6 +112,8 @@ pub(super) struct Attached<'a> {
     since: std::time::SystemTime,
     /// Whether any output at all came from the container.
     any_output: bool,
+    /// The compile step is under way: the program cannot have started.
+    compiling: bool,
     _feeder: AbortOnDropHandle<()>,
 }
 
@@ -138,6 +140,7 @@ impl<'a> Attached<'a> {
             cancel,
             since,
             any_output: false,
+            compiling: false,
             _feeder: feeder,
         })
     }
@@ -149,6 +152,7 @@ impl<'a> Attached<'a> {
         let mut split = Splitter::new(&self.nonce);
         let mut out = Capture::new(self.cap);
         let mut early = Chunks::new();
+        self.compiling = true;
         let end = self
             .follow(limit, &mut |stream, bytes| match stream {
                 // The compiler writes to stderr only: this is the program's.
@@ -172,6 +176,7 @@ impl<'a> Attached<'a> {
                 }
             })
             .await;
+        self.compiling = false;
         early.push((Stream::Err, split.take_after()));
         out.push(&split.finish());
         Compiled {
@@ -271,9 +276,14 @@ impl<'a> Attached<'a> {
             return end;
         }
         // The supervisor died before its report (the program killed it, or it refused
-        // its input): the container has stopped, and Docker knows how.
+        // its input): the container has stopped, and Docker knows how. Without a byte of
+        // output, while compiling or having died before this run took it, the container
+        // never ran the program.
         match self.container.exit_state().await {
-            Ok(state) if !self.any_output && state.finished_at.is_some_and(|t| t <= self.since) => {
+            Ok(state)
+                if !self.any_output
+                    && (self.compiling || state.finished_at.is_some_and(|t| t <= self.since)) =>
+            {
                 StepEnd::DeadOnArrival
             }
             Ok(state) => StepEnd::Vanished {
