@@ -187,9 +187,10 @@ impl<'a> Attached<'a> {
         }
     }
 
-    /// The run step: after the program, the wrapper shell reports the exit code, GNU
-    /// time's file and the cgroup's OOM counter in a trailer after the program's output,
-    /// so Docker need not be asked how the program ended. `early` (output that came with
+    /// The run step: after the program, the supervisor writes its `R` report (exit
+    /// status or signal, CPU time, peak memory, wall time, the cgroup's OOM kill) after
+    /// the program's output on stdout and an empty trailer on stderr, so Docker need not
+    /// be asked how the program ended. `early` (output that came with
     /// the compile report) goes first; `on_text` gets the program's text as it comes.
     pub async fn run(
         &mut self,
