@@ -166,6 +166,43 @@ docker_answers() { docker info >/dev/null 2>&1; }
 ensure_runtime_images() {
   command -v mmdebstrap >/dev/null || ensure_apt mmdebstrap
   "$OWN_IDE_ROOT/scripts/build-runtimes.sh"
+  ensure_runsc
+}
+
+# gVisor, only when SANDBOX_RUNTIME=runsc: Debian's runsc registered with dockerd. The
+# --network=none argument is required here (without it every container fails with "cannot run
+# with network enabled in root network namespace"); sandbox containers have no network anyway.
+# dockerd re-reads its runtimes on SIGHUP, which leaves running containers alone (a restart
+# would kill every container other runs are using).
+ensure_runsc() {
+  [ "${SANDBOX_RUNTIME:-runc}" = runsc ] || return 0
+  if docker info --format '{{json .Runtimes}}' 2>/dev/null | grep -q '"runsc"'; then return 0; fi
+  ensure_apt runsc
+  [ -n "${DOCKER_HOST:-}" ] && die "register runsc with the Docker engine at $DOCKER_HOST by hand"
+  is_root || die "run as root to register runsc in /etc/docker/daemon.json"
+  command -v python3 >/dev/null || ensure_apt python3-minimal
+  say "registering runsc in /etc/docker/daemon.json"
+  mkdir -p /etc/docker
+  python3 - /etc/docker/daemon.json <<'PY' || die "cannot update /etc/docker/daemon.json"
+import json, os, sys
+path = sys.argv[1]
+conf = {}
+if os.path.exists(path) and os.path.getsize(path) > 0:
+    with open(path) as f:
+        conf = json.load(f)
+conf.setdefault("runtimes", {})["runsc"] = {"path": "/usr/bin/runsc", "runtimeArgs": ["--network=none"]}
+tmp = path + ".tmp"
+with open(tmp, "w") as f:
+    json.dump(conf, f, indent=2)
+    f.write("\n")
+os.replace(tmp, path)
+PY
+  local pid
+  pid="$(cat /var/run/docker.pid 2>/dev/null || pidof -s dockerd || true)"
+  [ -n "$pid" ] || die "dockerd is not running here; restart it yourself to load runsc"
+  kill -HUP "$pid"
+  wait_for 30 "dockerd to load the runsc runtime" \
+    sh -c "docker info --format '{{json .Runtimes}}' | grep -q '\"runsc\"'"
 }
 
 # Redis: REDIS_URL if it answers, else a local redis-server on 6379.

@@ -126,6 +126,95 @@ async fn a_compile_that_takes_too_long_is_stopped() {
     finish(state).await;
 }
 
+/// A compiler flooding its diagnostics is stopped at the output cap like a program.
+#[tokio::test]
+async fn compile_output_is_capped_and_the_compile_stopped() {
+    let state = common::state_with(&[("POOL_SIZE", "0"), ("MAX_OUTPUT_BYTES", "20000")]).await;
+    let mut c = Client::new(&state);
+    // Each level includes itself twice: 2^depth copies of the error below.
+    let code = "#include \"main.cpp\"\n#include \"main.cpp\"\nint x = undefined_name;\n";
+    let run = c.run("cpp", code, "").await;
+    assert_verdict(&run, "compile_error");
+    assert_eq!(run["truncated"], true, "{run:#}");
+    let out = run["compile_output"].as_str().unwrap();
+    assert!(out.starts_with("In file included from main.cpp:1"), "{out}");
+    assert!(out.len() <= 20000 + 100, "{} bytes", out.len());
+    assert!(out.ends_with("compilation stopped]"), "{out}");
+    assert_eq!(run["stdout"], "");
+    finish(state).await;
+}
+
+/// The project's seccomp profile refuses io_uring whatever the daemon's default is.
+#[tokio::test]
+async fn io_uring_setup_is_refused() {
+    let state = common::state_with(&[("POOL_SIZE", "0")]).await;
+    let mut c = Client::new(&state);
+    let code =
+        "#include <unistd.h>\n#include <sys/syscall.h>\n#include <cerrno>\n#include <cstdio>\n\
+        int main(){ unsigned char params[120] = {0};\n\
+        long r = syscall(__NR_io_uring_setup, 1, params);\n\
+        if (r < 0) printf(\"errno %d\\n\", errno); else printf(\"fd %ld\\n\", r); }";
+    let run = c.run("cpp", code, "").await;
+    assert_verdict(&run, "ok");
+    let out = run["stdout"].as_str().unwrap();
+    // EPERM (the profile's default) or ENOSYS, never a ring.
+    assert!(out == "errno 1\n" || out == "errno 38\n", "{run:#}");
+    finish(state).await;
+}
+
+/// Filling a tmpfs with empty files ends in the program's own error, and the next run
+/// starts clean.
+#[tokio::test]
+async fn exhausting_tmpfs_inodes_is_contained() {
+    let state = common::state_with(&[("POOL_SIZE", "1")]).await;
+    let mut c = Client::new(&state);
+    let code = "import os\nn = 0\ntry:\n    while True:\n        open(f'/tmp/f{n}', 'w').close()\n        n += 1\n\
+        except OSError as e:\n    print(n, e.errno)\n    raise\n";
+    let run = c.run("python", code, "").await;
+    assert_verdict(&run, "runtime_error");
+    let (n, errno) = run["stdout"]
+        .as_str()
+        .unwrap()
+        .trim()
+        .split_once(' ')
+        .expect("a count and an errno");
+    assert!(n.parse::<u64>().unwrap() < 5000, "{run:#}");
+    assert_eq!(errno, "28", "ENOSPC: {run:#}");
+    assert!(run["stderr"]
+        .as_str()
+        .unwrap()
+        .contains("No space left on device"));
+    let run = c
+        .run("python", "import os\nprint(os.path.exists('/tmp/f0'))", "")
+        .await;
+    assert_verdict(&run, "ok");
+    assert_eq!(run["stdout"], "False\n", "a fresh /tmp: {run:#}");
+    finish(state).await;
+}
+
+/// CPU time is reported beside wall time: a busy loop shows it, a sleep does not.
+#[tokio::test]
+async fn cpu_time_is_measured_apart_from_wall_time() {
+    let state = common::state_with(&[("POOL_SIZE", "0")]).await;
+    let mut c = Client::new(&state);
+    let run = c
+        .run(
+            "python",
+            "x = 0\nfor i in range(6_000_000):\n    x += i\nprint(x > 0)",
+            "",
+        )
+        .await;
+    assert_verdict(&run, "ok");
+    let cpu = run["cpu_time_ms"].as_u64().expect("cpu_time_ms");
+    assert!(cpu >= 100, "a busy loop uses CPU: {run:#}");
+    let run = c.run("python", "import time\ntime.sleep(1)", "").await;
+    assert_verdict(&run, "ok");
+    let cpu = run["cpu_time_ms"].as_u64().expect("cpu_time_ms");
+    assert!(run["time_ms"].as_u64().unwrap() >= 1000, "{run:#}");
+    assert!(cpu < 500, "a sleep uses little CPU: {run:#}");
+    finish(state).await;
+}
+
 #[tokio::test]
 async fn hostile_programs_get_their_verdicts_and_change_nothing() {
     let state = common::state_with(&[("POOL_SIZE", "1"), ("RUN_TIME_LIMIT_MS", "3000")]).await;
@@ -308,18 +397,25 @@ sys.exit(3)
         assert_eq!(run["stderr"], format!("{fake}\x1e{}", "0".repeat(31)));
     }
 
-    // A program that kills the wrapper shell leaves no trailer: the engine falls back
-    // to asking Docker. (For Python the shell is the container's process, so the
-    // container ends with it, and the program may or may not get its last line out.)
-    let code = "import os, signal\nshell = int(open(f'/proc/{os.getppid()}/stat').read().rsplit(')', 1)[1].split()[1])\nprint('before', flush=True)\nos.kill(shell, signal.SIGKILL)\nprint('after')";
+    // A program that tries to kill its supervisor (pid 1: under runc the signal is
+    // ignored) gets its true exit code; were the supervisor killed (under runsc it can
+    // be), the engine would report no exit status rather than invent one.
+    let code = "import os, signal, sys\nprint('before', flush=True)\ntry:\n    os.kill(os.getppid(), signal.SIGKILL)\nexcept OSError:\n    pass\nprint('after')\nsys.exit(7)";
     let run = c.run("python", code, "").await;
     assert_verdict(&run, "runtime_error");
-    let stdout = run["stdout"].as_str().unwrap();
-    assert!(
-        stdout == "before\n" || stdout == "before\nafter\n",
-        "{run:#}"
-    );
-    assert_eq!(run["exit_code"], 137, "{run:#}");
+    assert_eq!(run["signal"], Value::Null, "{run:#}");
+    if run["exit_code"].is_null() {
+        assert!(
+            run["stderr"]
+                .as_str()
+                .unwrap()
+                .contains("supervisor was killed"),
+            "{run:#}"
+        );
+    } else {
+        assert_eq!(run["exit_code"], 7, "{run:#}");
+        assert_eq!(run["stdout"], "before\nafter\n");
+    }
     finish(state).await;
 }
 
@@ -593,52 +689,169 @@ async fn runs_are_private_to_their_guest_and_kept_in_redis() {
     finish(other).await;
 }
 
-/// Start-up clean-up takes the containers of dead processes and leaves live ones alone.
+fn docker(args: &[&str]) -> String {
+    let out = std::process::Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker CLI");
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn exists(id: &str) -> bool {
+    std::process::Command::new("docker")
+        .args(["inspect", id])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// Ids of the containers with all these labels, polled until there are `n` (at most
+/// 60 s, then the test fails saying so).
+async fn await_containers(labels: &[String], n: usize) -> Vec<String> {
+    let mut args = vec!["ps".to_string(), "-q".to_string()];
+    for l in labels {
+        args.push("--filter".into());
+        args.push(format!("label={l}"));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    for _ in 0..600 {
+        let ids: Vec<String> = docker(&args).lines().map(str::to_string).collect();
+        if ids.len() >= n {
+            return ids;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{n} containers labelled {labels:?} never appeared within 60 s");
+}
+
+/// The periodic sweep removes what a dead instance left (no heartbeat), old enough, and
+/// keeps a live instance's pooled container and this instance's own pool.
 #[tokio::test]
-async fn leftovers_of_dead_processes_are_removed_and_live_ones_kept() {
-    let host = own_ide::server::sandbox::container::this_host();
-    let make = |pid: &str| {
-        let out = std::process::Command::new("docker")
-            .args([
-                "create",
-                "--label",
-                "own-ide.sandbox=1",
-                "--label",
-                "own-ide.instance=someone-else",
-                "--label",
-                &format!("own-ide.host={host}"),
-                "--label",
-                &format!("own-ide.pid={pid}"),
-                "own-ide-python:latest",
-                "true",
-            ])
-            .output()
-            .expect("docker CLI");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+async fn the_sweep_removes_leftovers_of_dead_instances_only() {
+    // A realm of its own, so that this test's sweep with tiny limits touches no other
+    // test's containers.
+    let realm = format!("sweep-{}", uuid::Uuid::new_v4().simple());
+    let state = common::state_with(&[
+        ("POOL_SIZE", "1"),
+        ("SANDBOX_LABEL", &realm),
+        ("COMPILE_TIME_LIMIT_MS", "100"),
+        ("RUN_TIME_LIMIT_MS", "100"),
+        ("SANDBOX_SWEEP_MARGIN_MS", "0"),
+        ("SANDBOX_SWEEP_INTERVAL_MS", "300"),
+    ])
+    .await;
+    let liveness = own_ide::server::heartbeat::RedisLiveness::new(state.redis.clone());
+    use own_ide::server::sandbox::Liveness as _;
+    let live = format!("live-{}", uuid::Uuid::new_v4().simple());
+    liveness
+        .beat(&live, Duration::from_secs(120))
+        .await
+        .unwrap();
+    let image = format!("{}python:latest", state.config.sandbox.image_prefix);
+    let make = |instance: &str, pooled: &str| {
+        docker(&[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--label",
+            &format!("own-ide.sandbox={realm}"),
+            "--label",
+            &format!("own-ide.instance={instance}"),
+            "--label",
+            &format!("own-ide.pooled={pooled}"),
+            &image,
+            "sleep",
+            "infinity",
+        ])
     };
-    let exists = |id: &str| {
-        std::process::Command::new("docker")
-            .args(["inspect", id])
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false)
+    let dead = make(&format!("dead-{}", uuid::Uuid::new_v4().simple()), "0");
+    let kept = make(&live, "1");
+    let mine = format!("own-ide.instance={}", state.engine.instance());
+    let pool = await_containers(std::slice::from_ref(&mine), 4).await;
+    let mut gone = false;
+    for _ in 0..300 {
+        if !exists(&dead) {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        gone,
+        "the dead instance's container was not swept within 30 s"
+    );
+    assert!(exists(&kept), "a live instance's pooled container stays");
+    for id in &pool {
+        assert!(exists(id), "this instance's pool stays");
+    }
+    docker(&["rm", "-f", &kept]);
+    finish(state).await;
+}
+
+/// Pooled containers killed from outside are never handed to a run: each language's
+/// next run is `ok`.
+#[tokio::test]
+async fn dead_pooled_containers_are_never_handed_out() {
+    let state = common::state_with(&[("POOL_SIZE", "1")]).await;
+    let labels = [
+        format!("own-ide.instance={}", state.engine.instance()),
+        "own-ide.pooled=1".to_string(),
+    ];
+    let pooled = await_containers(&labels, 4).await;
+    let mut args = vec!["kill"];
+    args.extend(pooled.iter().map(String::as_str));
+    docker(&args);
+    // Await their end as Docker reports it.
+    let mut args = vec!["wait"];
+    args.extend(pooled.iter().map(String::as_str));
+    docker(&args);
+    let mut c = Client::new(&state);
+    let programs = [
+        ("python", "print('ok')"),
+        ("cpp", "#include <cstdio>\nint main(){ puts(\"ok\"); }"),
+        (
+            "java",
+            "public class Main { public static void main(String[] a){ System.out.println(\"ok\"); } }",
+        ),
+        ("javascript", "console.log('ok')"),
+    ];
+    for (lang, code) in programs {
+        let run = c.run(lang, code, "").await;
+        assert_verdict(&run, "ok");
+        assert_eq!(run["stdout"], "ok\n", "{lang}: {run:#}");
+    }
+    finish(state).await;
+}
+
+/// A container runtime the Docker engine does not have stops start-up with one line
+/// naming the variable; `/readyz` names the runtime in use.
+#[tokio::test]
+async fn the_sandbox_runtime_is_checked_and_named() {
+    let cfg = own_ide::server::config::SandboxConfig {
+        runtime: "no-such-runtime".into(),
+        pool_size: 0,
+        ..Default::default()
     };
-    // Process ids above the kernel's maximum never exist.
-    let dead = make("4194305");
-    let alive = make(&std::process::id().to_string());
-    let state = common::state_with(&[("POOL_SIZE", "0")]).await;
-    let removed = state.engine.remove_leftovers().await;
-    assert!(removed >= 1);
-    assert!(!exists(&dead), "the dead process's container is gone");
-    assert!(exists(&alive), "a live process's container stays");
-    let _ = std::process::Command::new("docker")
-        .args(["rm", "-f", &alive])
-        .output();
+    let err = match own_ide::server::sandbox::Engine::start(cfg, None).await {
+        Ok(_) => panic!("an unknown runtime was accepted"),
+        Err(e) => e,
+    };
+    assert!(
+        err.starts_with("configuration error: SANDBOX_RUNTIME=\"no-such-runtime\"")
+            && err.contains("runc")
+            && !err.contains('\n'),
+        "{err}"
+    );
+    let state = common::state_with(&[("POOL_SIZE", "0"), ("SANDBOX_RUNTIME", "runc")]).await;
+    let mut c = Client::new(&state);
+    let r = c.get("/readyz").await;
+    assert_eq!(r.json()["sandbox_runtime"], "runc", "{}", r.text());
     finish(state).await;
 }
 

@@ -42,6 +42,7 @@ fn made_up(i: usize, language: &str, minutes_ago: i64) -> Run {
         compile_output: String::new(),
         time_ms: Some(10 + i as u64),
         memory_kb: Some(8000),
+        cpu_time_ms: Some(5),
         truncated: false,
         created_at: created.clone(),
         finished_at: Some(created),

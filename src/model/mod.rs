@@ -83,6 +83,10 @@ pub struct Run {
     pub compile_output: String,
     pub time_ms: Option<u64>,
     pub memory_kb: Option<u64>,
+    /// CPU time the program used; null until finished (and in runs stored before it
+    /// was measured).
+    #[serde(default)]
+    pub cpu_time_ms: Option<u64>,
     pub truncated: bool,
     pub created_at: String,
     pub finished_at: Option<String>,
@@ -117,6 +121,7 @@ impl Run {
             compile_output: String::new(),
             time_ms: None,
             memory_kb: None,
+            cpu_time_ms: None,
             truncated: false,
             created_at: created_at.into(),
             finished_at: None,
@@ -126,7 +131,7 @@ impl Run {
         }
     }
 
-    /// A one-line summary for the status bar: "OK · exit 0 · 14 ms · 8.2 MB".
+    /// A one-line summary for the status bar: "OK · exit 0 · 14 ms · CPU 9 ms · 8.2 MB".
     pub fn summary(&self) -> String {
         let mut parts = Vec::new();
         if let Some(v) = self.verdict {
@@ -139,6 +144,9 @@ impl Run {
         }
         if let Some(ms) = self.time_ms {
             parts.push(format!("{ms} ms"));
+        }
+        if let Some(ms) = self.cpu_time_ms {
+            parts.push(format!("CPU {ms} ms"));
         }
         if let Some(kb) = self.memory_kb {
             parts.push(format!("{:.1} MB", kb as f64 / 1024.0));
@@ -253,6 +261,11 @@ mod tests {
             ..Run::new("x", "python", "")
         };
         assert_eq!(run.summary(), "OK · exit 0 · 14 ms · 8.2 MB");
+        let run = Run {
+            cpu_time_ms: Some(9),
+            ..run
+        };
+        assert_eq!(run.summary(), "OK · exit 0 · 14 ms · CPU 9 ms · 8.2 MB");
     }
 
     #[test]

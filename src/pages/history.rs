@@ -162,6 +162,7 @@ fn HistoryRow(run: Run) -> impl IntoView {
                 }}
                 <code class="first-line">{first}</code>
                 <span class="duration">{run.time_ms.map(|t| format!("{t} ms")).unwrap_or_default()}</span>
+                <span class="cpu-time">{run.cpu_time_ms.map(|t| format!("CPU {t} ms")).unwrap_or_default()}</span>
                 <time class="when" datetime=run.created_at.clone()>{when(&run.created_at)}</time>
             </a>
         </li>

@@ -69,6 +69,16 @@ pub struct SandboxConfig {
     pub queue_size: usize,
     /// Started containers kept ready per language.
     pub pool_size: usize,
+    /// The Docker runtime of sandbox containers (`runc`, or `runsc` for gVisor).
+    pub runtime: String,
+    /// Value of the sandbox label: deployments sharing one Docker engine with different
+    /// values never sweep each other's containers.
+    pub label: String,
+    /// How often leftover sandbox containers are looked for and removed.
+    pub sweep_interval: Duration,
+    /// Added to the compile and run limits: a container older than that which no live
+    /// run owns is a leftover.
+    pub sweep_margin: Duration,
 }
 
 impl Default for SandboxConfig {
@@ -91,6 +101,10 @@ impl Default for SandboxConfig {
             max_concurrent_runs: (cores * 2).max(2),
             queue_size: 64,
             pool_size: 2,
+            runtime: "runc".into(),
+            label: "1".into(),
+            sweep_interval: Duration::from_secs(30),
+            sweep_margin: Duration::from_secs(60),
         }
     }
 }
@@ -266,6 +280,18 @@ impl Config {
                 d.pool_size,
                 "a whole number (0 turns the warm pool off)",
             )?,
+            runtime: r.string(&["SANDBOX_RUNTIME"], &d.runtime),
+            label: r.string(&["SANDBOX_LABEL"], &d.label),
+            sweep_interval: Duration::from_millis(r.positive(
+                &["SANDBOX_SWEEP_INTERVAL_MS"],
+                d.sweep_interval.as_millis() as u64,
+                "a positive number of milliseconds",
+            )?),
+            sweep_margin: Duration::from_millis(r.parse(
+                &["SANDBOX_SWEEP_MARGIN_MS"],
+                d.sweep_margin.as_millis() as u64,
+                "a whole number of milliseconds",
+            )?),
         };
         let listen: SocketAddr = r.parse(
             &["LISTEN_ADDR", "LEPTOS_SITE_ADDR"],

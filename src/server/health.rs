@@ -12,7 +12,8 @@ pub async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
-/// 200 when Docker, Redis and MongoDB answer; 503 naming those that do not.
+/// 200 when Docker, Redis and MongoDB answer; 503 naming those that do not. The body
+/// names the sandbox's container runtime.
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let checks = state.readiness().await;
     let down: Vec<&str> = checks
@@ -22,6 +23,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         .collect();
     let body = json!({
         "status": if down.is_empty() { "ready" } else { "unavailable" },
+        "sandbox_runtime": state.config.sandbox.runtime,
         "checks": checks.iter().map(|(n, ok)| (n.to_string(), json!(if *ok { "ok" } else { "unavailable" }))).collect::<serde_json::Map<_, _>>(),
     });
     if down.is_empty() {

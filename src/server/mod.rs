@@ -5,6 +5,7 @@ pub mod auth;
 pub mod config;
 pub mod csrf;
 pub mod health;
+pub mod heartbeat;
 pub mod limits;
 pub mod mongo;
 pub mod net;

@@ -3,6 +3,7 @@
 use super::accounts::sessions::MongoSessionStore;
 use super::accounts::Accounts;
 use super::config::Config;
+use super::heartbeat::RedisLiveness;
 use super::mongo::Mongo;
 use super::quota::Quota;
 use super::redis::Redis;
@@ -48,6 +49,7 @@ impl AppState {
             .await
             .map_err(StartError::Docker)?;
         let redis = Arc::new(Redis::new(&config.redis_url).map_err(StartError::Redis)?);
+        engine.watch(Arc::new(RedisLiveness::new(redis.clone())));
         let credentials = config
             .database_user
             .as_deref()

@@ -351,6 +351,7 @@ impl Runs {
         run.compile_output = o.compile_output;
         run.time_ms = Some(o.time_ms);
         run.memory_kb = o.memory_kb;
+        run.cpu_time_ms = o.cpu_time_ms;
         run.truncated = o.truncated;
         run.finished_at = Some(now_rfc3339());
         let mut deleted = false;

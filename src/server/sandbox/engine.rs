@@ -1,11 +1,12 @@
 //! The execution engine: runs one program in one fresh container and reports how it
 //! ended. It knows nothing of HTTP, users or quotas.
 
-use super::container::{self, Container, INSTANCE_LABEL, LABEL};
+use super::container::{self, Container, Owned, INSTANCE_LABEL, LABEL};
 use super::languages::Language;
 use super::pool::Pools;
 use super::protocol;
 use super::step::{Attached, StepEnd, Stream};
+use super::sweep::{self, Liveness};
 use super::verdict::{self, Step};
 use crate::model::Verdict;
 use crate::server::config::SandboxConfig;
@@ -13,7 +14,7 @@ use bollard::query_parameters::ListContainersOptionsBuilder;
 use bollard::Docker;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -44,6 +45,8 @@ pub struct Outcome {
     pub compile_output: String,
     pub time_ms: u64,
     pub memory_kb: Option<u64>,
+    /// CPU time the program used (`None` when it was not measured).
+    pub cpu_time_ms: Option<u64>,
     pub truncated: bool,
 }
 
@@ -59,6 +62,7 @@ impl Outcome {
             compile_output: String::new(),
             time_ms: 0,
             memory_kb: None,
+            cpu_time_ms: None,
             truncated: false,
         }
     }
@@ -98,7 +102,14 @@ pub struct Engine {
     in_flight: Arc<AtomicUsize>,
     tracker: TaskTracker,
     shutdown: CancellationToken,
+    /// The containers this engine holds (pooled or in a run).
+    owned: Owned,
+    /// Heartbeats of engine instances, once the server has wired them.
+    liveness: OnceLock<Arc<dyn Liveness>>,
 }
+
+/// The container of a run had died before the run took it.
+struct DeadOnArrival;
 
 impl Engine {
     /// Connects to Docker (local socket, or `docker_host`) and starts filling the warm
@@ -129,20 +140,44 @@ impl Engine {
             cfg,
             tracker: TaskTracker::new(),
             shutdown: CancellationToken::new(),
+            owned: Owned::default(),
+            liveness: OnceLock::new(),
         });
-        engine.ping().await;
+        if engine.ping().await {
+            engine.check_runtime().await?;
+        }
         if engine.cfg.pool_size > 0 {
             for refill in refills {
                 let e = engine.clone();
                 let lang = refill.0;
                 engine.tracker.spawn(async move {
                     e.pools
-                        .refill(refill, &e.shutdown, || e.fresh_container(lang))
+                        .refill(refill, &e.shutdown, || e.fresh_container(lang, true))
                         .await
                 });
             }
         }
         Ok(engine)
+    }
+
+    /// Refuses a `SANDBOX_RUNTIME` the Docker engine does not have (a typo, or gVisor
+    /// not registered), with one line naming the variable.
+    async fn check_runtime(&self) -> Result<(), String> {
+        let docker = self.client()?;
+        let info = match tokio::time::timeout(DOCKER_CALL_TIMEOUT, docker.info()).await {
+            Ok(Ok(info)) => info,
+            // Docker stopped answering meanwhile: runs are refused until it is back.
+            _ => return Ok(()),
+        };
+        let known: Vec<String> = info.runtimes.unwrap_or_default().into_keys().collect();
+        if known.contains(&self.cfg.runtime) {
+            return Ok(());
+        }
+        Err(format!(
+            "configuration error: SANDBOX_RUNTIME={:?} is not a runtime of the Docker engine (it has: {})",
+            self.cfg.runtime,
+            known.join(", ")
+        ))
     }
 
     /// The configuration the engine runs with.
@@ -213,7 +248,7 @@ impl Engine {
         Ok(ticket)
     }
 
-    async fn fresh_container(&self, lang: &Language) -> Result<Container, String> {
+    async fn fresh_container(&self, lang: &Language, pooled: bool) -> Result<Container, String> {
         let docker = self.client()?;
         let made = tokio::time::timeout(
             DOCKER_CALL_TIMEOUT,
@@ -221,9 +256,13 @@ impl Engine {
                 &docker,
                 &self.cfg,
                 lang,
-                &self.instance,
-                &self.tracker,
-                protocol::run_command(lang),
+                container::Holder {
+                    instance: &self.instance,
+                    pooled,
+                    owned: &self.owned,
+                    tracker: &self.tracker,
+                },
+                protocol::command(lang, container::memory_bytes(&self.cfg, lang)),
             ),
         )
         .await;
@@ -246,11 +285,20 @@ impl Engine {
         }
     }
 
+    /// A started container for one run: a pooled one that Docker still reports running
+    /// (one that died in the pool, say with a restarted Docker engine, is removed),
+    /// else a fresh one.
     async fn take_container(&self, lang: &Language) -> Result<Container, String> {
-        match self.pools.take(lang).await {
-            Some(c) => Ok(c),
-            None => self.fresh_container(lang).await,
+        while let Some(c) = self.pools.take(lang).await {
+            if matches!(
+                tokio::time::timeout(DOCKER_CALL_TIMEOUT, c.is_running()).await,
+                Ok(true)
+            ) {
+                return Ok(c);
+            }
+            tracing::warn!(language = lang.id, container = %c.id, "a pooled sandbox container had died; removing it");
         }
+        self.fresh_container(lang, false).await
     }
 
     /// Runs `code` with `stdin` in a fresh container. Waits for a free slot first (the
@@ -301,12 +349,32 @@ impl Engine {
             return Outcome::bare(Verdict::Stopped);
         }
         on_event(Event::Started);
-        let outcome = self
+        let mut container = container;
+        let outcome = match self
             .run_in(&container, lang, code, stdin, on_event, cancel)
-            .await;
-        if outcome.verdict != Verdict::Ok
-            && outcome.verdict != Verdict::RuntimeError
-            && outcome.verdict != Verdict::CompileError
+            .await
+        {
+            Ok(outcome) => outcome,
+            // Nothing of the program ran: once more, on a fresh container.
+            Err(DeadOnArrival) => {
+                tracing::warn!(language = lang.id, container = %container.id, "a sandbox container was dead before its run began; retrying on a fresh one");
+                drop(container);
+                container = match self.fresh_container(lang, false).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::error!(language = lang.id, error = %e, "no sandbox container for a run");
+                        return Outcome::bare(Verdict::InternalError);
+                    }
+                };
+                self.run_in(&container, lang, code, stdin, on_event, cancel)
+                    .await
+                    .unwrap_or_else(|DeadOnArrival| Outcome::bare(Verdict::InternalError))
+            }
+        };
+        if outcome.truncated
+            || (outcome.verdict != Verdict::Ok
+                && outcome.verdict != Verdict::RuntimeError
+                && outcome.verdict != Verdict::CompileError)
         {
             // Killed runs must not linger: remove before reporting.
             container.remove_now().await;
@@ -323,29 +391,41 @@ impl Engine {
         stdin: &str,
         on_event: &(dyn Fn(Event) + Send + Sync),
         cancel: &CancellationToken,
-    ) -> Outcome {
-        let Some(mut attached) = Attached::new(c, code, stdin, self.cfg.max_output_bytes, cancel)
+    ) -> Result<Outcome, DeadOnArrival> {
+        let Some(mut attached) =
+            Attached::new(c, lang, code, stdin, self.cfg.max_output_bytes, cancel)
         else {
             tracing::error!(container = %c.id, "a sandbox container without its attached streams");
-            return Outcome::bare(Verdict::InternalError);
+            return Ok(Outcome::bare(Verdict::InternalError));
         };
         let limit_kb = (container::memory_bytes(&self.cfg, lang) / 1024) as u64;
         let mut compile_output = String::new();
         let mut early = Vec::new();
         if lang.compile.is_some() {
             let compiled = attached.compile(self.cfg.compile_time_limit).await;
+            if matches!(compiled.end, StepEnd::DeadOnArrival) {
+                return Err(DeadOnArrival);
+            }
             log_failure(&compiled.end, "compile step failed in Docker");
-            let judged = verdict::judge(Step::Compile, &compiled.end, lang, limit_kb, "");
+            let judged = verdict::judge(Step::Compile, &compiled.end, limit_kb);
             compile_output = compiled.output;
             if judged.verdict != Verdict::Ok {
                 if judged.verdict == Verdict::TimeLimit {
                     compile_output.push_str("\nCompilation took too long and was stopped.");
                 }
-                return Outcome {
+                if matches!(compiled.end, StepEnd::Vanished { code, .. } if code > 128) {
+                    compile_output.push_str("\nThe compiler ended without a report.");
+                }
+                if compiled.truncated {
+                    compile_output.push_str("\n[compiler output truncated; compilation stopped]");
+                }
+                return Ok(Outcome {
                     exit_code: judged.exit_code,
+                    signal: judged.signal,
+                    truncated: compiled.truncated,
                     compile_output,
                     ..Outcome::bare(judged.verdict)
-                };
+                });
             }
             early = compiled.early;
         }
@@ -356,29 +436,81 @@ impl Engine {
             })
         };
         let ran = attached.run(self.cfg.run_time_limit, early, &on_text).await;
+        if matches!(ran.end, StepEnd::DeadOnArrival) {
+            return Err(DeadOnArrival);
+        }
         log_failure(&ran.end, "run step failed in Docker");
         if matches!(ran.end, StepEnd::Compiled(_)) {
             tracing::error!("a second compile report during the run step");
         }
-        let judged = verdict::judge(Step::Run, &ran.end, lang, limit_kb, &ran.stderr);
-        Outcome {
+        let judged = verdict::judge(Step::Run, &ran.end, limit_kb);
+        let mut stderr = ran.stderr;
+        if let StepEnd::Vanished { code, .. } = ran.end {
+            if code <= 128 {
+                tracing::error!(code, stderr = %stderr, "the sandbox ended without the supervisor's report");
+            } else {
+                if !stderr.is_empty() && !stderr.ends_with('\n') {
+                    stderr.push('\n');
+                }
+                stderr.push_str(
+                    "[the program's supervisor was killed: its exit status is unknown]\n",
+                );
+            }
+        }
+        Ok(Outcome {
             verdict: judged.verdict,
             exit_code: judged.exit_code,
             signal: judged.signal,
             stdout: ran.stdout,
-            stderr: ran.stderr,
+            stderr,
             compile_output,
             time_ms: ran.time_ms,
             memory_kb: judged.memory_kb,
+            cpu_time_ms: judged.cpu_time_ms,
             truncated: ran.truncated,
-        }
+        })
     }
 
-    /// Removes containers that carry the engine label but belong to no live engine:
-    /// what a crashed earlier process on this machine left behind (its process id is
-    /// gone). Call once at start-up.
-    pub async fn remove_leftovers(&self) -> usize {
-        let filters = HashMap::from([("label".to_string(), vec![LABEL.to_string()])]);
+    /// Wires the instances' heartbeats and starts the periodic work that uses them:
+    /// this instance's heartbeat, and the sweep of leftover containers every
+    /// `sweep_interval`. Both stop at shutdown. Call once.
+    pub fn watch(self: &Arc<Self>, liveness: Arc<dyn Liveness>) {
+        if self.liveness.set(liveness).is_err() {
+            return;
+        }
+        let engine = self.clone();
+        self.tracker.spawn(async move {
+            // A heartbeat lives for three beats, so one slow Redis call does not make
+            // this instance look dead.
+            let beat = engine.cfg.sweep_interval.min(Duration::from_secs(10));
+            let mut last_sweep = Instant::now();
+            loop {
+                if let Some(l) = engine.liveness.get() {
+                    if let Err(e) = l.beat(&engine.instance, beat * 3).await {
+                        tracing::warn!(error = %e, "could not renew the engine's heartbeat");
+                    }
+                }
+                if last_sweep.elapsed() >= engine.cfg.sweep_interval {
+                    engine.sweep().await;
+                    last_sweep = Instant::now();
+                }
+                tokio::select! {
+                    _ = engine.shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(beat) => {}
+                }
+            }
+        });
+    }
+
+    /// Removes leftover sandbox containers (see `sweep::is_leftover`): this instance's
+    /// that neither a pool nor a run holds, and those of instances whose heartbeat has
+    /// lapsed, once older than the compile and run limits plus the margin. A removal
+    /// that fails is tried again by the next sweep. Returns how many were removed.
+    pub async fn sweep(&self) -> usize {
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec![format!("{LABEL}={}", self.cfg.label)],
+        )]);
         let opts = ListContainersOptionsBuilder::default()
             .all(true)
             .filters(&filters)
@@ -389,27 +521,55 @@ impl Engine {
         else {
             return 0;
         };
+        let threshold =
+            self.cfg.compile_time_limit + self.cfg.run_time_limit + self.cfg.sweep_margin;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs() as i64;
+        let mut alive: HashMap<String, Option<bool>> = HashMap::new();
         let mut removed = 0;
-        let host = container::this_host();
         for c in list {
-            let labels = c.labels.unwrap_or_default();
-            let label = |k: &str| labels.get(k).map(String::as_str);
-            let mine = label(INSTANCE_LABEL) == Some(self.instance.as_str());
-            // Another app instance on this machine (or one using the same Docker engine
-            // from elsewhere) keeps its pool and its runs: only a dead process's go.
-            let orphaned = match (label(container::HOST_LABEL), label(container::PID_LABEL)) {
-                (Some(h), Some(pid)) if h == host => {
-                    !std::path::Path::new(&format!("/proc/{pid}")).exists()
-                }
-                (Some(_), Some(_)) => false,
-                _ => true,
+            let Some(id) = c.id else { continue };
+            let instance = c
+                .labels
+                .unwrap_or_default()
+                .remove(INSTANCE_LABEL)
+                .unwrap_or_default();
+            let age =
+                Duration::from_secs(now.saturating_sub(c.created.unwrap_or(now)).max(0) as u64);
+            let mine = instance == self.instance;
+            let owned = mine
+                && self
+                    .owned
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .contains(&id);
+            let live = if mine || age < threshold {
+                Some(true)
+            } else if let Some(known) = alive.get(&instance) {
+                *known
+            } else {
+                let known = match self.liveness.get() {
+                    Some(l) => l.alive(&instance).await.ok(),
+                    None => None,
+                };
+                alive.insert(instance.clone(), known);
+                known
             };
-            if let (false, true, Some(id)) = (mine, orphaned, c.id) {
-                container::remove(&docker, &id).await;
-                removed += 1;
+            if sweep::is_leftover(mine, owned, live, age, threshold) {
+                tracing::info!(container = %id, instance = %instance, "removing a leftover sandbox container");
+                if container::remove(&docker, &id).await {
+                    removed += 1;
+                }
             }
         }
         removed
+    }
+
+    /// The start-up clean-up: one sweep (see [`Engine::sweep`]).
+    pub async fn remove_leftovers(&self) -> usize {
+        self.sweep().await
     }
 
     /// Runs admitted and not yet ended (queued or executing).

@@ -51,7 +51,7 @@ pub static LANGUAGES: &[Language] = &[
         // Sharing the class-data archive and a single-threaded compiler keep javac quick
         // under the pids and CPU limits.
         compile: Some("javac -J-XX:+UseSerialGC -J-XX:TieredStopAtLevel=1 -J-Xshare:auto -encoding UTF-8 Main.java"),
-        run: &["java", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto", "-XX:MaxRAMPercentage=70", "-Dfile.encoding=UTF-8", "Main"],
+        run: &["java", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto", "-Dfile.encoding=UTF-8", "Main"],
         template: "import java.util.Scanner;\n\npublic class Main {\n    public static void main(String[] args) {\n        Scanner in = new Scanner(System.in);\n        String name = in.hasNextLine() ? in.nextLine().trim() : \"\";\n        if (name.isEmpty()) name = \"world\";\n        System.out.println(\"Hello, \" + name + \"!\");\n    }\n}\n",
         big_memory: true,
     },

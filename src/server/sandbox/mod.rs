@@ -7,7 +7,9 @@ pub mod output;
 mod pool;
 mod protocol;
 mod step;
+mod sweep;
 mod verdict;
 
 pub use engine::{Engine, Event, Outcome, Refusal, Ticket};
 pub use languages::{find as find_language, Language, LANGUAGES};
+pub use sweep::Liveness;

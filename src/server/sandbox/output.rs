@@ -1,6 +1,6 @@
 //! Collects one output stream of a run: caps its size and turns bytes into text without
 //! splitting a UTF-8 character across chunks; and separates the engine's trailer (what
-//! the wrapper shell reports after the program) from what the program wrote.
+//! the supervisor reports after the program) from what the program wrote.
 
 /// One stream (stdout, stderr or compile output) with a byte cap.
 #[derive(Default)]
@@ -64,7 +64,7 @@ pub const MARK: u8 = 0x1e;
 /// Largest trailer body kept; the rest of a runaway body is dropped from its middle.
 const BODY_CAP: usize = 16 * 1024;
 
-/// Splits one output stream into the program's bytes and the trailer the wrapper shell
+/// Splits one output stream into the program's bytes and the report the supervisor
 /// appends after the program ended: `MARK nonce MARK body MARK nonce MARK`.
 ///
 /// The nonce is random per run and never visible to the program, so the program cannot

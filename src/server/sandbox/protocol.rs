@@ -1,184 +1,188 @@
-//! The wrapper protocol: the shell that is each container's own process, what goes into
-//! its stdin (nonce, source, the program's stdin) and the nonce-framed reports it writes
-//! back (the compile report, the run's trailer with exit code and stats).
+//! The supervisor protocol (docs/SANDBOX.md): the static supervisor baked into every
+//! runtime image is each container's own process; the engine gives it its argv, writes
+//! its stdin (a header with the nonce, the source files, then the program's stdin) and
+//! reads back its nonce-framed reports (`C` for the compile step, `R` for the run).
 //!
-//! Trust model: the nonce is never in argv or the environment, and the shell has consumed
-//! it from the pipe before the program starts, so the program cannot print a valid report
-//! (anything it prints, fake markers included, stays its output). A program that ptraces
-//! or reads the memory of its ancestors could learn the nonce and forge the report, but
-//! only to lie about its own exit code, peak memory and OOM flag: the run time is measured
-//! outside the container, and the memory limit is enforced by the cgroup either way (see
-//! `verdict`, which believes the figures only where they cannot flatter the program).
+//! Trust model: the nonce is never in argv, the environment or a file, the supervisor
+//! consumes it from the pipe before any fork and makes itself non-dumpable first, so the
+//! program can neither read it (`/proc/<pid>/mem`, `/fd`, ptrace) nor print a valid
+//! report: anything it prints, fake reports included, stays its output. The figures come
+//! from `wait4` and the cgroup, read by the supervisor, never from a file the program can
+//! write. The program can kill the supervisor (same user): then there is no report, and
+//! the engine reports no exit status rather than invent one.
 
-use super::container::STATS_FILE;
 use super::languages::Language;
-use base64::Engine as _;
 
-/// A fresh random nonce for one run's reports.
+/// Where the supervisor lives in every runtime image.
+pub(super) const SUPERVISOR: &str = "/usr/local/libexec/own-ide/supervisor";
+
+/// A fresh random nonce for one run's reports (32 lowercase hex digits).
 pub(super) fn nonce() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
-/// Everything the wrapper shell reads, written at once: the nonce line, the source as one
-/// base64 line (no quoting problems, no files from the host), then the program's stdin,
-/// which the shell's `read`s leave alone.
-pub(super) fn input(nonce: &str, code: &str, stdin: &str) -> Vec<u8> {
-    let encoded = base64::engine::general_purpose::STANDARD.encode(code);
-    format!("{nonce}\n{encoded}\n{stdin}").into_bytes()
+/// Everything the supervisor reads, written at once: the header `<nonce> <payload_len>`,
+/// the payload (one record `<name> <size>\n<bytes>` for the source file), then the
+/// program's stdin, which the supervisor leaves in the pipe.
+pub(super) fn input(nonce: &str, lang: &Language, code: &str, stdin: &str) -> Vec<u8> {
+    let mut payload = format!("{} {}\n", lang.source_file, code.len()).into_bytes();
+    payload.extend_from_slice(code.as_bytes());
+    let mut all = format!("{nonce} {}\n", payload.len()).into_bytes();
+    all.extend_from_slice(&payload);
+    all.extend_from_slice(stdin.as_bytes());
+    all
 }
 
-/// The run step: the wrapper shell around GNU time around the language's run command.
-pub(super) fn run_command(lang: &Language) -> Vec<String> {
-    [
-        "sh",
-        "-c",
-        &run_script(lang),
-        "sh",
-        "/usr/bin/time",
-        "-f",
-        "%M",
-        "-o",
-        STATS_FILE,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .chain(lang.run.iter().map(|s| s.to_string()))
-    .collect()
+/// The container's command: the supervisor, the compile command (if any) and the run
+/// command. The JVM gets a heap ceiling of twice the container's memory limit, so that a
+/// program exhausting memory is killed by the cgroup (a fact the supervisor reports)
+/// rather than ending in an `OutOfMemoryError` it could as well print.
+pub(super) fn command(lang: &Language, memory_bytes: i64) -> Vec<String> {
+    let mut argv = vec![SUPERVISOR.to_string()];
+    if let Some(compile) = lang.compile {
+        argv.push("--compile".into());
+        argv.push(compile.into());
+    }
+    argv.push("--".into());
+    for (i, arg) in lang.run.iter().enumerate() {
+        argv.push(arg.to_string());
+        if i == 0 && *arg == "java" {
+            argv.push(format!("-Xmx{}m", memory_bytes * 2 / (1024 * 1024)));
+        }
+    }
+    argv
 }
 
-/// The wrapper shell (`sh -c SCRIPT sh /usr/bin/time ... PROGRAM...`), the container's
-/// own process. It reads the nonce line and the source line from stdin and writes the
-/// source file. Compiled languages then compile (stdin closed, all output to stderr) and
-/// report on stderr `MARK nonce MARK exit-code MARK nonce MARK`, going on only after a
-/// clean compile. Then it runs the program (not with `exec`: it has to report
-/// afterwards) and writes the trailer: on stdout `MARK nonce MARK exit-code \n stats
-/// MARK nonce MARK`, where the stats are GNU time's file and the cgroup's OOM counters,
-/// read with shell built-ins (no fork); and on stderr an empty trailer `MARK nonce MARK
-/// MARK nonce MARK`.
-fn run_script(lang: &Language) -> String {
-    let compile = match lang.compile {
-        Some(compile) => format!(
-            r#"{compile} </dev/null 1>&2
-c=$?
-printf '\036%s\036%s\036%s\036' "$n" "$c" "$n" >&2
-[ "$c" = 0 ] || exit "$c"
-"#
-        ),
-        None => String::new(),
-    };
-    format!(
-        r#"IFS= read -r n || exit
-IFS= read -r s || exit
-printf %s "$s" | base64 -d > {source} || exit
-{compile}"$@"
-c=$?
-s=
-for f in {STATS_FILE} /sys/fs/cgroup/memory/memory.oom_control /sys/fs/cgroup/memory.events; do
-[ -f "$f" ] && [ -r "$f" ] && {{ while IFS= read -r l || [ -n "$l" ]; do s="$s$l
-"; done < "$f"; }} 2>/dev/null
-done
-printf '\036%s\036%s\n%s\036%s\036' "$n" "$c" "$s" "$n"
-printf '\036%s\036\036%s\036' "$n" "$n" >&2
-exit "$c""#,
-        source = lang.source_file,
-    )
-}
-
-/// The compiler's exit code from the body of a compile report (`-1` if unreadable).
-pub(super) fn compile_code(body: &[u8]) -> i64 {
-    String::from_utf8_lossy(body).trim().parse().unwrap_or(-1)
-}
-
-/// The body of a run's stdout trailer: the exit code, then the stats text.
-#[derive(Debug, PartialEq, Eq)]
+/// What the supervisor reported about one step (`C` or `R`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(super) struct Report {
-    pub code: i64,
-    pub stats: Stats,
+    /// Exit status, when the process exited.
+    pub exit: Option<i64>,
+    /// Signal number, when a signal killed it.
+    pub signal: Option<i64>,
+    pub cpu_ms: u64,
+    pub rss_kb: u64,
+    /// The program's wall time (run reports only).
+    pub wall_ms: Option<u64>,
+    /// The memory cgroup killed a process during the step.
+    pub oom: bool,
 }
 
 impl Report {
-    pub fn parse(body: &[u8]) -> Option<Report> {
-        let text = String::from_utf8_lossy(body);
-        let (code, stats) = text.split_once('\n')?;
-        Some(Report {
-            code: code.trim().parse().ok()?,
-            stats: Stats::parse(stats),
-        })
-    }
-}
-
-/// What the container recorded about a finished program.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(super) struct Stats {
-    pub max_rss_kb: Option<u64>,
-    pub signal: Option<i64>,
-    pub oom_killed: bool,
-}
-
-impl Stats {
-    fn parse(text: &str) -> Stats {
-        let mut s = Stats::default();
-        for line in text.lines().map(str::trim) {
-            if let Some(rest) = line.strip_prefix("Command terminated by signal ") {
-                s.signal = rest.trim().parse().ok();
-            } else if let Some(n) = line.strip_prefix("oom_kill ") {
-                s.oom_killed |= n.trim().parse::<u64>().map(|n| n > 0).unwrap_or(false);
-            } else if let Ok(kb) = line.parse::<u64>() {
-                s.max_rss_kb = Some(kb);
+    /// Parses a report body `K exit=<n|-> signal=<n|-> cpu_ms=<n> rss_kb=<n>
+    /// [wall_ms=<n>] oom=<0|1>` of kind `K`; `None` for anything else.
+    pub fn parse(body: &[u8], kind: char) -> Option<Report> {
+        let text = std::str::from_utf8(body).ok()?;
+        let mut words = text.split(' ');
+        if words.next()? != kind.to_string() {
+            return None;
+        }
+        let mut r = Report::default();
+        let (mut exit, mut signal, mut cpu, mut rss, mut oom) = (false, false, false, false, false);
+        let opt = |v: &str| -> Option<Option<i64>> {
+            if v == "-" {
+                Some(None)
+            } else {
+                v.parse().ok().map(Some)
+            }
+        };
+        for word in words {
+            let (key, value) = word.split_once('=')?;
+            match key {
+                "exit" => (r.exit, exit) = (opt(value)?, true),
+                "signal" => (r.signal, signal) = (opt(value)?, true),
+                "cpu_ms" => (r.cpu_ms, cpu) = (value.parse().ok()?, true),
+                "rss_kb" => (r.rss_kb, rss) = (value.parse().ok()?, true),
+                "wall_ms" => r.wall_ms = Some(value.parse().ok()?),
+                "oom" => {
+                    r.oom = match value {
+                        "0" => false,
+                        "1" => true,
+                        _ => return None,
+                    };
+                    oom = true;
+                }
+                _ => return None,
             }
         }
-        s
+        (exit && signal && cpu && rss && oom && (r.exit.is_some() != r.signal.is_some()))
+            .then_some(r)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::sandbox::languages::find;
 
     #[test]
-    fn stats_parse_time_and_cgroup_output() {
-        let s = Stats::parse("Command terminated by signal 9\n69540\n\noom_kill_disable 0\nunder_oom 0\noom_kill 1\n");
+    fn reports_parse_exactly() {
         assert_eq!(
-            s,
-            Stats {
-                max_rss_kb: Some(69540),
-                signal: Some(9),
-                oom_killed: true
-            }
-        );
-        let s = Stats::parse("7672\n\noom_kill_disable 0\nunder_oom 0\noom_kill 0\n");
-        assert_eq!(
-            s,
-            Stats {
-                max_rss_kb: Some(7672),
+            Report::parse(
+                b"R exit=0 signal=- cpu_ms=12 rss_kb=7672 wall_ms=30 oom=0",
+                'R'
+            ),
+            Some(Report {
+                exit: Some(0),
                 signal: None,
-                oom_killed: false
-            }
+                cpu_ms: 12,
+                rss_kb: 7672,
+                wall_ms: Some(30),
+                oom: false,
+            })
         );
-        let r = Report::parse(b"137\nCommand terminated by signal 9\n69540\noom_kill 1\n").unwrap();
         assert_eq!(
-            r,
-            Report {
-                code: 137,
-                stats: Stats {
-                    max_rss_kb: Some(69540),
-                    signal: Some(9),
-                    oom_killed: true
-                }
-            }
+            Report::parse(b"C exit=- signal=9 cpu_ms=1 rss_kb=2 oom=1", 'C'),
+            Some(Report {
+                exit: None,
+                signal: Some(9),
+                cpu_ms: 1,
+                rss_kb: 2,
+                wall_ms: None,
+                oom: true,
+            })
         );
-        // The exit code line is not taken for a peak memory figure.
-        assert_eq!(Report::parse(b"0\n").unwrap().stats, Stats::default());
-        assert_eq!(Report::parse(b"x\n1\n"), None);
-        assert_eq!(Report::parse(b"0"), None);
+        // Wrong kind, missing or unknown fields, both or neither of exit and signal.
+        assert_eq!(
+            Report::parse(b"C exit=0 signal=- cpu_ms=1 rss_kb=2 oom=0", 'R'),
+            None
+        );
+        assert_eq!(
+            Report::parse(b"R exit=0 signal=- cpu_ms=1 oom=0", 'R'),
+            None
+        );
+        assert_eq!(
+            Report::parse(b"R exit=0 signal=- cpu_ms=1 rss_kb=2 oom=0 x=1", 'R'),
+            None
+        );
+        assert_eq!(
+            Report::parse(b"R exit=0 signal=9 cpu_ms=1 rss_kb=2 oom=0", 'R'),
+            None
+        );
+        assert_eq!(
+            Report::parse(b"R exit=- signal=- cpu_ms=1 rss_kb=2 oom=0", 'R'),
+            None
+        );
+        assert_eq!(
+            Report::parse(b"R exit=0 signal=- cpu_ms=1 rss_kb=2 oom=2", 'R'),
+            None
+        );
+        assert_eq!(Report::parse(b"", 'R'), None);
     }
 
     #[test]
-    fn compile_report_and_input_framing() {
-        assert_eq!(compile_code(b" 1\n"), 1);
-        assert_eq!(compile_code(b"0"), 0);
-        assert_eq!(compile_code(b"nope"), -1);
-        let framed = String::from_utf8(input("abc", "print(1)", "x\ny")).unwrap();
-        assert_eq!(framed, "abc\ncHJpbnQoMSk=\nx\ny");
+    fn input_and_command_follow_the_protocol() {
+        let py = find("python").unwrap();
+        let framed = String::from_utf8(input("abc", py, "print(1)", "x\ny")).unwrap();
+        assert_eq!(framed, "abc 18\nmain.py 8\nprint(1)x\ny");
+        assert_eq!(
+            command(py, 256 << 20),
+            [SUPERVISOR, "--", "python3", "-u", "main.py"]
+        );
+        let java = find("java").unwrap();
+        let argv = command(java, 512 << 20);
+        assert_eq!(argv[1], "--compile");
+        let run = argv.iter().position(|a| a == "--").unwrap();
+        assert_eq!(&argv[run + 1..run + 3], ["java", "-Xmx1024m"]);
     }
 }

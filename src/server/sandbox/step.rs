@@ -1,10 +1,11 @@
 //! The step driver: reads one attached container through its steps (the compile step,
-//! then the run step), passing the program's output on as it comes, until the wrapper
-//! shell's report, the time limit, a stop or the output cap ends the step.
+//! then the run step), passing the program's output on as it comes, until the
+//! supervisor's report, the time limit, a stop or the output cap ends the step.
 
 use super::container::Container;
+use super::languages::Language;
 use super::output::{Capture, Splitter};
-use super::protocol::{self, Report, Stats};
+use super::protocol::{self, Report};
 use bollard::container::LogOutput;
 use futures::StreamExt;
 use std::ops::ControlFlow;
@@ -25,42 +26,48 @@ pub(super) enum Stream {
 enum Stop {
     /// The output passed the cap.
     OutputCap,
-    /// The wrapper shell reported the end of the program.
+    /// The supervisor reported the end of the program.
     Exited(Report),
-    /// The wrapper shell reported the end of the compile step (its exit code).
-    Compiled(i64),
+    /// The supervisor reported the end of the compile step.
+    Compiled(Report),
+    /// A report with the nonce that does not parse: only the supervisor knows the nonce,
+    /// so the engine and the supervisor disagree on the protocol.
+    Malformed,
 }
 
 /// How one step (compile or run) ended.
 #[derive(Debug)]
 pub(super) enum StepEnd {
-    /// The program (or, without its report, the wrapper shell) exited.
-    Exited {
+    /// The supervisor reported how the program ended.
+    Exited(Report),
+    /// The container ended without the step's report: the supervisor was killed (the
+    /// program can do that) or failed. Only Docker's view is known.
+    Vanished {
+        /// The container's exit code (125: the supervisor refused its input).
         code: i64,
-        ran_for: Duration,
-        /// What the run's trailer reported (without a trailer: only Docker's OOM flag).
-        stats: Stats,
+        /// Docker says the memory cgroup killed a process.
+        oom_killed: bool,
     },
     TimedOut,
     Cancelled,
     /// The output passed the cap.
     OutputCapped,
-    /// The compile step ended (its exit code); the program may run next.
-    Compiled(i64),
+    /// The compile step ended as reported; the program may run next.
+    Compiled(Report),
     /// Docker failed; the message is for the log.
     Failed(String),
+    /// The container died before the program could start (no output at all, and it
+    /// was still compiling or Docker says it ended before the run took it).
+    DeadOnArrival,
 }
 
 impl StepEnd {
-    fn from_stop(stop: Stop, ran_for: Duration) -> StepEnd {
+    fn from_stop(stop: Stop) -> StepEnd {
         match stop {
             Stop::OutputCap => StepEnd::OutputCapped,
-            Stop::Compiled(code) => StepEnd::Compiled(code),
-            Stop::Exited(r) => StepEnd::Exited {
-                code: r.code,
-                ran_for,
-                stats: r.stats,
-            },
+            Stop::Compiled(r) => StepEnd::Compiled(r),
+            Stop::Exited(r) => StepEnd::Exited(r),
+            Stop::Malformed => StepEnd::Failed("a malformed supervisor report".into()),
         }
     }
 }
@@ -78,6 +85,8 @@ pub(super) struct Compiled {
     pub end: StepEnd,
     /// The compiler's output (capped).
     pub output: String,
+    /// The compiler's output passed the cap (and the compile was stopped).
+    pub truncated: bool,
     /// The program's output that arrived with the compile report: the run step's first.
     pub early: Chunks,
 }
@@ -88,7 +97,7 @@ pub(super) struct Ran {
     pub stdout: String,
     pub stderr: String,
     pub truncated: bool,
-    /// The program's run time as measured here, outside the container.
+    /// The program's wall time: the supervisor's figure, or as measured here.
     pub time_ms: u64,
 }
 
@@ -99,39 +108,51 @@ pub(super) struct Attached<'a> {
     nonce: String,
     cap: usize,
     cancel: &'a CancellationToken,
+    /// When this run took the container.
+    since: std::time::SystemTime,
+    /// Whether any output at all came from the container.
+    any_output: bool,
+    /// The compile step is under way: the program cannot have started.
+    compiling: bool,
     _feeder: AbortOnDropHandle<()>,
 }
 
 impl<'a> Attached<'a> {
-    /// Takes the container's streams and feeds the wrapper shell its input (nonce,
+    /// Takes the container's streams and feeds the supervisor its input (nonce,
     /// source, `stdin`); `None` if the streams were already taken.
     pub fn new(
         container: &'a Container,
+        lang: &Language,
         code: &str,
         stdin: &str,
         cap: usize,
         cancel: &'a CancellationToken,
     ) -> Option<Self> {
+        let since = std::time::SystemTime::now();
         let io = container.take_io()?;
         let nonce = protocol::nonce();
-        let feeder = feed(io.input, protocol::input(&nonce, code, stdin));
+        let feeder = feed(io.input, protocol::input(&nonce, lang, code, stdin));
         Some(Attached {
             container,
             output: io.output,
             nonce,
             cap,
             cancel,
+            since,
+            any_output: false,
+            compiling: false,
             _feeder: feeder,
         })
     }
 
-    /// The compile step: the shell compiles (output to stderr) and reports the
-    /// compiler's exit code in a nonce-framed report on stderr; the program runs only
+    /// The compile step: the supervisor compiles (output to stderr) and reports how
+    /// the compiler ended in a nonce-framed `C` report on stderr; the program runs only
     /// after a clean compile. Anything after the report is the program's already.
     pub async fn compile(&mut self, limit: Duration) -> Compiled {
         let mut split = Splitter::new(&self.nonce);
         let mut out = Capture::new(self.cap);
         let mut early = Chunks::new();
+        self.compiling = true;
         let end = self
             .follow(limit, &mut |stream, bytes| match stream {
                 // The compiler writes to stderr only: this is the program's.
@@ -141,27 +162,35 @@ impl<'a> Attached<'a> {
                 }
                 Stream::Err => {
                     out.push(split.push(bytes));
+                    // A compiler that floods its diagnostics is stopped like a program.
+                    if out.overflowed {
+                        return ControlFlow::Break(Stop::OutputCap);
+                    }
                     match split.trailer() {
-                        Some(report) => {
-                            ControlFlow::Break(Stop::Compiled(protocol::compile_code(report)))
-                        }
+                        Some(body) => match Report::parse(body, 'C') {
+                            Some(r) => ControlFlow::Break(Stop::Compiled(r)),
+                            None => ControlFlow::Break(Stop::Malformed),
+                        },
                         None => ControlFlow::Continue(()),
                     }
                 }
             })
             .await;
+        self.compiling = false;
         early.push((Stream::Err, split.take_after()));
         out.push(&split.finish());
         Compiled {
             end,
+            truncated: out.overflowed,
             output: out.finish(),
             early,
         }
     }
 
-    /// The run step: after the program, the wrapper shell reports the exit code, GNU
-    /// time's file and the cgroup's OOM counter in a trailer after the program's output,
-    /// so Docker need not be asked how the program ended. `early` (output that came with
+    /// The run step: after the program, the supervisor writes its `R` report (exit
+    /// status or signal, CPU time, peak memory, wall time, the cgroup's OOM kill) after
+    /// the program's output on stdout and an empty trailer on stderr, so Docker need not
+    /// be asked how the program ended. `early` (output that came with
     /// the compile report) goes first; `on_text` gets the program's text as it comes.
     pub async fn run(
         &mut self,
@@ -189,9 +218,9 @@ impl<'a> Attached<'a> {
             // Docker copies the two pipes separately: the run is over only when
             // both trailers have arrived.
             match (out_split.trailer(), err_split.trailer()) {
-                (Some(report), Some(_)) => match Report::parse(report) {
+                (Some(report), Some(_)) => match Report::parse(report, 'R') {
                     Some(r) => ControlFlow::Break(Stop::Exited(r)),
-                    None => ControlFlow::Continue(()),
+                    None => ControlFlow::Break(Stop::Malformed),
                 },
                 _ => ControlFlow::Continue(()),
             }
@@ -199,7 +228,7 @@ impl<'a> Attached<'a> {
         let mut end = None;
         for (stream, bytes) in early.iter().filter(|(_, b)| !b.is_empty()) {
             if let ControlFlow::Break(stop) = on_output(*stream, bytes) {
-                end = Some(StepEnd::from_stop(stop, started.elapsed()));
+                end = Some(StepEnd::from_stop(stop));
                 break;
             }
         }
@@ -217,16 +246,18 @@ impl<'a> Attached<'a> {
                 on_text(stream, text);
             }
         }
-        let ran_for = match &end {
-            StepEnd::Exited { ran_for, .. } => *ran_for,
-            _ => started.elapsed(),
+        let time_ms = match &end {
+            StepEnd::Exited(Report {
+                wall_ms: Some(ms), ..
+            }) => *ms,
+            _ => started.elapsed().as_millis() as u64,
         };
         Ran {
             end,
             truncated: stdout.overflowed || stderr.overflowed,
             stdout: stdout.finish(),
             stderr: stderr.finish(),
-            time_ms: ran_for.as_millis() as u64,
+            time_ms,
         }
     }
 
@@ -237,20 +268,28 @@ impl<'a> Attached<'a> {
         limit: Duration,
         on_output: &mut (dyn FnMut(Stream, &[u8]) -> ControlFlow<Stop> + Send),
     ) -> StepEnd {
-        let ran_for = match drive(&mut self.output, limit, self.cancel, on_output).await {
-            Ok(end) => return end,
-            Err(ran_for) => ran_for,
+        let any = &mut self.any_output;
+        let mut counted = |stream: Stream, bytes: &[u8]| {
+            *any |= !bytes.is_empty();
+            on_output(stream, bytes)
         };
-        // The wrapper shell died before its report (killed with its container's process
-        // tree): the container has stopped, and Docker knows how.
+        if let Some(end) = drive(&mut self.output, limit, self.cancel, &mut counted).await {
+            return end;
+        }
+        // The supervisor died before its report (the program killed it, or it refused
+        // its input): the container has stopped, and Docker knows how. Without a byte of
+        // output, while compiling or having died before this run took it, the container
+        // never ran the program.
         match self.container.exit_state().await {
-            Ok((code, oom_killed)) => StepEnd::Exited {
-                code,
-                ran_for,
-                stats: Stats {
-                    oom_killed,
-                    ..Stats::default()
-                },
+            Ok(state)
+                if !self.any_output
+                    && (self.compiling || state.finished_at.is_some_and(|t| t <= self.since)) =>
+            {
+                StepEnd::DeadOnArrival
+            }
+            Ok(state) => StepEnd::Vanished {
+                code: state.code,
+                oom_killed: state.oom_killed,
             },
             Err(e) => StepEnd::Failed(e),
         }
@@ -270,19 +309,18 @@ fn feed(
 }
 
 /// Passes a process's output to `on_output` until that ends the step, the time `limit`
-/// passes, `cancel` fires or the output ends. The last case is `Err(how long it ran)`:
-/// the caller asks Docker how the process ended.
+/// passes, `cancel` fires or the output ends. The last case is `None`: the caller asks
+/// Docker how the process ended.
 async fn drive(
     output: &mut Output,
     limit: Duration,
     cancel: &CancellationToken,
     on_output: &mut (dyn FnMut(Stream, &[u8]) -> ControlFlow<Stop> + Send),
-) -> Result<StepEnd, Duration> {
-    let started = Instant::now();
+) -> Option<StepEnd> {
     let deadline = tokio::time::sleep(limit);
     tokio::pin!(deadline);
-    let end = |stop| StepEnd::from_stop(stop, started.elapsed());
-    let end = loop {
+    let end = StepEnd::from_stop;
+    loop {
         tokio::select! {
             biased;
             _ = cancel.cancelled() => break Some(StepEnd::Cancelled),
@@ -299,6 +337,5 @@ async fn drive(
                 None => break None,
             },
         }
-    };
-    end.ok_or_else(|| started.elapsed())
+    }
 }

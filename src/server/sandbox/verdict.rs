@@ -1,7 +1,6 @@
 //! The verdict rules: how a run's verdict, exit code, signal and peak memory follow from
 //! how its step ended. Pure: no Docker, no I/O, so every rule is tested here.
 
-use super::languages::Language;
 use super::step::StepEnd;
 use crate::model::Verdict;
 
@@ -20,58 +19,66 @@ pub(super) struct Judgement {
     pub exit_code: Option<i64>,
     pub signal: Option<String>,
     pub memory_kb: Option<u64>,
+    pub cpu_time_ms: Option<u64>,
 }
 
-/// Decides the verdict of a step from how it `end`ed, the language, the container's
-/// memory limit and the program's stderr (where the JVM reports running out of memory).
+/// Decides the verdict of a step from how it `end`ed and the container's memory limit.
 ///
-/// The program can write GNU time's file itself (same user, and GNU time writes it only
-/// after the program ends). So its figures are only believed where they cannot flatter
-/// or frame the program: the peak is capped at the cgroup's limit, which the kernel
-/// enforces, and a signal counts only when the exit status says the program died of it.
-pub(super) fn judge(
-    step: Step,
-    end: &StepEnd,
-    lang: &Language,
-    memory_limit_kb: u64,
-    stderr: &str,
-) -> Judgement {
+/// Only facts count: the supervisor's report (from `wait4` and the cgroup's OOM counter,
+/// out of the program's reach), Docker's view of the container, and the engine's own
+/// timers, stop and output cap. Nothing the program printed changes a verdict.
+pub(super) fn judge(step: Step, end: &StepEnd, memory_limit_kb: u64) -> Judgement {
     let bare = |verdict| Judgement {
         verdict,
         exit_code: None,
         signal: None,
         memory_kb: None,
+        cpu_time_ms: None,
     };
     match (step, end) {
-        (Step::Compile, StepEnd::Compiled(0)) => bare(Verdict::Ok),
-        (Step::Compile, StepEnd::Compiled(code) | StepEnd::Exited { code, .. }) => Judgement {
-            exit_code: Some(*code),
+        (Step::Compile, StepEnd::Compiled(r)) if r.exit == Some(0) => bare(Verdict::Ok),
+        (Step::Compile, StepEnd::Compiled(r)) => Judgement {
+            exit_code: r.exit,
+            signal: r.signal.map(signal_name),
             ..bare(Verdict::CompileError)
         },
-        (Step::Run, StepEnd::Exited { code, stats, .. }) => {
-            let code = *code;
-            let signal = stats.signal.filter(|sig| code == 128 + sig);
-            let verdict = if stats.oom_killed
-                || (lang.big_memory && stderr.contains("java.lang.OutOfMemoryError"))
-            {
+        // The supervisor ended by itself without its report (125: it refused its input),
+        // or the container runtime failed (runsc has been seen to exit 2 with no output):
+        // the sandbox's failure, not the program's. Only a signal can end it otherwise.
+        (_, StepEnd::Vanished { code, .. }) if *code <= 128 => bare(Verdict::InternalError),
+        // No compile report: the compiler never reached its end.
+        (Step::Compile, StepEnd::Vanished { .. }) => bare(Verdict::CompileError),
+        (Step::Compile, StepEnd::Exited(_)) | (Step::Run, StepEnd::Compiled(_)) => {
+            bare(Verdict::InternalError)
+        }
+        (Step::Run, StepEnd::Exited(r)) => {
+            let verdict = if r.oom {
                 Verdict::MemoryLimit
-            } else if code == 0 {
+            } else if r.exit == Some(0) {
                 Verdict::Ok
             } else {
                 Verdict::RuntimeError
             };
             Judgement {
                 verdict,
-                exit_code: if signal.is_some() { None } else { Some(code) },
-                signal: signal.map(signal_name),
-                memory_kb: stats.max_rss_kb.map(|kb| kb.min(memory_limit_kb)),
+                exit_code: r.exit,
+                signal: r.signal.map(signal_name),
+                memory_kb: Some(r.rss_kb.min(memory_limit_kb)),
+                cpu_time_ms: Some(r.cpu_ms),
             }
         }
-        (Step::Run, StepEnd::Compiled(_)) => bare(Verdict::InternalError),
+        // No report: the program killed its supervisor. How the program ended is not
+        // known, and is not invented; only Docker's OOM flag is a fact.
+        (Step::Run, StepEnd::Vanished { oom_killed, .. }) => bare(if *oom_killed {
+            Verdict::MemoryLimit
+        } else {
+            Verdict::RuntimeError
+        }),
+        (Step::Compile, StepEnd::OutputCapped) => bare(Verdict::CompileError),
         (_, StepEnd::TimedOut) => bare(Verdict::TimeLimit),
         (_, StepEnd::Cancelled) => bare(Verdict::Stopped),
         (_, StepEnd::OutputCapped) => bare(Verdict::OutputLimit),
-        (_, StepEnd::Failed(_)) => bare(Verdict::InternalError),
+        (_, StepEnd::Failed(_) | StepEnd::DeadOnArrival) => bare(Verdict::InternalError),
     }
 }
 
@@ -98,26 +105,27 @@ pub fn signal_name(sig: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::sandbox::languages::find;
-    use crate::server::sandbox::protocol::Stats;
-    use std::time::Duration;
+    use crate::server::sandbox::protocol::Report;
 
     const LIMIT_KB: u64 = 256 * 1024;
 
-    fn exited(code: i64, stats: Stats) -> StepEnd {
-        StepEnd::Exited {
-            code,
-            ran_for: Duration::from_millis(5),
-            stats,
+    fn report(exit: Option<i64>, signal: Option<i64>, oom: bool) -> Report {
+        Report {
+            exit,
+            signal,
+            cpu_ms: 12,
+            rss_kb: 7672,
+            wall_ms: Some(20),
+            oom,
         }
     }
 
-    fn run(end: &StepEnd, lang: &str, stderr: &str) -> Judgement {
-        judge(Step::Run, end, find(lang).unwrap(), LIMIT_KB, stderr)
+    fn run(end: &StepEnd) -> Judgement {
+        judge(Step::Run, end, LIMIT_KB)
     }
 
     fn compile(end: &StepEnd) -> Judgement {
-        judge(Step::Compile, end, find("cpp").unwrap(), LIMIT_KB, "")
+        judge(Step::Compile, end, LIMIT_KB)
     }
 
     fn bare(verdict: Verdict) -> Judgement {
@@ -126,131 +134,78 @@ mod tests {
             exit_code: None,
             signal: None,
             memory_kb: None,
+            cpu_time_ms: None,
         }
     }
 
     #[test]
-    fn a_clean_exit_is_ok_with_its_code_and_memory() {
-        let stats = Stats {
-            max_rss_kb: Some(7672),
-            ..Stats::default()
-        };
+    fn a_clean_exit_is_ok_with_its_code_and_measures() {
         assert_eq!(
-            run(&exited(0, stats), "python", ""),
+            run(&StepEnd::Exited(report(Some(0), None, false))),
             Judgement {
                 verdict: Verdict::Ok,
                 exit_code: Some(0),
                 signal: None,
                 memory_kb: Some(7672),
+                cpu_time_ms: Some(12),
             }
         );
     }
 
     #[test]
-    fn a_non_zero_exit_is_a_runtime_error() {
-        let j = run(&exited(3, Stats::default()), "python", "Traceback");
+    fn a_non_zero_exit_or_a_signal_is_a_runtime_error() {
+        let j = run(&StepEnd::Exited(report(Some(3), None, false)));
+        assert_eq!((j.verdict, j.exit_code), (Verdict::RuntimeError, Some(3)));
+        let j = run(&StepEnd::Exited(report(None, Some(11), false)));
         assert_eq!(j.verdict, Verdict::RuntimeError);
-        assert_eq!(j.exit_code, Some(3));
-        assert_eq!(j.signal, None);
-        assert_eq!(j.memory_kb, None);
+        assert_eq!((j.exit_code, j.signal.as_deref()), (None, Some("SIGSEGV")));
     }
 
     #[test]
-    fn a_signal_is_reported_when_the_exit_status_agrees() {
-        let stats = Stats {
-            signal: Some(11),
-            max_rss_kb: Some(1000),
-            ..Stats::default()
-        };
-        let j = run(&exited(139, stats), "cpp", "");
-        assert_eq!(j.verdict, Verdict::RuntimeError);
-        assert_eq!(j.signal.as_deref(), Some("SIGSEGV"));
-        assert_eq!(j.exit_code, None);
-        assert_eq!(j.memory_kb, Some(1000));
-    }
-
-    #[test]
-    fn a_signal_the_exit_status_denies_is_not_believed() {
-        // The program wrote GNU time's file itself and exited normally.
-        for code in [0, 1, 137] {
-            let stats = Stats {
-                signal: Some(11),
-                ..Stats::default()
-            };
-            let j = run(&exited(code, stats), "cpp", "");
-            assert_eq!(j.signal, None, "exit {code}");
-            assert_eq!(j.exit_code, Some(code));
-        }
-        assert_eq!(
-            run(
-                &exited(
-                    0,
-                    Stats {
-                        signal: Some(11),
-                        ..Stats::default()
-                    }
-                ),
-                "cpp",
-                ""
-            )
-            .verdict,
-            Verdict::Ok
-        );
-    }
-
-    #[test]
-    fn the_oom_flag_is_a_memory_limit_even_with_a_signal() {
-        let stats = Stats {
-            max_rss_kb: Some(LIMIT_KB + 10),
-            signal: Some(9),
-            oom_killed: true,
-        };
-        assert_eq!(
-            run(&exited(137, stats), "python", ""),
-            Judgement {
-                verdict: Verdict::MemoryLimit,
-                exit_code: None,
-                signal: Some("SIGKILL".into()),
-                // Capped at the limit the kernel enforces.
-                memory_kb: Some(LIMIT_KB),
-            }
-        );
-    }
-
-    #[test]
-    fn the_memory_figure_is_capped_at_the_limit() {
-        let stats = Stats {
-            max_rss_kb: Some(10 * LIMIT_KB),
-            ..Stats::default()
-        };
-        let j = run(&exited(0, stats), "python", "");
-        assert_eq!(j.verdict, Verdict::Ok);
-        assert_eq!(j.memory_kb, Some(LIMIT_KB));
-    }
-
-    #[test]
-    fn java_out_of_memory_is_a_memory_limit_only_for_the_jvm() {
-        let oome = "Exception in thread \"main\" java.lang.OutOfMemoryError: Java heap space";
-        let j = run(&exited(1, Stats::default()), "java", oome);
+    fn memory_limit_only_from_the_cgroup() {
+        let mut r = report(None, Some(9), true);
+        r.rss_kb = LIMIT_KB + 10;
+        let j = run(&StepEnd::Exited(r));
         assert_eq!(j.verdict, Verdict::MemoryLimit);
-        assert_eq!(j.exit_code, Some(1));
-        // A Python program printing the same words has only failed.
-        let j = run(&exited(1, Stats::default()), "python", oome);
+        assert_eq!(j.signal.as_deref(), Some("SIGKILL"));
+        // Capped at the limit the kernel enforces.
+        assert_eq!(j.memory_kb, Some(LIMIT_KB));
+        // An exit 1 (say, after printing an OutOfMemoryError) without the cgroup's kill
+        // is only a failure.
+        let j = run(&StepEnd::Exited(report(Some(1), None, false)));
         assert_eq!(j.verdict, Verdict::RuntimeError);
+    }
+
+    #[test]
+    fn a_killed_supervisor_is_no_exit_status() {
+        let gone = |code, oom_killed| StepEnd::Vanished { code, oom_killed };
+        assert_eq!(run(&gone(137, false)), bare(Verdict::RuntimeError));
+        assert_eq!(run(&gone(137, true)), bare(Verdict::MemoryLimit));
+        assert_eq!(run(&gone(143, false)), bare(Verdict::RuntimeError));
+        // Ended without a signal and without its report: the sandbox failed.
+        for code in [0, 1, 2, 125, 128] {
+            assert_eq!(
+                run(&gone(code, false)),
+                bare(Verdict::InternalError),
+                "{code}"
+            );
+            assert_eq!(compile(&gone(code, false)), bare(Verdict::InternalError));
+        }
+        assert_eq!(compile(&gone(137, false)), bare(Verdict::CompileError));
     }
 
     #[test]
     fn ends_without_an_exit_have_no_measures() {
         for step in [Step::Compile, Step::Run] {
-            let lang = find("cpp").unwrap();
-            let j = |end| judge(step, &end, lang, LIMIT_KB, "");
+            let j = |end| judge(step, &end, LIMIT_KB);
             assert_eq!(j(StepEnd::TimedOut), bare(Verdict::TimeLimit), "{step:?}");
             assert_eq!(j(StepEnd::Cancelled), bare(Verdict::Stopped), "{step:?}");
-            assert_eq!(
-                j(StepEnd::OutputCapped),
-                bare(Verdict::OutputLimit),
-                "{step:?}"
-            );
+            let capped = match step {
+                Step::Compile => Verdict::CompileError,
+                Step::Run => Verdict::OutputLimit,
+            };
+            assert_eq!(j(StepEnd::OutputCapped), bare(capped), "{step:?}");
+            assert_eq!(j(StepEnd::DeadOnArrival), bare(Verdict::InternalError));
             assert_eq!(
                 j(StepEnd::Failed("docker gone".into())),
                 bare(Verdict::InternalError),
@@ -260,46 +215,32 @@ mod tests {
     }
 
     #[test]
-    fn a_clean_compile_lets_the_program_run() {
-        assert_eq!(compile(&StepEnd::Compiled(0)), bare(Verdict::Ok));
-    }
-
-    #[test]
-    fn a_failed_compile_is_a_compile_error_with_the_compiler_code() {
+    fn the_compile_report_decides_whether_the_program_runs() {
+        let ok = StepEnd::Compiled(report(Some(0), None, false));
+        assert_eq!(compile(&ok), bare(Verdict::Ok));
+        let failed = compile(&StepEnd::Compiled(report(Some(1), None, false)));
         assert_eq!(
-            compile(&StepEnd::Compiled(1)),
+            failed,
             Judgement {
                 exit_code: Some(1),
                 ..bare(Verdict::CompileError)
             }
         );
-        // The wrapper shell died before its report (say, the compiler was killed): the
-        // container's exit code stands for the compiler's, and its stats mean nothing.
-        let stats = Stats {
-            max_rss_kb: Some(5),
-            signal: Some(9),
-            oom_killed: true,
-        };
+        let killed = compile(&StepEnd::Compiled(report(None, Some(9), true)));
+        assert_eq!(killed.verdict, Verdict::CompileError);
+        assert_eq!(killed.signal.as_deref(), Some("SIGKILL"));
+        // Reports in the wrong step are the engine's confusion.
+        assert_eq!(run(&ok), bare(Verdict::InternalError));
         assert_eq!(
-            compile(&exited(137, stats)),
-            Judgement {
-                exit_code: Some(137),
-                ..bare(Verdict::CompileError)
-            }
-        );
-    }
-
-    #[test]
-    fn a_compile_report_during_the_run_is_an_internal_error() {
-        assert_eq!(
-            run(&StepEnd::Compiled(0), "cpp", ""),
+            compile(&StepEnd::Exited(report(Some(0), None, false))),
             bare(Verdict::InternalError)
         );
     }
 
     #[test]
-    fn signal_names() {
+    fn signals_have_names() {
+        assert_eq!(signal_name(9), "SIGKILL");
         assert_eq!(signal_name(11), "SIGSEGV");
-        assert_eq!(signal_name(40), "signal 40");
+        assert_eq!(signal_name(64), "signal 64");
     }
 }
