@@ -5,6 +5,7 @@ mod common;
 
 use common::{finish, Client};
 use serde_json::{json, Value};
+use std::time::Duration;
 
 fn assert_verdict(run: &Value, verdict: &str) {
     assert_eq!(run["verdict"], verdict, "unexpected verdict: {run:#}");
