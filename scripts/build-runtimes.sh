@@ -12,7 +12,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 langs=("$@"); [ ${#langs[@]} -gt 0 ] || langs=(python cpp java javascript)
 suite="${OWN_IDE_DEBIAN_SUITE:-bookworm}"
-prefix="${OWN_IDE_IMAGE_PREFIX:-own-ide-}"
+prefix="${SANDBOX_IMAGE_PREFIX:-${OWN_IDE_IMAGE_PREFIX:-own-ide-}}"  # the engine reads SANDBOX_IMAGE_PREFIX too
 mirror="${OWN_IDE_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 security="${OWN_IDE_DEBIAN_SECURITY:-http://deb.debian.org/debian-security}"
 
