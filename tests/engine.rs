@@ -334,8 +334,9 @@ async fn hostile_programs_get_their_verdicts_and_change_nothing() {
     finish(state).await;
 }
 
-/// The exact environment a program sees: the engine's PATH, HOME and LANG, the
-/// container's HOSTNAME and the shell's PWD; nothing of the server's own environment (secrets, service
+/// The exact environment a program sees: the engine's PATH, HOME and LANG and the
+/// container's HOSTNAME (the supervisor execs the program directly: no shell adds PWD);
+/// nothing of the server's own environment (secrets, service
 /// addresses) may leak, in any language.
 #[tokio::test]
 async fn the_program_sees_exactly_its_own_environment() {
