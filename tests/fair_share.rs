@@ -267,3 +267,63 @@ async fn users_have_a_per_minute_rate_with_headers() {
     assert_eq!(user.get("/api/v1/history").await.json()["total"], 3);
     finish(state).await;
 }
+
+/// The status of run `id` as its owner sees it.
+async fn status(client: &mut Client, id: &str) -> String {
+    let r = client.get(&format!("/api/v1/runs/{id}")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    r.json()["status"].as_str().unwrap_or_default().to_string()
+}
+
+/// Waits until run `id` is running (the engine has given it a slot and a container).
+async fn wait_running(client: &mut Client, id: &str) {
+    for _ in 0..600 {
+        match status(client, id).await.as_str() {
+            "running" => return,
+            "queued" => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            other => panic!("run {id} is {other}, not running"),
+        }
+    }
+    panic!("run {id} never started");
+}
+
+#[tokio::test]
+async fn a_newcomer_is_served_before_a_caller_s_other_queued_runs() {
+    let state = common::state_with(&[("MAX_CONCURRENT_RUNS", "1"), ("POOL_SIZE", "0")]).await;
+    let mut flood = Client::new(&state);
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        let r = flood
+            .post_json("/api/v1/runs", &json!({"language": "python", "code": LONG}))
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+        ids.push(r.json()["id"].as_str().unwrap().to_string());
+    }
+    let mut newcomer = Client::new(&state);
+    let r = newcomer
+        .post_json("/api/v1/runs", &json!({"language": "python", "code": LONG}))
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    let mine = r.json()["id"].as_str().unwrap().to_string();
+    wait_running(&mut flood, &ids[0]).await;
+    assert_eq!(status(&mut newcomer, &mine).await, "queued");
+
+    // The first run holds the only slot; when it ends, the slot goes to the newcomer,
+    // not to the three runs its caller queued before. While the newcomer's run holds
+    // the slot, nothing else can run, so the others are still queued.
+    stop_and_wait(&mut flood, &ids[0]).await;
+    wait_running(&mut newcomer, &mine).await;
+    for id in &ids[1..] {
+        assert_eq!(status(&mut flood, id).await, "queued", "run {id}");
+    }
+    // Then the flooding caller's runs, in the order it queued them.
+    stop_and_wait(&mut newcomer, &mine).await;
+    wait_running(&mut flood, &ids[1]).await;
+    for id in &ids[2..] {
+        assert_eq!(status(&mut flood, id).await, "queued", "run {id}");
+    }
+    for id in &ids[1..] {
+        stop_and_wait(&mut flood, id).await;
+    }
+    finish(state).await;
+}
