@@ -40,7 +40,7 @@ impl Client {
         self.recover(&id).await
     }
 
-    /// Sends the run: its id once accepted, `None` when the guest's quota refused it.
+    /// Sends the run: its id once accepted, `None` when the guest's daily quota refused it.
     async fn submit(self) -> Result<Option<String>, String> {
         let body = serde_json::json!({
             "language": self.state.language.get_untracked(),
@@ -55,8 +55,13 @@ impl Client {
             .map_err(|_| OFFLINE.to_string())?;
         self.note_quota(&resp);
         match resp.status() {
-            // The quota note now invites the guest to sign in; no error banner.
-            429 => Ok(None),
+            // A used-up guest quota: the quota note now invites the guest to sign in, no
+            // error banner. Other refusals (too many runs in flight, a user's per-minute
+            // rate) pass on, and will pass, so their message says what to wait for.
+            429 => match resp.json::<ErrorBody>().await {
+                Ok(b) if b.error.code != "quota_exhausted" => Err(b.error.message),
+                _ => Ok(None),
+            },
             202 => resp
                 .json::<Accepted>()
                 .await
