@@ -329,3 +329,44 @@ async fn a_newcomer_is_served_before_a_caller_s_other_queued_runs() {
     }
     finish(state).await;
 }
+
+#[tokio::test]
+async fn a_long_run_is_demoted_to_the_lowest_cpu_weight() {
+    let state = common::state_with(&[("POOL_SIZE", "0")]).await;
+    let mut c = Client::new(&state);
+    let r = c
+        .post_json(
+            "/api/v1/runs",
+            &json!({"language": "python", "code": "while True: pass"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    wait_running(&mut c, &id).await;
+    // The run's container is the engine's only one (no pool). Its CPU weight is read
+    // from Docker until the demotion lands (or the run ends without it).
+    let label = format!("label=own-ide.instance={}", state.engine.instance());
+    let shares = loop {
+        let out = std::process::Command::new("docker")
+            .args(["ps", "-q", "--filter", &label])
+            .output()
+            .expect("docker CLI");
+        let ids = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert!(
+            !ids.is_empty(),
+            "the run's container is gone before its demotion"
+        );
+        let out = std::process::Command::new("docker")
+            .args(["inspect", "-f", "{{.HostConfig.CpuShares}}", &ids])
+            .output()
+            .expect("docker CLI");
+        let shares = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if shares == "2" {
+            break shares;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(shares, "2");
+    stop_and_wait(&mut c, &id).await;
+    finish(state).await;
+}
