@@ -360,8 +360,6 @@ async fn the_program_sees_exactly_its_own_environment() {
                 "HOSTNAME=sandbox",
                 "LANG=C.UTF-8",
                 "PATH=/usr/local/bin:/usr/bin:/bin",
-                // Set by the wrapper shell that starts the program in its work dir.
-                "PWD=/work",
             ],
             "{lang}"
         );

@@ -68,9 +68,6 @@ async fn parallel_submits_stop_at_the_cap_and_a_stop_frees_a_place() {
     for r in replies.iter().filter(|r| r.status != StatusCode::ACCEPTED) {
         assert_too_many(r);
     }
-    // Nothing refused was queued: the user's history holds the two accepted runs only.
-    let h = user.get("/api/v1/history").await.json();
-    assert_eq!(h["total"], 2, "{h}");
     // A stopped run gives its place back at once.
     let stopped = stop_and_wait(&mut user, &ids[0]).await;
     assert_eq!(stopped["verdict"], "stopped");
@@ -80,6 +77,11 @@ async fn parallel_submits_stop_at_the_cap_and_a_stop_frees_a_place() {
     for id in [&ids[1], &again_ids[0]] {
         stop_and_wait(&mut user, id).await;
     }
+    // Nothing refused was queued: the user's history holds the three accepted runs only.
+    // Read once all have finished: a run's first write to the history is not awaited by
+    // its submit, but its final one is.
+    let h = user.get("/api/v1/history").await.json();
+    assert_eq!(h["total"], 3, "{h}");
     finish(state).await;
 }
 
@@ -265,5 +267,106 @@ async fn users_have_a_per_minute_rate_with_headers() {
     assert!((1..=60).contains(&retry), "{retry}");
     // Not queued: the history holds the three accepted runs.
     assert_eq!(user.get("/api/v1/history").await.json()["total"], 3);
+    finish(state).await;
+}
+
+/// The status of run `id` as its owner sees it.
+async fn status(client: &mut Client, id: &str) -> String {
+    let r = client.get(&format!("/api/v1/runs/{id}")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    r.json()["status"].as_str().unwrap_or_default().to_string()
+}
+
+/// Waits until run `id` is running (the engine has given it a slot and a container).
+async fn wait_running(client: &mut Client, id: &str) {
+    for _ in 0..600 {
+        match status(client, id).await.as_str() {
+            "running" => return,
+            "queued" => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            other => panic!("run {id} is {other}, not running"),
+        }
+    }
+    panic!("run {id} never started");
+}
+
+#[tokio::test]
+async fn a_newcomer_is_served_before_a_caller_s_other_queued_runs() {
+    let state = common::state_with(&[("MAX_CONCURRENT_RUNS", "1"), ("POOL_SIZE", "0")]).await;
+    let mut flood = Client::new(&state);
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        let r = flood
+            .post_json("/api/v1/runs", &json!({"language": "python", "code": LONG}))
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+        ids.push(r.json()["id"].as_str().unwrap().to_string());
+    }
+    let mut newcomer = Client::new(&state);
+    let r = newcomer
+        .post_json("/api/v1/runs", &json!({"language": "python", "code": LONG}))
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    let mine = r.json()["id"].as_str().unwrap().to_string();
+    wait_running(&mut flood, &ids[0]).await;
+    assert_eq!(status(&mut newcomer, &mine).await, "queued");
+
+    // The first run holds the only slot; when it ends, the slot goes to the newcomer,
+    // not to the three runs its caller queued before. While the newcomer's run holds
+    // the slot, nothing else can run, so the others are still queued.
+    stop_and_wait(&mut flood, &ids[0]).await;
+    wait_running(&mut newcomer, &mine).await;
+    for id in &ids[1..] {
+        assert_eq!(status(&mut flood, id).await, "queued", "run {id}");
+    }
+    // Then the flooding caller's runs, in the order it queued them.
+    stop_and_wait(&mut newcomer, &mine).await;
+    wait_running(&mut flood, &ids[1]).await;
+    for id in &ids[2..] {
+        assert_eq!(status(&mut flood, id).await, "queued", "run {id}");
+    }
+    for id in &ids[1..] {
+        stop_and_wait(&mut flood, id).await;
+    }
+    finish(state).await;
+}
+
+#[tokio::test]
+async fn a_long_run_is_demoted_to_the_lowest_cpu_weight() {
+    let state = common::state_with(&[("POOL_SIZE", "0")]).await;
+    let mut c = Client::new(&state);
+    let r = c
+        .post_json(
+            "/api/v1/runs",
+            &json!({"language": "python", "code": "while True: pass"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    wait_running(&mut c, &id).await;
+    // The run's container is the engine's only one (no pool). Its CPU weight is read
+    // from Docker until the demotion lands (or the run ends without it).
+    let label = format!("label=own-ide.instance={}", state.engine.instance());
+    let shares = loop {
+        let out = std::process::Command::new("docker")
+            .args(["ps", "-q", "--filter", &label])
+            .output()
+            .expect("docker CLI");
+        let ids = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert!(
+            !ids.is_empty(),
+            "the run's container is gone before its demotion"
+        );
+        let out = std::process::Command::new("docker")
+            .args(["inspect", "-f", "{{.HostConfig.CpuShares}}", &ids])
+            .output()
+            .expect("docker CLI");
+        let shares = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if shares == "2" {
+            break shares;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(shares, "2");
+    stop_and_wait(&mut c, &id).await;
     finish(state).await;
 }

@@ -98,7 +98,9 @@ impl Default for SandboxConfig {
             run_time_limit: Duration::from_secs(5),
             compile_time_limit: Duration::from_secs(15),
             tmpfs_mb: 64,
-            max_concurrent_runs: (cores * 2).max(2),
+            // Enough that the runs the in-flight caps allow a few attackers never fill
+            // the slots (see README, "Limits and abuse"); each run is bounded in memory.
+            max_concurrent_runs: (cores * 8).max(16),
             queue_size: 64,
             pool_size: 2,
             runtime: "runc".into(),

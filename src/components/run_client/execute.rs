@@ -40,7 +40,7 @@ impl Client {
         self.recover(&id).await
     }
 
-    /// Sends the run: its id once accepted, `None` when the guest's quota refused it.
+    /// Sends the run: its id once accepted, `None` when the guest's daily quota refused it.
     async fn submit(self) -> Result<Option<String>, String> {
         let body = serde_json::json!({
             "language": self.state.language.get_untracked(),
@@ -55,8 +55,13 @@ impl Client {
             .map_err(|_| OFFLINE.to_string())?;
         self.note_quota(&resp);
         match resp.status() {
-            // The quota note now invites the guest to sign in; no error banner.
-            429 => Ok(None),
+            // A used-up guest quota: the quota note now invites the guest to sign in, no
+            // error banner. Other refusals (too many runs in flight, a user's per-minute
+            // rate) pass on, and will pass, so their message says what to wait for.
+            429 => match resp.json::<ErrorBody>().await {
+                Ok(b) if b.error.code != "quota_exhausted" => Err(b.error.message),
+                _ => Ok(None),
+            },
             202 => resp
                 .json::<Accepted>()
                 .await
@@ -72,6 +77,11 @@ impl Client {
 
     /// A guest's runs left, from the rate-limit headers of any answer that has them.
     fn note_quota(self, resp: &Response) {
+        // A signed-in user starts without a quota note and keeps it so: the headers on a
+        // user's runs are the per-minute rate, not a daily count to show.
+        if self.state.quota.get_untracked().is_none() {
+            return;
+        }
         let header = |name: &str| resp.headers().get(name).and_then(|v| v.parse::<u64>().ok());
         if let (Some(limit), Some(remaining), Some(reset)) = (
             header("x-ratelimit-limit"),

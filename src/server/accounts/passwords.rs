@@ -69,6 +69,20 @@ pub struct Hasher {
     stats: Arc<Stats>,
 }
 
+/// argon2 takes about 19 MiB per hash. glibc raises its mmap threshold to the size of the
+/// largest block freed, after which such buffers come from per-thread arenas and stay
+/// resident after the hash, one for each blocking thread that ever hashed: 200 log-ins at
+/// once grew the process from 13 to 495 MiB (bench/abuse.rs), with the bound on hashes
+/// at once holding. A fixed threshold (glibc's default, 128 KiB) keeps big buffers
+/// mapped on their own, so each goes back to the system when its hash ends (58 MiB peak).
+fn return_big_buffers_promptly() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `mallopt` only tunes the allocator; it may be called at any time.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+    }
+}
+
 fn busy() -> AppError {
     AppError::unavailable(
         "busy",
@@ -80,6 +94,7 @@ fn busy() -> AppError {
 impl Hasher {
     /// At most `concurrency` (at least 1) at once; callers wait up to `wait` for a slot.
     pub fn new(concurrency: usize, wait: Duration) -> Hasher {
+        return_big_buffers_promptly();
         Hasher {
             slots: Arc::new(Semaphore::new(concurrency.max(1))),
             wait,

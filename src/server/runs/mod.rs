@@ -195,7 +195,12 @@ impl Runs {
             )
             .into());
         }
-        let ticket = self.engine.admit().await.map_err(|r| match r {
+        // Waiting runs are served round-robin across owners (see `sandbox::slots`).
+        let key = match caller.owner() {
+            Owner::User(id) => format!("user:{id}"),
+            Owner::Guest(id) => format!("guest:{id}"),
+        };
+        let ticket = self.engine.admit(&key).await.map_err(|r| match r {
             Refusal::Busy => AppError::unavailable("queue_full", r.to_string(), 5),
             Refusal::DockerDown => AppError::unavailable("docker_unavailable", r.to_string(), 10),
         })?;

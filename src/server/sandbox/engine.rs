@@ -2,9 +2,11 @@
 //! ended. It knows nothing of HTTP, users or quotas.
 
 use super::container::{self, Container, Owned, INSTANCE_LABEL, LABEL};
+use super::demote;
 use super::languages::Language;
 use super::pool::Pools;
 use super::protocol;
+use super::slots::{Place, Slots};
 use super::step::{Attached, StepEnd, Stream};
 use super::sweep::{self, Liveness};
 use super::verdict::{self, Step};
@@ -16,7 +18,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::{AbortOnDropHandle, TaskTracker};
 
@@ -77,14 +78,19 @@ pub enum Refusal {
     DockerDown,
 }
 
-/// A place in the bounded queue. Dropping it frees the place.
+/// A place in the bounded queue, and in the fair queue for a slot under its caller's
+/// key (see [`super::slots`]). Dropping it frees both.
 pub struct Ticket {
-    in_flight: Arc<AtomicUsize>,
+    place: Place,
+    _counted: Counted,
 }
 
-impl Drop for Ticket {
+/// One run counted against the queue bound until dropped.
+struct Counted(Arc<AtomicUsize>);
+
+impl Drop for Counted {
     fn drop(&mut self) {
-        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -98,7 +104,7 @@ pub struct Engine {
     cfg: SandboxConfig,
     instance: String,
     pools: Pools,
-    slots: Arc<Semaphore>,
+    slots: Arc<Slots>,
     in_flight: Arc<AtomicUsize>,
     tracker: TaskTracker,
     shutdown: CancellationToken,
@@ -133,7 +139,7 @@ impl Engine {
             docker_host: docker_host.map(str::to_string),
             negotiated: AtomicBool::new(false),
             healthy: AtomicBool::new(false),
-            slots: Arc::new(Semaphore::new(cfg.max_concurrent_runs)),
+            slots: Slots::new(cfg.max_concurrent_runs),
             in_flight: Arc::new(AtomicUsize::new(0)),
             instance: uuid::Uuid::new_v4().simple().to_string(),
             pools,
@@ -232,20 +238,23 @@ impl Engine {
         ok
     }
 
-    /// Takes a place in the bounded queue, or refuses at once.
-    pub async fn admit(&self) -> Result<Ticket, Refusal> {
+    /// Takes a place in the bounded queue, or refuses at once. `key` names the caller
+    /// (the run's owner): waiting runs are served round-robin across keys, so the place
+    /// in line is fixed here, when the run is accepted.
+    pub async fn admit(&self, key: &str) -> Result<Ticket, Refusal> {
         if !self.healthy.load(Ordering::SeqCst) && !self.ping().await {
             return Err(Refusal::DockerDown);
         }
         let limit = self.cfg.max_concurrent_runs + self.cfg.queue_size;
         let before = self.in_flight.fetch_add(1, Ordering::SeqCst);
-        let ticket = Ticket {
-            in_flight: self.in_flight.clone(),
-        };
+        let counted = Counted(self.in_flight.clone());
         if before >= limit {
             return Err(Refusal::Busy);
         }
-        Ok(ticket)
+        Ok(Ticket {
+            place: self.slots.enter(key),
+            _counted: counted,
+        })
     }
 
     async fn fresh_container(&self, lang: &Language, pooled: bool) -> Result<Container, String> {
@@ -312,7 +321,7 @@ impl Engine {
         on_event: &(dyn Fn(Event) + Send + Sync),
         cancel: &CancellationToken,
     ) -> Outcome {
-        let _ticket = ticket;
+        let mut ticket = ticket;
         if self.shutdown.is_cancelled() {
             return Outcome::bare(Verdict::Stopped);
         }
@@ -326,13 +335,12 @@ impl Engine {
             }
         }));
         let cancel = &run_cancel;
-        let _slot = tokio::select! {
+        // Dropping the wait on a stop leaves the fair queue (the ticket gives the place
+        // back when this returns).
+        tokio::select! {
             _ = cancel.cancelled() => return Outcome::bare(Verdict::Stopped),
-            s = self.slots.clone().acquire_owned() => match s {
-                Ok(s) => s,
-                Err(_) => return Outcome::bare(Verdict::InternalError),
-            },
-        };
+            _ = ticket.place.ready() => {}
+        }
         let _running = self.pools.running();
         // Not raced against the cancel token: a container creation dropped half-way
         // would leave a container no guard holds. A stop that came meanwhile is seen
@@ -350,6 +358,13 @@ impl Engine {
         }
         on_event(Event::Started);
         let mut container = container;
+        // Long runs give the CPU to short ones (see `demote`); the timer ends with the run.
+        let demote_later = |c: &Container| {
+            self.client()
+                .ok()
+                .map(|d| demote::after(d, c.id.clone(), demote::AFTER))
+        };
+        let mut _demote = demote_later(&container);
         let outcome = match self
             .run_in(&container, lang, code, stdin, on_event, cancel)
             .await
@@ -366,6 +381,7 @@ impl Engine {
                         return Outcome::bare(Verdict::InternalError);
                     }
                 };
+                _demote = demote_later(&container);
                 self.run_in(&container, lang, code, stdin, on_event, cancel)
                     .await
                     .unwrap_or_else(|DeadOnArrival| Outcome::bare(Verdict::InternalError))

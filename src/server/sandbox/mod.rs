@@ -1,11 +1,13 @@
 //! The sandbox: languages, container flags, warm pool and the engine that runs code.
 
 pub mod container;
+mod demote;
 pub mod engine;
 pub mod languages;
 pub mod output;
 mod pool;
 mod protocol;
+pub mod slots;
 mod step;
 mod sweep;
 mod verdict;
