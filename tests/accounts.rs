@@ -481,15 +481,7 @@ async fn a_guest_keeps_its_identity_while_mongodb_is_down() {
         .expect("a session cookie on first contact");
 
     // Another instance whose MongoDB is away (nothing listens on its port).
-    let port = common::free_port();
-    let down = common::state_with(&[
-        ("POOL_SIZE", "1"),
-        (
-            "DATABASE_URI",
-            &format!("mongodb://127.0.0.1:{port}/?directConnection=true"),
-        ),
-    ])
-    .await;
+    let down = common::state_with_mongodb_down().await;
     let mut guest = Client::for_app(&down);
     guest.cookie = Some(cookie.clone());
     let id = guest.run("python", "print('mine')", "").await["id"]

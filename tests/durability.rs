@@ -14,15 +14,7 @@ async fn a_run_finished_while_mongodb_is_away_reaches_the_history_later() {
     let mut user = Client::new(&up);
     user.sign_up("durable").await;
     // Another instance whose MongoDB is away (the same Redis).
-    let port = common::free_port();
-    let down = common::state_with(&[
-        ("POOL_SIZE", "1"),
-        (
-            "DATABASE_URI",
-            &format!("mongodb://127.0.0.1:{port}/?directConnection=true"),
-        ),
-    ])
-    .await;
+    let down = common::state_with_mongodb_down().await;
     let mut c = Client::new(&down);
     c.bearer = user.bearer.clone();
     let r = c

@@ -462,15 +462,7 @@ async fn a_run_finished_while_mongodb_is_away_is_reported_unsaved() {
     let state = common::state_with(&[("POOL_SIZE", "1")]).await;
     let mut user = Client::new(&state);
     user.sign_up("unsaved").await;
-    let port = common::free_port();
-    let down = common::state_with(&[
-        ("POOL_SIZE", "1"),
-        (
-            "DATABASE_URI",
-            &format!("mongodb://127.0.0.1:{port}/?directConnection=true"),
-        ),
-    ])
-    .await;
+    let down = common::state_with_mongodb_down().await;
     let mut c = Client::new(&down);
     c.bearer = user.bearer.clone();
     let r = c

@@ -22,10 +22,7 @@ async fn shutdown_lets_short_runs_finish_stops_long_ones_and_writes_both() {
     assert_eq!(long.status, StatusCode::ACCEPTED, "{}", long.text());
     let long_id = long.json()["id"].as_str().unwrap().to_string();
     // The long run is really running before the shutdown starts.
-    let events = user
-        .get_until(&format!("/api/v1/runs/{long_id}/events"), "started")
-        .await;
-    assert!(events.contains("started"), "{events}");
+    user.events(&long_id).await.until("started").await;
 
     state.runs.shutdown(Duration::from_millis(200)).await;
 

@@ -110,6 +110,14 @@ pub async fn state_with(overrides: &[(&str, &str)]) -> AppState {
     AppState::build(cfg, opts).await.expect("state")
 }
 
+/// An instance whose MongoDB is away (nothing listens on its port); Redis and Docker
+/// are the real ones.
+pub async fn state_with_mongodb_down() -> AppState {
+    let port = free_port();
+    let uri = format!("mongodb://127.0.0.1:{port}/?directConnection=true");
+    state_with(&[("POOL_SIZE", "1"), ("DATABASE_URI", &uri)]).await
+}
+
 pub async fn state() -> AppState {
     state_with(&[]).await
 }
@@ -244,34 +252,6 @@ impl Client {
             ip: self.ip,
             bearer: self.bearer.clone(),
         }
-    }
-
-    /// Reads a streamed response (an events stream) until `needle` appears in it, and
-    /// returns what was read. Fails if the stream ends first.
-    pub async fn get_until(&mut self, uri: &str, needle: &str) -> String {
-        let mut req = Request::builder().method("GET").uri(uri);
-        if let Some(c) = &self.cookie {
-            req = req.header("cookie", c.clone());
-        }
-        if let Some(t) = &self.bearer {
-            req = req.header("authorization", format!("Bearer {t}"));
-        }
-        let mut req = req.body(Body::empty()).unwrap();
-        req.extensions_mut().insert(ConnectInfo(self.ip));
-        let res = self.app.clone().oneshot(req).await.unwrap();
-        let mut body = res.into_body();
-        let mut text = String::new();
-        while !text.contains(needle) {
-            match body.frame().await {
-                Some(Ok(frame)) => {
-                    if let Ok(data) = frame.into_data() {
-                        text.push_str(&String::from_utf8_lossy(&data));
-                    }
-                }
-                _ => panic!("the stream ended before {needle:?} appeared: {text}"),
-            }
-        }
-        text
     }
 
     pub async fn post_form(&mut self, uri: &str, form: &str) -> Reply {
