@@ -175,10 +175,17 @@ impl Engine {
             // Docker stopped answering meanwhile: runs are refused until it is back.
             _ => return Ok(()),
         };
-        let known: Vec<String> = info.runtimes.unwrap_or_default().into_keys().collect();
-        if known.contains(&self.cfg.runtime) {
+        let runtimes = info.runtimes.unwrap_or_default();
+        if let Some(runtime) = runtimes.get(&self.cfg.runtime) {
+            // Without it gVisor ignores the container's seccomp profile (checked:
+            // io_uring_setup then succeeds), and the profile is part of the sandbox.
+            let args = runtime.runtime_args.as_deref().unwrap_or_default();
+            if self.cfg.runtime == "runsc" && !args.iter().any(|a| a == "--oci-seccomp") {
+                return Err("configuration error: SANDBOX_RUNTIME=\"runsc\" is registered with the Docker engine without --oci-seccomp, so the sandbox's seccomp profile would not apply (scripts/lib.sh ensure_runsc registers it right)".into());
+            }
             return Ok(());
         }
+        let known: Vec<String> = runtimes.into_keys().collect();
         Err(format!(
             "configuration error: SANDBOX_RUNTIME={:?} is not a runtime of the Docker engine (it has: {})",
             self.cfg.runtime,
