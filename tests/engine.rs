@@ -627,7 +627,8 @@ async fn bad_requests_get_exact_errors_and_change_nothing() {
     let r = c
         .post_json("/api/v1/runs", &json!({"language": "python"}))
         .await;
-    assert_eq!(r.status, 400);
+    assert_eq!(r.status, 422);
+    assert_eq!(r.json()["error"]["code"], "empty_code");
     let r = c.get("/api/v1/runs/0123456789abcdef0123456789abcdef").await;
     assert_eq!(r.status, 404);
     assert_eq!(r.json()["error"]["code"], "not_found");

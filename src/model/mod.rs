@@ -11,6 +11,42 @@ pub struct LanguageInfo {
     pub name: String,
     pub version: String,
     pub template: String,
+    /// The limits a run may choose: defaults and caps.
+    pub limits: LanguageLimits,
+}
+
+/// One file of a program (`files` in a run request).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceFile {
+    /// Path inside the work dir: `[A-Za-z0-9_.-]{1,64}`, at most one directory level.
+    pub name: String,
+    pub content: String,
+}
+
+/// Limits of one run: as requested (absent fields take the language's defaults), and as
+/// applied (both set) in a user's run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunLimits {
+    /// Wall-clock time of the program, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_ms: Option<u64>,
+    /// Memory of the program's container, in MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mb: Option<u64>,
+}
+
+/// One limit's default and the most a run may ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitRange {
+    pub default: u64,
+    pub max: u64,
+}
+
+/// A language's limits (`GET /api/v1/languages`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LanguageLimits {
+    pub time_ms: LimitRange,
+    pub memory_mb: LimitRange,
 }
 
 /// Where a run is in its life.
@@ -96,6 +132,18 @@ pub struct Run {
     /// The input, on a user's own runs (history).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stdin: Option<String>,
+    /// The files, on a user's own runs made of files (instead of `code`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<Vec<SourceFile>>,
+    /// The entry file, on a user's own runs made of files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub main: Option<String>,
+    /// The program's arguments, on a user's own runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub args: Option<Vec<String>>,
+    /// The limits the run had (both set), on a user's own runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<RunLimits>,
     /// For a user's run: whether it is stored in the history. `false` means the history
     /// store was unavailable when the run finished and this run is not kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -127,6 +175,10 @@ impl Run {
             finished_at: None,
             code: None,
             stdin: None,
+            files: None,
+            main: None,
+            args: None,
+            limits: None,
             saved: None,
         }
     }
