@@ -3,14 +3,10 @@
 
 mod common;
 
-use common::{finish, Client};
+use common::{assert_verdict, finish, Client};
 use serde_json::{json, Value};
 use std::time::Duration;
 
-fn assert_verdict(run: &Value, verdict: &str) {
-    assert_eq!(run["verdict"], verdict, "unexpected verdict: {run:#}");
-    assert_eq!(run["status"], "finished");
-}
 
 #[tokio::test]
 async fn every_language_runs_hello_echo_and_errors() {
