@@ -242,6 +242,7 @@ mod tests {
                 name: id.to_uppercase(),
                 version: "1".into(),
                 template: format!("// {id} template"),
+                source_file: format!("main.{id}"),
                 limits: crate::model::LanguageLimits {
                     time_ms: crate::model::LimitRange {
                         default: 5000,

@@ -4,7 +4,7 @@
 
 use super::NewRun;
 use crate::error::AppError;
-use crate::model::SourceFile;
+use crate::model::{file_name_problem, SourceFile};
 use crate::server::config::SandboxConfig;
 use crate::server::sandbox::{self, Language, Program};
 use std::collections::HashSet;
@@ -12,8 +12,6 @@ use std::time::Duration;
 
 /// At most this many files in one run.
 pub const MAX_FILES: usize = 20;
-/// A file name's parts (file, and directory if any) are at most this long.
-pub const MAX_NAME: usize = 64;
 /// At most this many arguments.
 pub const MAX_ARGS: usize = 32;
 /// Each argument is at most this many bytes.
@@ -134,7 +132,7 @@ fn files(
     let mut names = HashSet::new();
     let mut dirs = HashSet::new();
     for f in &files {
-        if let Some(problem) = name_problem(&f.name) {
+        if let Some(problem) = file_name_problem(&f.name) {
             return Err(invalid(
                 "invalid_file_name",
                 format!("The file name \"{}\" is not allowed: {problem}", f.name),
@@ -183,31 +181,6 @@ fn files(
         ));
     }
     Ok((files, main))
-}
-
-/// Why a file name is refused, or `None`: one or two parts (`dir/name`) of 1 to
-/// [`MAX_NAME`] of `[A-Za-z0-9_.-]`, none starting with `.` or `-` (so no `..`, no hidden
-/// files, and no name a compiler could read as an option).
-pub fn name_problem(name: &str) -> Option<&'static str> {
-    let parts: Vec<&str> = name.split('/').collect();
-    if parts.len() > 2 {
-        return Some("at most one directory level (dir/name).");
-    }
-    for part in parts {
-        if part.is_empty() || part.len() > MAX_NAME {
-            return Some("each part of a name has 1 to 64 characters.");
-        }
-        if !part
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-        {
-            return Some("use only letters, digits, and _ . - (and one / for a directory).");
-        }
-        if part.starts_with('.') || part.starts_with('-') {
-            return Some("a name may not start with . or -.");
-        }
-    }
-    None
 }
 
 fn args(args: &[String]) -> Result<Vec<String>, AppError> {

@@ -128,6 +128,7 @@ impl Language {
             name: self.name.into(),
             version: self.version.into(),
             template: self.template.into(),
+            source_file: self.source_file.into(),
             limits: self.limits(cfg),
         }
     }
