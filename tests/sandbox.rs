@@ -12,13 +12,8 @@ crate::under_runc_and_runsc!(
     real_memory_hogs_and_signals_get_their_verdicts,
 );
 
-use common::{finish, Client};
+use common::{assert_verdict, finish, Client};
 use serde_json::Value;
-
-fn assert_verdict(run: &Value, verdict: &str) {
-    assert_eq!(run["verdict"], verdict, "unexpected verdict: {run:#}");
-    assert_eq!(run["status"], "finished");
-}
 
 /// The program reads and writes its supervisor through /proc and ptrace: every door is
 /// shut, and its own exit code is reported.
