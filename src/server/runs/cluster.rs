@@ -91,18 +91,26 @@ impl Runs {
         let this = self.clone();
         let follow = live.clone();
         tokio::spawn(async move {
-            let mut events = this.remote_events(&follow.snapshot().id, follow.owner.clone(), 1);
-            while let Some((n, ev)) = events.next().await {
-                let end = matches!(ev, RunEvent::Result(_));
-                follow.apply(n, ev);
-                if end {
-                    break;
+            let id = follow.snapshot().id;
+            // Read again after a break (Redis away a moment), from the last event seen,
+            // until the result, for as long as a stream client would wait.
+            let deadline = tokio::time::Instant::now() + super::EVENTS_WAIT_LIMIT;
+            let mut last = 1;
+            'follow: while tokio::time::Instant::now() < deadline {
+                let mut events = this.remote_events(&id, follow.owner.clone(), last);
+                while let Some((n, ev)) = events.next().await {
+                    let end = matches!(ev, RunEvent::Result(_));
+                    follow.apply(n, ev);
+                    last = n;
+                    if end {
+                        break 'follow;
+                    }
                 }
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
             follow.mark_finished();
             // The node that wrote the outcome released the lease; this ends its renewal.
             lease.release().await;
-            let id = follow.snapshot().id;
             tokio::time::sleep(super::KEEP_FINISHED).await;
             this.live
                 .lock()
