@@ -98,8 +98,15 @@ async fn a_web_node_needs_no_docker_and_an_executor_serves_only_health() {
     assert_eq!(c.get("/healthz").await.status, StatusCode::OK);
     let metrics = c.get("/metrics").await;
     assert_eq!(metrics.status, StatusCode::OK);
-    assert!(metrics.text().contains("own_ide_role{role=\"executor\"} 1"), "{}", metrics.text());
-    assert_eq!(c.get("/api/v1/languages").await.status, StatusCode::NOT_FOUND);
+    assert!(
+        metrics.text().contains("own_ide_role{role=\"executor\"} 1"),
+        "{}",
+        metrics.text()
+    );
+    assert_eq!(
+        c.get("/api/v1/languages").await.status,
+        StatusCode::NOT_FOUND
+    );
     stop_executor(exec).await;
 }
 
@@ -168,7 +175,12 @@ async fn a_stop_sent_to_one_web_node_ends_the_run_on_the_executor() {
         ..on1.clone_as_same_caller()
     };
     let stop = on2
-        .send("POST", &format!("/api/v1/runs/{id}/stop"), None, axum::body::Body::empty())
+        .send(
+            "POST",
+            &format!("/api/v1/runs/{id}/stop"),
+            None,
+            axum::body::Body::empty(),
+        )
         .await;
     assert_eq!(stop.status, StatusCode::ACCEPTED, "{}", stop.text());
     events.until_result().await;
@@ -184,7 +196,12 @@ async fn a_queued_run_stopped_before_any_executor_took_it_never_runs() {
     let mut guest = Client::new(&web);
     let id = submit(&mut guest, "print('ran')").await;
     let stop = guest
-        .send("POST", &format!("/api/v1/runs/{id}/stop"), None, axum::body::Body::empty())
+        .send(
+            "POST",
+            &format!("/api/v1/runs/{id}/stop"),
+            None,
+            axum::body::Body::empty(),
+        )
         .await;
     assert_eq!(stop.status, StatusCode::ACCEPTED, "{}", stop.text());
     let run = common::wait_finished(&mut guest, &id).await;
@@ -223,8 +240,7 @@ async fn a_run_claimed_by_an_executor_that_died_before_starting_it_runs_once_els
 }
 
 #[tokio::test]
-async fn a_started_run_of_a_dead_executor_ends_executor_lost_and_a_late_write_changes_nothing(
-) {
+async fn a_started_run_of_a_dead_executor_ends_executor_lost_and_a_late_write_changes_nothing() {
     let _one = ONE_AT_A_TIME.lock().await;
     let web = web().await;
     let mut user = Client::new(&web);

@@ -30,6 +30,9 @@ pub struct EventStreams {
     ttl: u64,
 }
 
+/// An `XREAD` reply: per stream, its entries (id, then field and value pairs).
+type XReadReply = Option<Vec<(String, Vec<(String, Vec<String>)>)>>;
+
 /// The field that holds an event in a stream entry.
 const FIELD: &str = "e";
 
@@ -56,9 +59,7 @@ impl EventStreams {
                     batch.push(more);
                 }
                 let last = batch.last().map(|(n, _)| *n).unwrap_or(0);
-                let ended = batch
-                    .iter()
-                    .any(|(_, e)| matches!(e, RunEvent::Result(_)));
+                let ended = batch.iter().any(|(_, e)| matches!(e, RunEvent::Result(_)));
                 let mut pipe = redis::pipe();
                 for (n, ev) in &batch {
                     let Ok(json) = serde_json::to_string(ev) else {
@@ -167,17 +168,16 @@ impl EventStreams {
                 }
                 let read: Option<(u64, Vec<Numbered>)> = match st.conn.as_mut() {
                     Some(conn) => {
-                        let reply: Result<Option<Vec<(String, Vec<(String, Vec<String>)>)>>, _> =
-                            redis::cmd("XREAD")
-                                .arg("COUNT")
-                                .arg(256)
-                                .arg("BLOCK")
-                                .arg(BLOCK_MS)
-                                .arg("STREAMS")
-                                .arg(&st.key)
-                                .arg(format!("0-{}", st.last))
-                                .query_async(conn)
-                                .await;
+                        let reply: Result<XReadReply, _> = redis::cmd("XREAD")
+                            .arg("COUNT")
+                            .arg(256)
+                            .arg("BLOCK")
+                            .arg(BLOCK_MS)
+                            .arg("STREAMS")
+                            .arg(&st.key)
+                            .arg(format!("0-{}", st.last))
+                            .query_async(conn)
+                            .await;
                         match reply {
                             Ok(r) => Some(decode(r)),
                             Err(_) => {
@@ -219,7 +219,10 @@ impl EventStreams {
                         Some(Err(run)) => {
                             st.done = true;
                             let n = st.last + 1;
-                            return Some((stream::iter(vec![(n, RunEvent::Result(Box::new(run)))]), st));
+                            return Some((
+                                stream::iter(vec![(n, RunEvent::Result(Box::new(run)))]),
+                                st,
+                            ));
                         }
                         None => return None,
                     },
@@ -233,7 +236,7 @@ impl EventStreams {
 
 /// The events of an `XREAD` reply, in order, with the last number seen; entries that
 /// cannot be read are skipped.
-fn decode(reply: Option<Vec<(String, Vec<(String, Vec<String>)>)>>) -> (u64, Vec<Numbered>) {
+fn decode(reply: XReadReply) -> (u64, Vec<Numbered>) {
     let mut out = Vec::new();
     let mut seen = 0;
     for (_, entries) in reply.unwrap_or_default() {
