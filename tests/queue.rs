@@ -303,3 +303,89 @@ async fn an_all_in_one_run_has_event_ids_and_resumes_on_another_instance() {
     common::finish(a).await;
     common::finish(b).await;
 }
+
+#[tokio::test]
+async fn a_guest_gets_a_lost_run_back_on_the_quota_and_keeps_what_it_printed() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let web = common::state_with(&[
+        ("ROLE", "web"),
+        ("REDIS_URL", REDIS_URL),
+        ("GUEST_QUOTA", "10"),
+    ])
+    .await;
+    let mut guest = Client::new(&web);
+    let r = guest
+        .post_json(
+            "/api/v1/runs",
+            &json!({"language": "python", "code": "print('partial')"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    assert_eq!(r.header("x-ratelimit-remaining").as_deref(), Some("9"));
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let queue = Queue::new(web.redis.clone(), 600);
+    let dead = format!("dead-{}", uuid::Uuid::new_v4().simple());
+    let claimed = claim_as(&queue, &dead, &id).await;
+    assert!(queue.start(&id, claimed.epoch).await);
+    // What the dead executor had streamed before it went.
+    let mut conn = web.redis.conn().await.unwrap();
+    let _: () = redis::cmd("XADD")
+        .arg(format!("own-ide:run:{id}:events"))
+        .arg("0-2")
+        .arg("e")
+        .arg(json!({"stdout": "partial\n"}).to_string())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let exec = executor().await;
+    let run = common::wait_finished(&mut guest, &id).await;
+    assert_eq!(run["verdict"], "executor_lost", "{run}");
+    assert_eq!(run["stdout"], "partial\n", "{run}");
+    // The lost run was given back: the next one leaves 9 again, not 8.
+    let next = guest
+        .post_json(
+            "/api/v1/runs?wait=true",
+            &json!({"language": "python", "code": "print('next')"}),
+        )
+        .await;
+    assert_eq!(next.status, StatusCode::OK, "{}", next.text());
+    assert_eq!(next.header("x-ratelimit-remaining").as_deref(), Some("9"));
+    assert_eq!(next.json()["stdout"], "next\n");
+    stop_executor(exec).await;
+}
+
+#[tokio::test]
+async fn an_executor_shutting_down_stops_its_runs_and_writes_their_end() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let (web, exec) = (web().await, executor().await);
+    let mut user = Client::new(&web);
+    user.sign_up("execdown").await;
+    let id = submit(
+        &mut user,
+        "import time\nprint('started', flush=True)\ntime.sleep(60)",
+    )
+    .await;
+    let mut events = user.events(&id).await;
+    events.until("started").await;
+    exec.runs.shutdown(Duration::from_millis(200)).await;
+    events.until_result().await;
+    let result = parse_events(&events.seen).last().unwrap().2.clone();
+    assert_eq!(result["verdict"], "stopped", "{result}");
+    assert_eq!(result["stdout"], "started\n", "{result}");
+    let listed = user.get("/api/v1/history").await.json();
+    let item = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id.as_str())
+        .cloned()
+        .expect("the run is in the history");
+    assert_eq!(item["verdict"], "stopped", "{item}");
+    // A run submitted now is taken by another executor.
+    let next = submit(&mut user, "print('later')").await;
+    let other = executor().await;
+    let run = common::wait_finished(&mut user, &next).await;
+    assert_eq!(run["stdout"], "later\n", "{run}");
+    common::finish(exec).await;
+    stop_executor(other).await;
+}

@@ -353,6 +353,10 @@ impl Runs {
             Some(s) => s.run,
             None => Run::new(c.job.id.clone(), &c.job.language, c.job.created_at.clone()),
         };
+        // What it printed before its executor went is kept (as far as its stream has it).
+        let (stdout, stderr) = self.streams.output(&c.job.id).await;
+        run.stdout = stdout;
+        run.stderr = stderr;
         run.status = RunStatus::Finished;
         run.verdict = Some(Verdict::ExecutorLost);
         run.finished_at = Some(now_rfc3339());

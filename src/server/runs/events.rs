@@ -116,6 +116,31 @@ impl EventStreams {
         pipe.query_async::<()>(&mut conn).await.is_ok()
     }
 
+    /// The output run `id` streamed so far (stdout, stderr), as its stream still holds it:
+    /// what a node that ends the run for a dead executor puts in the result.
+    pub async fn output(&self, id: &str) -> (String, String) {
+        let (mut out, mut err) = (String::new(), String::new());
+        let Ok(mut conn) = self.redis.conn().await else {
+            return (out, err);
+        };
+        let entries: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
+            .arg(key(id))
+            .arg("-")
+            .arg("+")
+            .query_async(&mut conn)
+            .await
+            .unwrap_or_default();
+        let (_, events) = decode(Some(vec![(key(id), entries)]));
+        for (_, ev) in events {
+            match ev {
+                RunEvent::Stdout(t) => out.push_str(&t),
+                RunEvent::Stderr(t) => err.push_str(&t),
+                RunEvent::Status(_) | RunEvent::Result(_) => {}
+            }
+        }
+        (out, err)
+    }
+
     /// Whether run `id` has an event stream (it had not expired).
     pub async fn exists(&self, id: &str) -> bool {
         let Ok(mut conn) = self.redis.conn().await else {
