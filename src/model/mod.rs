@@ -72,6 +72,9 @@ pub enum Verdict {
     OutputLimit,
     Stopped,
     InternalError,
+    /// The executor node running the program went away mid-run (cluster roles); the run
+    /// is not run again.
+    ExecutorLost,
 }
 
 impl Verdict {
@@ -86,6 +89,7 @@ impl Verdict {
             Verdict::OutputLimit => "Output truncated",
             Verdict::Stopped => "Stopped",
             Verdict::InternalError => "Internal error",
+            Verdict::ExecutorLost => "Executor lost",
         }
     }
 
@@ -100,6 +104,7 @@ impl Verdict {
             Verdict::OutputLimit => "output_limit",
             Verdict::Stopped => "stopped",
             Verdict::InternalError => "internal_error",
+            Verdict::ExecutorLost => "executor_lost",
         }
     }
 }
