@@ -95,6 +95,7 @@ fn base_env(label: &str) -> Vec<(String, String)> {
         ("MAX_RUNS_IN_FLIGHT_PER_IP", "0"),
         ("USER_RUNS_PER_MINUTE", "0"),
         ("GUEST_QUOTA", "1000"),
+        ("REGISTRATIONS_PER_IP_PER_HOUR", "0"),
         ("SANDBOX_SWEEP_INTERVAL_MS", "500"),
         ("SANDBOX_SWEEP_MARGIN_MS", "0"),
         ("SHUTDOWN_GRACE_SECONDS", "5"),
