@@ -15,15 +15,16 @@
 //!    stopped through web node 2; the time from the stop request to the `result` event
 //!    (BENCH_STOPS, default 10; target < 500 ms).
 //! 5. A dead executor's run: the executor holding a running run is killed (SIGKILL); the
-//!    time until its `result` event says `executor_lost` (BENCH_LOSSES, default 3).
+//!    time until its `result` event says `executor_lost` (BENCH_LOSSES, default 3), with
+//!    the default lease (`EXECUTOR_LEASE_MS`, 10 s): what a user would wait.
 //!
 //! The in-flight caps and the user rate are off (they are not a load limit here).
 //! Run with `cargo bench --features ssr --bench cluster` (the services must be up:
 //! `scripts/test.sh` or `scripts/run.sh` start them; nginx is installed if missing).
 
-mod common;
 #[path = "../tests/cluster_support/mod.rs"]
 mod cluster_support;
+mod common;
 
 use cluster_support::{Cluster, Node, Spec, User};
 use common::{ms, percentile};
@@ -98,20 +99,6 @@ async fn throughput(user: &User, addr: &str, clients: usize, secs: u64) -> (f64,
     )
 }
 
-/// The executor (1-based) that holds run `id` right now, read from the executors'
-/// metrics.
-async fn holder(cluster: &Cluster, id: &str) -> Option<u16> {
-    for n in 1..=cluster.spec_executors {
-        let r = cluster_support::try_request(&cluster.executor(n), "GET", "/metrics", &[], "").await;
-        if let Ok(r) = r {
-            if r.body.contains(id) {
-                return Some(n);
-            }
-        }
-    }
-    None
-}
-
 #[tokio::main]
 async fn main() {
     let runs = env_num("BENCH_RUNS", 30);
@@ -156,8 +143,18 @@ async fn main() {
     }
     let base = percentile(&all, 50.0);
     row("all-in-one (ROLE=all), direct", &all, None, errors[0]);
-    row("web node + executor, direct to the web node", &web, Some(base), errors[1]);
-    row("web node + executor, through nginx", &lb, Some(base), errors[2]);
+    row(
+        "web node + executor, direct to the web node",
+        &web,
+        Some(base),
+        errors[1],
+    );
+    row(
+        "web node + executor, through nginx",
+        &lb,
+        Some(base),
+        errors[2],
+    );
 
     println!("\n## Throughput, python hello world, 8 clients, {secs} s per row");
     println!("| setup | runs/s | failed |");
@@ -219,11 +216,17 @@ async fn main() {
         let id = user.submit(&cluster.web(1), FOREVER).await;
         let mut events = user.events(&cluster.web(1), &id, None).await;
         events
-            .until("started", |e| e.event == "stdout" && e.data.contains("started"))
+            .until("started", |e| {
+                e.event == "stdout" && e.data.contains("started")
+            })
             .await;
         let t = Instant::now();
         let r = user
-            .post(&cluster.web(2), &format!("/api/v1/runs/{id}/stop"), &json!({}))
+            .post(
+                &cluster.web(2),
+                &format!("/api/v1/runs/{id}/stop"),
+                &json!({}),
+            )
             .await;
         if r.status != 202 {
             println!("stop refused: {} {}", r.status, r.body);
@@ -246,17 +249,17 @@ async fn main() {
     println!("\n## A dead executor's run: SIGKILL to the `executor_lost` result");
     let mut samples = Vec::new();
     for _ in 0..losses {
-        let id = user.submit(&cluster.lb, FOREVER).await;
+        let (id, _) = cluster
+            .submit_to_executor_1(&user, &cluster.lb, FOREVER)
+            .await;
         let mut events = user.events(&cluster.web(2), &id, None).await;
         events
-            .until("started", |e| e.event == "stdout" && e.data.contains("started"))
+            .until("started", |e| {
+                e.event == "stdout" && e.data.contains("started")
+            })
             .await;
-        let Some(n) = holder(&cluster, &id).await else {
-            println!("could not tell which executor holds {id}");
-            continue;
-        };
         let t = Instant::now();
-        cluster.kill9(&format!("executor-{n}"));
+        cluster.kill9("executor-1");
         let result = events.result().await;
         if result["verdict"] == "executor_lost" {
             samples.push(ms(t.elapsed()));

@@ -57,7 +57,8 @@ fn free_ports(count: u16) -> u16 {
         if base.checked_add(count).is_none() {
             continue;
         }
-        let all_free = (0..count).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok());
+        let all_free =
+            (0..count).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok());
         if all_free {
             return base;
         }
@@ -257,7 +258,10 @@ impl Cluster {
             args.push("--filter".into());
             args.push(format!("label=own-ide.instance={i}"));
         }
-        let out = Command::new("docker").args(&args).output().expect("docker ps");
+        let out = Command::new("docker")
+            .args(&args)
+            .output()
+            .expect("docker ps");
         String::from_utf8_lossy(&out.stdout)
             .split_whitespace()
             .map(str::to_string)
@@ -265,9 +269,94 @@ impl Cluster {
     }
 }
 
+/// The state letter of process `pid` in `/proc` (`R`, `S`, `T` stopped, `Z`...).
+fn proc_state(pid: u32) -> Option<char> {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .and_then(|(_, r)| r.trim_start().chars().next())
+        })
+}
+
+impl Cluster {
+    /// Pauses node `name` (SIGSTOP) and waits until the kernel shows it stopped.
+    pub async fn pause(&self, name: &str) {
+        let pid = self.pid(name);
+        kill(pid, "STOP");
+        let started = tokio::time::Instant::now();
+        while proc_state(pid) != Some('T') {
+            assert!(started.elapsed() < PATIENCE, "{name} did not stop");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Resumes node `name` (SIGCONT).
+    pub fn resume(&self, name: &str) {
+        kill(self.pid(name), "CONT");
+    }
+
+    /// Submits `code` through `addr` while only executor 1 can take work (executor 2 is
+    /// paused until the run is claimed); the run id and the instance id of executor 1.
+    pub async fn submit_to_executor_1(
+        &self,
+        user: &User,
+        addr: &str,
+        code: &str,
+    ) -> (String, String) {
+        self.pause("executor-2").await;
+        let id = user.submit(addr, code).await;
+        let mut con = redis();
+        let c = await_claim(&mut con, &id).await;
+        self.resume("executor-2");
+        (id, c["executor"].clone())
+    }
+}
+
+/// A connection to the Redis database the nodes use, to read what the cluster wrote
+/// (the run's claim: which executor holds it, under which epoch).
+pub fn redis() -> redis::Connection {
+    let url = stores()
+        .into_iter()
+        .find(|(k, _)| k == "REDIS_URL")
+        .map(|(_, v)| v)
+        .expect("REDIS_URL");
+    redis::Client::open(url.as_str())
+        .and_then(|c| c.get_connection())
+        .expect("Redis")
+}
+
+/// The claim of run `id` (`own-ide:run:{id}:claim`: `executor`, `epoch`, `started`, ...).
+pub fn claim(con: &mut redis::Connection, id: &str) -> std::collections::HashMap<String, String> {
+    redis::cmd("HGETALL")
+        .arg(format!("own-ide:run:{id}:claim"))
+        .query(con)
+        .expect("HGETALL")
+}
+
+/// Waits until run `id` is claimed by an executor; its claim.
+pub async fn await_claim(
+    con: &mut redis::Connection,
+    id: &str,
+) -> std::collections::HashMap<String, String> {
+    let started = tokio::time::Instant::now();
+    loop {
+        let c = claim(con, id);
+        if c.get("executor").is_some_and(|e| !e.is_empty()) {
+            return c;
+        }
+        assert!(started.elapsed() < PATIENCE, "run {id} was never claimed");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
 fn is_zombie(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| s.rsplit_once(')').map(|(_, r)| r.trim_start().starts_with('Z')).unwrap_or(false))
+        .map(|s| {
+            s.rsplit_once(')')
+                .map(|(_, r)| r.trim_start().starts_with('Z'))
+                .unwrap_or(false)
+        })
         .unwrap_or(true)
 }
 
@@ -362,7 +451,10 @@ impl Node {
                     return;
                 }
             }
-            let exited = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+            let exited = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
             assert!(
                 exited.is_none(),
                 "the node exited at start ({exited:?}): {}",
@@ -402,7 +494,12 @@ impl Drop for Node {
             let _ = c.wait();
         }
         let out = Command::new("docker")
-            .args(["ps", "-aq", "--filter", &format!("label=own-ide.sandbox={}", self.label)])
+            .args([
+                "ps",
+                "-aq",
+                "--filter",
+                &format!("label=own-ide.sandbox={}", self.label),
+            ])
             .output();
         if let Ok(out) = out {
             let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
@@ -410,7 +507,10 @@ impl Drop for Node {
                 .map(str::to_string)
                 .collect();
             if !ids.is_empty() {
-                let _ = Command::new("docker").args(["rm", "-f"]).args(&ids).output();
+                let _ = Command::new("docker")
+                    .args(["rm", "-f"])
+                    .args(&ids)
+                    .output();
             }
         }
         if !std::thread::panicking() {
@@ -558,7 +658,11 @@ impl User {
     /// Submits a Python run through `addr`; its id.
     pub async fn submit(&self, addr: &str, code: &str) -> String {
         let r = self
-            .post(addr, "/api/v1/runs", &json!({"language": "python", "code": code}))
+            .post(
+                addr,
+                "/api/v1/runs",
+                &json!({"language": "python", "code": code}),
+            )
             .await;
         assert_eq!(r.status, 202, "submit: {}", r.body);
         r.json()["id"].as_str().expect("a run id").to_string()
@@ -567,7 +671,10 @@ impl User {
     /// Opens the run's event stream on `addr`, continuing after `last_event_id` if given.
     pub async fn events(&self, addr: &str, id: &str, last_event_id: Option<&str>) -> Events {
         let auth = self.auth();
-        let mut headers = vec![("Authorization", auth.as_str()), ("Accept", "text/event-stream")];
+        let mut headers = vec![
+            ("Authorization", auth.as_str()),
+            ("Accept", "text/event-stream"),
+        ];
         if let Some(last) = last_event_id {
             headers.push(("Last-Event-ID", last));
         }
