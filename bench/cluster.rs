@@ -3,9 +3,9 @@
 //! all-in-one node (`ROLE=all`) measured in the same run.
 //!
 //! 1. Python hello world, `POST /api/v1/runs?wait=true`, one client, BENCH_RUNS (default
-//!    30) each, taking turns: the all-in-one node; a web node of the cluster directly (web
-//!    + executor through the queue); the same through nginx. p50/p95 and the added ms
-//!    (target: cluster p50 within +5 ms of the all-in-one's).
+//!    30) each, taking turns: the all-in-one node; a web node of the cluster directly (the
+//!    run goes through the queue to an executor); the same through nginx. p50/p95 and the
+//!    added ms (target: cluster p50 within 5 ms of the all-in-one's).
 //! 2. Throughput, 8 clients, BENCH_SECONDS (default 10) per row: the all-in-one node; the
 //!    cluster through nginx with two executors; then with one (the other stopped).
 //! 3. Fan-out: six one-second runs at once through nginx, two one-slot executors: wall
