@@ -69,17 +69,33 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The MongoDB database and Redis URL the nodes use: the test run's own (as `tests/common`).
+/// The MongoDB database and Redis URL the nodes use: the test run's database (as
+/// `tests/common`), and a Redis logical database of their own (`CLUSTER_TEST_REDIS_URL`,
+/// else the test run's Redis with database 2). The run queue is one set of keys per
+/// Redis database: executors of another test run in the tests' database 1 would take
+/// this cluster's runs, and these executors theirs.
 pub fn stores() -> Vec<(String, String)> {
+    let redis = std::env::var("CLUSTER_TEST_REDIS_URL").unwrap_or_else(|_| {
+        let base = std::env::var("REDIS_URL").unwrap_or("redis://127.0.0.1:6379/1".into());
+        let (url, query) = base.split_once('?').unwrap_or((&base, ""));
+        let authority_end = url.find("://").map(|i| i + 3).unwrap_or(0);
+        let host = match url[authority_end..].find('/') {
+            Some(slash) => &url[..authority_end + slash],
+            None => url,
+        };
+        let query = if query.is_empty() {
+            String::new()
+        } else {
+            format!("?{query}")
+        };
+        format!("{host}/2{query}")
+    });
     vec![
         (
             "DATABASE_NAME".into(),
             std::env::var("DATABASE_NAME").unwrap_or("own_ide_test".into()),
         ),
-        (
-            "REDIS_URL".into(),
-            std::env::var("REDIS_URL").unwrap_or("redis://127.0.0.1:6379/1".into()),
-        ),
+        ("REDIS_URL".into(), redis),
     ]
 }
 
