@@ -1,6 +1,6 @@
 //! Server entry: read configuration, build the state, serve pages and the API.
 
-use own_ide::server::config::Config;
+use own_ide::server::config::{Config, Role};
 use own_ide::server::state::AppState;
 use std::future::IntoFuture;
 
@@ -37,7 +37,12 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let removed = state.engine.remove_leftovers().await;
+    let role = state.config.role;
+    let removed = if role.executes() {
+        state.engine.remove_leftovers().await
+    } else {
+        0
+    };
     if removed > 0 {
         tracing::info!(
             removed,
@@ -54,7 +59,10 @@ async fn main() {
     }
     let engine = state.engine.clone();
     let (state_runs, grace) = (state.runs.clone(), state.config.shutdown_grace);
-    let app = own_ide::server::app_router(state);
+    let app = match role {
+        Role::Executor => own_ide::server::executor_router(state),
+        Role::All | Role::Web => own_ide::server::app_router(state),
+    };
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
         Err(e) => {
@@ -62,7 +70,7 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    tracing::info!("Own-IDE listening on http://{addr}");
+    tracing::info!(?role, "Own-IDE listening on http://{addr}");
     // On SIGTERM or Ctrl-C: no new runs, runs in progress get SHUTDOWN_GRACE_SECONDS to
     // finish (then they are stopped), every final state is written, and only then do
     // the open connections close (a client waiting for its run gets the result).

@@ -34,6 +34,9 @@ pub enum Verdict {
     OutputLimit,
     Stopped,
     InternalError,
+    /// The executor node running the program went away mid-run (cluster roles); the run
+    /// is not run again.
+    ExecutorLost,
 }
 
 impl Verdict {
@@ -48,6 +51,7 @@ impl Verdict {
             Verdict::OutputLimit => "Output truncated",
             Verdict::Stopped => "Stopped",
             Verdict::InternalError => "Internal error",
+            Verdict::ExecutorLost => "Executor lost",
         }
     }
 
@@ -62,6 +66,7 @@ impl Verdict {
             Verdict::OutputLimit => "output_limit",
             Verdict::Stopped => "stopped",
             Verdict::InternalError => "internal_error",
+            Verdict::ExecutorLost => "executor_lost",
         }
     }
 }

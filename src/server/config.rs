@@ -43,6 +43,38 @@ pub struct Config {
     pub user_runs_per_minute: u32,
     /// On SIGTERM or Ctrl-C, how long runs in progress may go on before they are stopped.
     pub shutdown_grace: Duration,
+    /// What this process does in a cluster (see docs/CLUSTER.md).
+    pub role: Role,
+}
+
+/// What one process does (`ROLE`): everything, pages and API only, or running code only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// One machine: pages, API and the engine, runs executed in process.
+    All,
+    /// Pages and API; accepted runs go to the Redis queue. Needs no Docker engine.
+    Web,
+    /// Runs code taken from the Redis queue; serves only health and metrics.
+    Executor,
+}
+
+impl Role {
+    /// Whether this role executes code (and so needs Docker).
+    pub fn executes(self) -> bool {
+        matches!(self, Role::All | Role::Executor)
+    }
+}
+
+impl FromStr for Role {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Role, ()> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "all" => Ok(Role::All),
+            "web" => Ok(Role::Web),
+            "executor" => Ok(Role::Executor),
+            _ => Err(()),
+        }
+    }
 }
 
 /// The shortest `SECRET_KEY` accepted, in bytes: HS256 keys shorter than the hash output
@@ -79,6 +111,12 @@ pub struct SandboxConfig {
     /// Added to the compile and run limits: a container older than that which no live
     /// run owns is a leftover.
     pub sweep_margin: Duration,
+    /// How long an engine instance's heartbeat lives (renewed every third of it): an
+    /// executor silent for longer is dead (`EXECUTOR_LEASE_MS`).
+    pub heartbeat: Duration,
+    /// A pause between an executor claiming a run and starting it, for tests that kill
+    /// an executor in that window (`EXECUTOR_START_DELAY_MS`, default 0).
+    pub start_delay: Duration,
 }
 
 impl Default for SandboxConfig {
@@ -107,6 +145,8 @@ impl Default for SandboxConfig {
             label: "1".into(),
             sweep_interval: Duration::from_secs(30),
             sweep_margin: Duration::from_secs(60),
+            heartbeat: Duration::from_secs(10),
+            start_delay: Duration::ZERO,
         }
     }
 }
@@ -294,6 +334,16 @@ impl Config {
                 d.sweep_margin.as_millis() as u64,
                 "a whole number of milliseconds",
             )?),
+            heartbeat: Duration::from_millis(r.positive(
+                &["EXECUTOR_LEASE_MS"],
+                d.heartbeat.as_millis() as u64,
+                "a positive number of milliseconds",
+            )?),
+            start_delay: Duration::from_millis(r.parse(
+                &["EXECUTOR_START_DELAY_MS"],
+                0,
+                "a whole number of milliseconds",
+            )?),
         };
         let listen: SocketAddr = r.parse(
             &["LISTEN_ADDR", "LEPTOS_SITE_ADDR"],
@@ -375,6 +425,7 @@ impl Config {
                 10,
                 "a whole number of seconds",
             )?),
+            role: r.parse(&["ROLE"], Role::All, "all, web or executor")?,
         })
     }
 }

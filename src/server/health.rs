@@ -1,4 +1,5 @@
-//! `/healthz` (the process serves) and `/readyz` (its dependencies answer).
+//! `/healthz` (the process serves), `/readyz` (its dependencies answer) and `/metrics`
+//! (a few gauges in the Prometheus text format).
 
 use super::state::AppState;
 use axum::extract::State;
@@ -41,4 +42,29 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         )
             .into_response()
     }
+}
+
+/// A few gauges in the Prometheus text format: the node's role, the runs its engine has
+/// admitted and not ended, its slots, and the runs it holds in memory.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let role = match state.config.role {
+        super::config::Role::All => "all",
+        super::config::Role::Web => "web",
+        super::config::Role::Executor => "executor",
+    };
+    let body = format!(
+        "# HELP own_ide_role The role of this node.\n# TYPE own_ide_role gauge\nown_ide_role{{role=\"{role}\"}} 1\n\
+         # HELP own_ide_runs_in_progress Runs this node's engine admitted and has not ended.\n# TYPE own_ide_runs_in_progress gauge\nown_ide_runs_in_progress {}\n\
+         # HELP own_ide_run_slots Runs this node's engine executes at once.\n# TYPE own_ide_run_slots gauge\nown_ide_run_slots {}\n\
+         # HELP own_ide_live_runs Runs this node holds in memory (executing, followed or recently ended).\n# TYPE own_ide_live_runs gauge\nown_ide_live_runs {}\n",
+        if state.config.role.executes() { state.engine.runs_in_progress() } else { 0 },
+        if state.config.role.executes() { state.config.sandbox.max_concurrent_runs } else { 0 },
+        state.runs.live_count(),
+    );
+    (
+        StatusCode::OK,
+        [("content-type", "text/plain; version=0.0.4")],
+        body,
+    )
+        .into_response()
 }

@@ -27,6 +27,7 @@ pub fn api_router(state: AppState) -> Router {
         .nest("/api/v1", rest::routes())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
         .layer(axum::middleware::from_fn_with_state(
             identify_state(&state),
@@ -38,6 +39,15 @@ pub fn api_router(state: AppState) -> Router {
             state.clone(),
             csrf::refuse_cross_site,
         ))
+        .with_state(state)
+}
+
+/// An executor's routes: health and metrics only (it serves no pages and no API).
+pub fn executor_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
         .with_state(state)
 }
 

@@ -31,6 +31,25 @@ impl Redis {
         }
     }
 
+    /// A connection of its own for blocking reads (`XREAD BLOCK`, `BLPOP`), which would
+    /// hold up every other command on the shared one. No response timeout: the caller
+    /// bounds each read with `BLOCK`.
+    pub async fn dedicated(&self) -> Option<redis::aio::MultiplexedConnection> {
+        let client = self.client.as_ref()?;
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_millis(500)))
+            .set_response_timeout(None);
+        match tokio::time::timeout(
+            Duration::from_secs(2),
+            client.get_multiplexed_async_connection_with_config(&config),
+        )
+        .await
+        {
+            Ok(Ok(c)) => Some(c),
+            _ => None,
+        }
+    }
+
     /// The shared connection, connecting first if needed.
     pub async fn conn(&self) -> Result<ConnectionManager, AppError> {
         let unavailable = || {

@@ -305,7 +305,8 @@ async fn stop_run(
     }
 }
 
-fn sse(ev: RunEvent) -> SseEvent {
+/// One run event as SSE, with its number as the event id (for `Last-Event-ID`).
+fn sse((n, ev): (u64, RunEvent)) -> SseEvent {
     match ev {
         RunEvent::Status(s) => SseEvent::default()
             .event("status")
@@ -318,6 +319,7 @@ fn sse(ev: RunEvent) -> SseEvent {
             .json_data(serde_json::json!({ "data": s })),
         RunEvent::Result(r) => SseEvent::default().event("result").json_data(&r),
     }
+    .map(|e| e.id(n.to_string()))
     .unwrap_or_else(|_| {
         SseEvent::default()
             .event("error")
@@ -325,12 +327,33 @@ fn sse(ev: RunEvent) -> SseEvent {
     })
 }
 
+/// The run's events as SSE. A client that reconnects sends `Last-Event-ID` (the id of
+/// the last event it saw) and gets only what came after, from any node.
 async fn run_events(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, AppError> {
-    let events = state.runs.events(&id, &caller.owner()).await?;
+    let after = match headers.get("last-event-id") {
+        None => 0,
+        Some(v) => match v.to_str().ok().map(str::trim) {
+            Some("") => 0,
+            Some(v) => v.parse::<u64>().map_err(|_| {
+                AppError::invalid(
+                    "invalid_last_event_id",
+                    "Last-Event-ID must be the id of an event of this run (a whole number).",
+                )
+            })?,
+            None => {
+                return Err(AppError::invalid(
+                    "invalid_last_event_id",
+                    "Last-Event-ID must be the id of an event of this run (a whole number).",
+                ))
+            }
+        },
+    };
+    let events = state.runs.events(&id, &caller.owner(), after).await?;
     Ok(Sse::new(events.map(|ev| Ok(sse(ev))))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

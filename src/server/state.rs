@@ -45,11 +45,17 @@ impl AppState {
         leptos_options: LeptosOptions,
     ) -> Result<AppState, StartError> {
         let config = Arc::new(config);
-        let engine = Engine::start(config.sandbox.clone(), config.docker_host.as_deref())
-            .await
-            .map_err(StartError::Docker)?;
         let redis = Arc::new(Redis::new(&config.redis_url).map_err(StartError::Redis)?);
-        engine.watch(Arc::new(RedisLiveness::new(redis.clone())));
+        // A web node never runs code: it needs no Docker engine.
+        let engine = if config.role.executes() {
+            let engine = Engine::start(config.sandbox.clone(), config.docker_host.as_deref())
+                .await
+                .map_err(StartError::Docker)?;
+            engine.watch(Arc::new(RedisLiveness::new(redis.clone())));
+            engine
+        } else {
+            Engine::idle(config.sandbox.clone())
+        };
         let credentials = config
             .database_user
             .as_deref()
@@ -77,6 +83,7 @@ impl AppState {
                 in_flight_per_ip: config.max_runs_in_flight_per_ip,
                 user_runs_per_minute: config.user_runs_per_minute,
                 state_ttl: config.run_state_ttl_seconds,
+                role: config.role,
             },
         );
         let accounts = Arc::new(Accounts::new(&config, mongo.clone(), redis.clone()));
@@ -122,10 +129,24 @@ impl AppState {
         a.is_ok() && b.is_ok() && c.is_ok()
     }
 
-    /// Which dependencies answer right now, checked at the same time.
+    /// Which dependencies answer right now, checked at the same time (a web node does
+    /// not use Docker and does not check it).
     pub async fn readiness(&self) -> Vec<(&'static str, bool)> {
-        let (docker, redis, mongo) =
-            tokio::join!(self.engine.ping(), self.redis.ping(), self.mongo.ping());
-        vec![("docker", docker), ("redis", redis), ("mongodb", mongo)]
+        let executes = self.config.role.executes();
+        let docker = async {
+            if executes {
+                Some(self.engine.ping().await)
+            } else {
+                None
+            }
+        };
+        let (docker, redis, mongo) = tokio::join!(docker, self.redis.ping(), self.mongo.ping());
+        let mut checks = Vec::with_capacity(3);
+        if let Some(docker) = docker {
+            checks.push(("docker", docker));
+        }
+        checks.push(("redis", redis));
+        checks.push(("mongodb", mongo));
+        checks
     }
 }

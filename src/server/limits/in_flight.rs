@@ -218,13 +218,32 @@ impl Lease {
         if !self.shared {
             return; // `Drop` gives back a place counted in this process.
         }
-        if let Ok(mut conn) = self.redis.conn().await {
-            let mut pipe = redis::pipe();
-            for k in &self.keys {
-                pipe.zrem(k, &self.member).ignore();
-            }
-            let _: Result<(), _> = pipe.query_async(&mut conn).await;
+        release_keys(&self.redis, &self.keys, &self.member).await;
+    }
+
+    /// The Redis keys the lease is held in (none when counted in this process only),
+    /// so that another node can release it ([`release_keys`]).
+    pub fn shared_keys(&self) -> Vec<String> {
+        if self.shared {
+            self.keys.clone()
+        } else {
+            Vec::new()
         }
+    }
+}
+
+/// Releases run `member`'s lease in `keys` (from any node: the one that writes a run's
+/// final state may not be the one that accepted it). Best effort.
+pub async fn release_keys(redis: &Redis, keys: &[String], member: &str) {
+    if keys.is_empty() {
+        return;
+    }
+    if let Ok(mut conn) = redis.conn().await {
+        let mut pipe = redis::pipe();
+        for k in keys {
+            pipe.zrem(k, member).ignore();
+        }
+        let _: Result<(), _> = pipe.query_async(&mut conn).await;
     }
 }
 

@@ -4,7 +4,7 @@
 
 mod in_flight;
 
-pub use in_flight::{InFlight, Lease};
+pub use in_flight::{release_keys, InFlight, Lease};
 
 use crate::error::AppError;
 use crate::model::{wait_words, QuotaInfo};

@@ -87,8 +87,7 @@ impl Quota {
     }
 
     async fn eval(&self, guest_id: &str, ip: IpAddr, take: bool) -> Result<Decision, AppError> {
-        let keys = [format!("own-ide:quota:guest:{guest_id}"), ip_key(ip)];
-        self.count(&keys, take).await
+        self.count(&Quota::keys(guest_id, ip), take).await
     }
 
     /// Checks (and with `take`, counts) one use on every key, atomically: allowed only
@@ -120,6 +119,31 @@ impl Quota {
     /// Takes one run for the guest if both counters allow it (and counts it on both).
     pub async fn take(&self, guest_id: &str, ip: IpAddr) -> Result<Decision, AppError> {
         self.eval(guest_id, ip, true).await
+    }
+
+    /// The counter keys a guest's run is counted on (for [`Quota::refund`]).
+    pub fn keys(guest_id: &str, ip: IpAddr) -> Vec<String> {
+        vec![format!("own-ide:quota:guest:{guest_id}"), ip_key(ip)]
+    }
+
+    /// Gives one run back on each key (a run lost with its executor was not the
+    /// guest's doing). Best effort; a counter never goes below zero.
+    pub async fn refund(&self, keys: &[String]) -> bool {
+        const REFUND: &str = r#"
+for _, key in ipairs(KEYS) do
+  if tonumber(redis.call('GET', key) or '0') > 0 then redis.call('DECR', key) end
+end
+return 1
+"#;
+        let Ok(mut conn) = self.redis.conn().await else {
+            return false;
+        };
+        let script = redis::Script::new(REFUND);
+        let mut inv = script.prepare_invoke();
+        for k in keys {
+            inv.key(k);
+        }
+        inv.invoke_async::<i64>(&mut conn).await.is_ok()
     }
 
     /// What the guest has left, without counting anything.

@@ -1,15 +1,23 @@
-//! A run this process is executing: its current state, its live events, its stop switch.
+//! A run this process is executing: its current state, its numbered events, its stop
+//! switch.
+//!
+//! Every event gets the next number (1, 2, 3, ...): the SSE `id`, the same on every node
+//! (the run's Redis stream uses `0-N`), so a client that reconnects with `Last-Event-ID`
+//! continues after what it saw, here or on another node. The events are kept for the
+//! life of the run in memory (the output they carry is capped by the engine), so a
+//! subscriber never skips any.
 
 use crate::model::{Run, RunStatus};
 use crate::server::auth::Owner;
 use futures::stream::{self, BoxStream, StreamExt};
-use std::sync::RwLock;
-use tokio::sync::{broadcast, watch};
-use tokio_stream::wrappers::BroadcastStream;
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, RwLock};
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 /// One message of the live event stream of a run.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RunEvent {
     Status(RunStatus),
     Stdout(String),
@@ -18,78 +26,89 @@ pub enum RunEvent {
     Result(Box<Run>),
 }
 
+/// An event with its number (from 1).
+pub type Numbered = (u64, RunEvent);
+
 /// A run this process is executing or has just finished.
 pub struct LiveRun {
     pub owner: Owner,
-    run: RwLock<Run>,
-    events: broadcast::Sender<RunEvent>,
+    inner: Arc<RwLock<Inner>>,
+    /// The number of the last event, for subscribers waiting for the next one.
+    latest: watch::Sender<u64>,
     pub(super) cancel: CancellationToken,
     finished: watch::Sender<bool>,
+    /// Where each event is copied as it happens (the run's Redis stream), if anywhere.
+    mirror: Option<mpsc::UnboundedSender<Numbered>>,
+}
+
+struct Inner {
+    run: Run,
+    /// Every event so far, numbered in order (numbers may skip where a copy read from
+    /// Redis had lost some to trimming).
+    log: Vec<Numbered>,
 }
 
 impl LiveRun {
-    /// A queued run of `owner`'s.
-    pub(super) fn new(owner: Owner, run: Run) -> LiveRun {
-        let (events, _) = broadcast::channel(1024);
+    /// A queued run of `owner`'s: its first event (1) is the `queued` status. Events are
+    /// copied to `mirror` as they happen (the first one too when `mirror_first`: an
+    /// executor's copy of a run starts after the web node's `queued`).
+    pub(super) fn new(
+        owner: Owner,
+        run: Run,
+        mirror: Option<mpsc::UnboundedSender<Numbered>>,
+        mirror_first: bool,
+    ) -> LiveRun {
+        let first = RunEvent::Status(run.status);
+        if let Some(m) = mirror.as_ref().filter(|_| mirror_first) {
+            let _ = m.send((1, first.clone()));
+        }
+        let (latest, _) = watch::channel(1);
         let (finished, _) = watch::channel(false);
         LiveRun {
             owner,
-            run: RwLock::new(run),
-            events,
+            inner: Arc::new(RwLock::new(Inner {
+                run,
+                log: vec![(1, first)],
+            })),
+            latest,
             cancel: CancellationToken::new(),
             finished,
+            mirror,
         }
     }
 
     /// The run as it is now.
     pub fn snapshot(&self) -> Run {
-        self.run
+        self.inner
             .read()
-            .map(|r| r.clone())
-            .unwrap_or_else(|p| p.into_inner().clone())
+            .map(|i| i.run.clone())
+            .unwrap_or_else(|p| p.into_inner().run.clone())
     }
 
-    /// Everything that happened so far as events, plus a receiver for what comes next,
-    /// taken together so that nothing is missed or repeated.
-    fn subscribe(&self) -> (Vec<RunEvent>, Option<broadcast::Receiver<RunEvent>>) {
-        let run = self.run.read().unwrap_or_else(|p| p.into_inner());
-        let mut past = vec![RunEvent::Status(run.status)];
-        if run.status == RunStatus::Finished {
-            past.push(RunEvent::Result(Box::new(run.clone())));
-            return (past, None);
-        }
-        if !run.stdout.is_empty() {
-            past.push(RunEvent::Stdout(run.stdout.clone()));
-        }
-        if !run.stderr.is_empty() {
-            past.push(RunEvent::Stderr(run.stderr.clone()));
-        }
-        (past, Some(self.events.subscribe()))
-    }
-
-    /// The run's events from the start: what happened so far, then what happens next,
-    /// ending right after the result. A subscriber that falls behind skips what it
-    /// missed of the live output (the result still carries all of it).
-    pub fn events(&self) -> BoxStream<'static, RunEvent> {
-        let (past, rx) = self.subscribe();
-        let rest = match rx {
-            None => stream::empty().boxed(),
-            Some(rx) => BroadcastStream::new(rx)
-                // A lagging subscriber skips what it missed (`Lagged` is the only error).
-                .filter_map(|ev| futures::future::ready(ev.ok()))
-                .boxed(),
-        };
-        // Ends as soon as the result is out, without waiting for another event (none
-        // comes: the sender lives on while the finished run is kept).
-        let all = stream::iter(past).chain(rest);
-        stream::unfold((all, false), |(mut events, done)| async move {
-            if done {
-                return None;
-            }
-            let ev = events.next().await?;
-            let done = matches!(ev, RunEvent::Result(_));
-            Some((ev, (events, done)))
-        })
+    /// The run's events after event `after` (0: from the start), then each one as it
+    /// happens, ending right after the result.
+    pub fn events(&self, after: u64) -> BoxStream<'static, Numbered> {
+        let rx = self.latest.subscribe();
+        let inner = self.inner.clone();
+        stream::unfold(
+            (rx, after + 1, false, inner),
+            |(mut rx, next, done, inner)| async move {
+                if done {
+                    return None;
+                }
+                loop {
+                    let got = events_from(&inner, next);
+                    if let Some((last, _)) = got.last() {
+                        let n = last + 1;
+                        let done = got.iter().any(|(_, e)| matches!(e, RunEvent::Result(_)));
+                        return Some((stream::iter(got), (rx, n, done, inner)));
+                    }
+                    // The sender lives as long as the run; its end ends the stream.
+                    rx.changed().await.ok()?;
+                }
+            },
+        )
+        .flatten()
         .boxed()
     }
 
@@ -100,13 +119,40 @@ impl LiveRun {
         self.snapshot()
     }
 
-    /// Changes the run and sends the event the change makes, if any.
+    /// Changes the run and records the event the change makes, if any.
     pub(super) fn update(&self, f: impl FnOnce(&mut Run) -> Option<RunEvent>) {
-        let mut run = self.run.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(ev) = f(&mut run) {
-            // Sent under the lock so that `subscribe` sees a consistent cut.
-            let _ = self.events.send(ev);
+        let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(ev) = f(&mut inner.run) {
+            let n = inner.log.last().map_or(0, |(n, _)| *n) + 1;
+            inner.log.push((n, ev.clone()));
+            // Numbered and copied under the lock, so the mirror sees them in order.
+            if let Some(m) = &self.mirror {
+                let _ = m.send((n, ev));
+            }
+            self.latest.send_replace(n);
         }
+    }
+
+    /// Records event `n` as read from the run's Redis stream (this node does not execute
+    /// the run): the run's state follows it. Events at or below the last one are ignored.
+    pub(super) fn apply(&self, n: u64, ev: RunEvent) {
+        let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        if inner.log.last().is_some_and(|(last, _)| *last >= n) {
+            return;
+        }
+        match &ev {
+            RunEvent::Status(s) => inner.run.status = *s,
+            RunEvent::Stdout(t) => inner.run.stdout.push_str(t),
+            RunEvent::Stderr(t) => inner.run.stderr.push_str(t),
+            RunEvent::Result(r) => inner.run = (**r).clone(),
+        }
+        inner.log.push((n, ev));
+        self.latest.send_replace(n);
+    }
+
+    /// The number of the last event so far.
+    pub(super) fn last_number(&self) -> u64 {
+        *self.latest.borrow()
     }
 
     /// Marks the run as ended for everyone waiting in `wait`.
@@ -118,4 +164,11 @@ impl LiveRun {
     pub(super) fn stop(&self) {
         self.cancel.cancel();
     }
+}
+
+/// The events numbered `from` and later that exist now.
+fn events_from(inner: &RwLock<Inner>, from: u64) -> Vec<Numbered> {
+    let inner = inner.read().unwrap_or_else(|p| p.into_inner());
+    let start = inner.log.partition_point(|(n, _)| *n < from);
+    inner.log[start..].to_vec()
 }

@@ -4,14 +4,20 @@
 //! service call per operation. `live` is a run executing in this process; `shared` is
 //! what instances share through Redis.
 
+mod cluster;
 mod live;
+mod queue;
 mod shared;
+mod events;
 
-pub use live::{LiveRun, RunEvent};
+pub use live::{LiveRun, Numbered, RunEvent};
+pub use queue::{Job, Queue};
 
 use crate::error::AppError;
 use crate::model::{HistoryPage, QuotaInfo, Run, RunStatus, Verdict};
 use crate::server::auth::{Caller, Owner};
+use crate::server::config::Role;
+use crate::server::heartbeat::RedisLiveness;
 use crate::server::limits::{InFlight, Lease, UserRate};
 use crate::server::quota::{self, Quota};
 use crate::server::redis::Redis;
@@ -20,6 +26,7 @@ use crate::server::store::{RunStore, MAX_PER_PAGE};
 use futures::stream::{self, BoxStream, StreamExt};
 use serde::Deserialize;
 use shared::Shared;
+use events::EventStreams;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -50,6 +57,18 @@ pub struct Runs {
     tasks: TaskTracker,
     /// Set when the process is shutting down: no new run is accepted.
     closing: AtomicBool,
+    /// What this process does with runs: executes them here (`all`), queues them
+    /// (`web`), or takes them from the queue (`executor`).
+    role: Role,
+    redis: Arc<Redis>,
+    /// Each run's events in Redis, for every node.
+    streams: Arc<EventStreams>,
+    /// The cluster queue.
+    queue: Arc<Queue>,
+    /// Engine instances' heartbeats (an executor's consumer name is its instance id).
+    liveness: RedisLiveness,
+    /// Stops an executor's queue reader at shutdown.
+    stop_reading: tokio_util::sync::CancellationToken,
 }
 
 /// The settings of the fair share between callers.
@@ -62,6 +81,8 @@ pub struct FairShare {
     pub user_runs_per_minute: u32,
     /// How long a run's state stays in Redis.
     pub state_ttl: u64,
+    /// What this process does with runs.
+    pub role: Role,
 }
 
 /// An accepted run, with the guest's quota after counting it (`None` for users).
@@ -100,10 +121,16 @@ impl Runs {
             in_flight: InFlight::new(redis.clone(), fair.in_flight, fair.in_flight_per_ip),
             user_rate: UserRate::new(redis.clone(), fair.user_runs_per_minute),
             store,
-            shared: Arc::new(Shared::new(redis, fair.state_ttl)),
+            shared: Arc::new(Shared::new(redis.clone(), fair.state_ttl)),
             live: Mutex::new(HashMap::new()),
             tasks: TaskTracker::new(),
             closing: AtomicBool::new(false),
+            role: fair.role,
+            streams: Arc::new(EventStreams::new(redis.clone(), fair.state_ttl)),
+            queue: Arc::new(Queue::new(redis.clone(), fair.state_ttl)),
+            liveness: RedisLiveness::new(redis.clone()),
+            redis,
+            stop_reading: tokio_util::sync::CancellationToken::new(),
         });
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             let (shared, weak) = (runs.shared.clone(), Arc::downgrade(&runs));
@@ -117,8 +144,16 @@ impl Runs {
                 shared.listen(alive, stop_here).await;
             });
             rt.spawn(write_pending_runs(Arc::downgrade(&runs)));
+            if runs.role == Role::Executor {
+                cluster::start_executor(&runs);
+            }
         }
         runs
+    }
+
+    /// What this process does with runs.
+    pub fn role(&self) -> Role {
+        self.role
     }
 
     /// The engine behind the service.
@@ -187,13 +222,16 @@ impl Runs {
         req: NewRun,
     ) -> Result<Submitted, Refused> {
         let lang = self.validate(&req)?;
-        if self.closing.load(Ordering::SeqCst) {
+        if self.closing.load(Ordering::SeqCst) || self.role == Role::Executor {
             return Err(AppError::unavailable(
                 "shutting_down",
                 "This server is restarting. Please try again in a few seconds.",
                 5,
             )
             .into());
+        }
+        if self.role == Role::Web {
+            return self.submit_to_queue(caller, req, lang).await;
         }
         // Waiting runs are served round-robin across owners (see `sandbox::slots`).
         let key = match caller.owner() {
@@ -220,7 +258,8 @@ impl Runs {
             stdin: is_user.then(|| req.stdin.clone().unwrap_or_default()),
             ..Run::new(id, lang.id, now_rfc3339())
         };
-        let live = Arc::new(LiveRun::new(owner, run.clone()));
+        let (mirror, _) = self.streams.writer(&run.id);
+        let live = Arc::new(LiveRun::new(owner, run.clone(), Some(mirror), true));
         self.live
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -346,52 +385,27 @@ impl Runs {
         first_saved: bool,
         lease: Lease,
     ) {
-        let mut run = live.snapshot();
-        run.status = RunStatus::Finished;
-        run.verdict = Some(o.verdict);
-        run.exit_code = o.exit_code;
-        run.signal = o.signal;
-        run.stdout = o.stdout;
-        run.stderr = o.stderr;
-        run.compile_output = o.compile_output;
-        run.time_ms = Some(o.time_ms);
-        run.memory_kb = o.memory_kb;
-        run.cpu_time_ms = o.cpu_time_ms;
-        run.truncated = o.truncated;
-        run.finished_at = Some(now_rfc3339());
-        let mut deleted = false;
-        if let Owner::User(user_id) = &live.owner {
-            let written = if first_saved {
-                self.store.save_existing(user_id, &run).await
-            } else {
-                self.store.save(user_id, &run).await.map(|()| true)
-            };
-            run.saved = Some(matches!(written, Ok(true)));
-            match written {
-                Ok(true) => {}
-                // Its owner deleted it while it ran: nothing here brings it back.
-                Ok(false) => deleted = true,
-                // Not lost: kept in Redis and written once MongoDB answers again;
-                // until then the run says `saved: false`, which is the truth.
-                Err(_) => {
-                    let kept = self.store.save_later(user_id, &run, first_saved).await;
-                    tracing::error!(run = %run.id, user = %user_id, kept_for_later = kept, "could not save a finished run to the history (MongoDB unavailable)");
-                }
-            }
-        }
+        let mut run = final_run(live, o);
+        let kept = self.write_history(&live.owner, &mut run, first_saved).await;
         live.update(|r| {
             *r = run.clone();
             None
         });
-        if !deleted {
+        if kept {
             self.shared.save(&live.owner, &run).await;
         }
         lease.release().await;
-        live.update(|_| Some(RunEvent::Result(Box::new(run.clone()))));
-        live.mark_finished();
-        self.shared.announce_finished(&run.id).await;
-        let this = self.clone();
+        self.announce(live, run).await;
+    }
+
+    /// Tells the waiting clients (here, and on other nodes) that the run ended, and
+    /// forgets it here a while later.
+    async fn announce(self: &Arc<Self>, live: &Arc<LiveRun>, run: Run) {
         let id = run.id.clone();
+        live.update(|_| Some(RunEvent::Result(Box::new(run))));
+        live.mark_finished();
+        self.shared.announce_finished(&id).await;
+        let this = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(KEEP_FINISHED).await;
             this.live
@@ -401,12 +415,42 @@ impl Runs {
         });
     }
 
+    /// Writes a user's finished run to the history (over its first copy only, when that
+    /// got through: a run deleted while it ran stays deleted), or keeps it in Redis to
+    /// write once MongoDB answers again, and sets `saved` to what is true now. False
+    /// when its owner deleted it meanwhile. A guest's run has no history.
+    async fn write_history(&self, owner: &Owner, run: &mut Run, first_saved: bool) -> bool {
+        let Owner::User(user_id) = owner else {
+            return true;
+        };
+        let written = if first_saved {
+            self.store.save_existing(user_id, run).await
+        } else {
+            self.store.save(user_id, run).await.map(|()| true)
+        };
+        run.saved = Some(matches!(written, Ok(true)));
+        match written {
+            Ok(true) => true,
+            // Its owner deleted it while it ran: nothing here brings it back.
+            Ok(false) => false,
+            // Not lost: kept in Redis and written once MongoDB answers again;
+            // until then the run says `saved: false`, which is the truth.
+            Err(_) => {
+                let kept = self.store.save_later(user_id, run, first_saved).await;
+                tracing::error!(run = %run.id, user = %user_id, kept_for_later = kept, "could not save a finished run to the history (MongoDB unavailable)");
+                true
+            }
+        }
+    }
+
     /// Shuts the service down: no new run is accepted (`503 shutting_down`), runs in
     /// progress get `grace` to finish, then are stopped (verdict `stopped`), and this
     /// returns once every run's final state is written (history and Redis), so that a
     /// restart leaves nothing `running`.
     pub async fn shutdown(&self, grace: Duration) {
         self.closing.store(true, Ordering::SeqCst);
+        // An executor takes no more runs from the queue.
+        self.stop_reading.cancel();
         self.tasks.close();
         if tokio::time::timeout(grace, self.tasks.wait()).await.is_ok() {
             return;
@@ -433,6 +477,11 @@ impl Runs {
         {
             tracing::error!("some runs did not write their final state before shutdown");
         }
+    }
+
+    /// How many runs this process holds in memory.
+    pub fn live_count(&self) -> usize {
+        self.live.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     /// The live run, if this process has it and `viewer` owns it.
@@ -462,28 +511,36 @@ impl Runs {
         }
     }
 
-    /// The run's events for `viewer`: live from this process, or, for a run executing on
-    /// another instance, its status and then its result once that instance announces
-    /// the end (live output is not relayed between instances). 404 for anyone else's.
+    /// The run's events for `viewer` after event `after` (0: all), numbered: live from
+    /// this process, else from the run's Redis stream (whichever node executes it), else
+    /// (its stream expired) its status and then its result once it ends. 404 for
+    /// anyone else's.
     pub async fn events(
         &self,
         id: &str,
         viewer: &Owner,
-    ) -> Result<BoxStream<'static, RunEvent>, AppError> {
+        after: u64,
+    ) -> Result<BoxStream<'static, Numbered>, AppError> {
         if let Some(live) = self.live(id, viewer) {
-            return Ok(live.events());
+            return Ok(live.events(after));
         }
         // Subscribed before the state is read: an end announced in between is not missed.
         let finished = self.shared.finished_runs();
         let run = self.get(id, viewer).await.ok_or(AppError::NotFound)?;
-        let status = RunEvent::Status(run.status);
+        if self.streams.exists(id).await {
+            return Ok(self.remote_events(id, viewer.clone(), after));
+        }
+        let status = (1, RunEvent::Status(run.status));
         let shared = self.shared.clone();
         let (id, viewer) = (id.to_string(), viewer.clone());
         let result = async move {
             let run = wait_for_end(run, finished, &shared, &id, &viewer).await;
-            RunEvent::Result(Box::new(run))
+            (2, RunEvent::Result(Box::new(run)))
         };
-        Ok(stream::iter([status]).chain(stream::once(result)).boxed())
+        Ok(stream::iter([status])
+            .chain(stream::once(result))
+            .filter(move |(n, _)| futures::future::ready(*n > after))
+            .boxed())
     }
 
     /// Forgets a run of `viewer`'s everywhere but the history (after it was deleted there).
@@ -510,16 +567,23 @@ impl Runs {
     /// Stops a queued or running run of `viewer`'s, here or on another instance (asked
     /// through Redis). Returns false when `viewer` has no such run. A finished run stays
     /// as it was.
-    pub async fn stop(&self, id: &str, viewer: &Owner) -> bool {
+    pub async fn stop(self: &Arc<Self>, id: &str, viewer: &Owner) -> bool {
         if let Some(l) = self.live(id, viewer) {
-            l.stop();
+            if self.role == Role::Web {
+                // A web node's copy only follows the run: the queue or an executor has it.
+                if l.snapshot().status != RunStatus::Finished {
+                    self.stop_in_cluster(id, viewer).await;
+                }
+            } else {
+                l.stop();
+            }
             return true;
         }
         // Not executing here: its state in Redis says whose it is and whether it ended.
         match self.shared.load(id).await {
             Some(s) if &s.owner == viewer => {
                 if s.run.status != RunStatus::Finished {
-                    self.shared.request_stop(id).await;
+                    self.stop_in_cluster(id, viewer).await;
                 }
                 true
             }
@@ -628,6 +692,24 @@ async fn wait_for_end(
             }
         }
     }
+    run
+}
+
+/// The finished run: its live copy with the engine's outcome.
+fn final_run(live: &LiveRun, o: Outcome) -> Run {
+    let mut run = live.snapshot();
+    run.status = RunStatus::Finished;
+    run.verdict = Some(o.verdict);
+    run.exit_code = o.exit_code;
+    run.signal = o.signal;
+    run.stdout = o.stdout;
+    run.stderr = o.stderr;
+    run.compile_output = o.compile_output;
+    run.time_ms = Some(o.time_ms);
+    run.memory_kb = o.memory_kb;
+    run.cpu_time_ms = o.cpu_time_ms;
+    run.truncated = o.truncated;
+    run.finished_at = Some(now_rfc3339());
     run
 }
 

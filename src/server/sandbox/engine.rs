@@ -166,6 +166,27 @@ impl Engine {
         Ok(engine)
     }
 
+    /// An engine that never runs code (`ROLE=web`): it holds the limits that requests
+    /// are checked against, never connects to Docker and keeps no pool.
+    pub fn idle(cfg: SandboxConfig) -> Arc<Engine> {
+        let (pools, _) = Pools::new(0);
+        Arc::new(Engine {
+            docker: RwLock::new(None),
+            docker_host: None,
+            negotiated: AtomicBool::new(false),
+            healthy: AtomicBool::new(false),
+            slots: Slots::new(cfg.max_concurrent_runs),
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            instance: uuid::Uuid::new_v4().simple().to_string(),
+            pools,
+            cfg,
+            tracker: TaskTracker::new(),
+            shutdown: CancellationToken::new(),
+            owned: Owned::default(),
+            liveness: OnceLock::new(),
+        })
+    }
+
     /// Refuses a `SANDBOX_RUNTIME` the Docker engine does not have (a typo, or gVisor
     /// not registered), with one line naming the variable.
     async fn check_runtime(&self) -> Result<(), String> {
@@ -519,11 +540,12 @@ impl Engine {
         self.tracker.spawn(async move {
             // A heartbeat lives for three beats, so one slow Redis call does not make
             // this instance look dead.
-            let beat = engine.cfg.sweep_interval.min(Duration::from_secs(10));
+            let ttl = engine.cfg.heartbeat;
+            let beat = (ttl / 3).max(Duration::from_millis(10));
             let mut last_sweep = Instant::now();
             loop {
                 if let Some(l) = engine.liveness.get() {
-                    if let Err(e) = l.beat(&engine.instance, beat * 3).await {
+                    if let Err(e) = l.beat(&engine.instance, ttl).await {
                         tracing::warn!(error = %e, "could not renew the engine's heartbeat");
                     }
                 }
@@ -540,8 +562,9 @@ impl Engine {
     }
 
     /// Removes leftover sandbox containers (see `sweep::is_leftover`): this instance's
-    /// that neither a pool nor a run holds, and those of instances whose heartbeat has
-    /// lapsed, once older than the compile and run limits plus the margin. A removal
+    /// that neither a pool nor a run holds, once older than the compile and run limits
+    /// plus the margin, and those of instances whose heartbeat has lapsed, once older
+    /// than a heartbeat's life. A removal
     /// that fails is tried again by the next sweep. Returns how many were removed.
     pub async fn sweep(&self) -> usize {
         let filters = HashMap::from([(
@@ -582,7 +605,10 @@ impl Engine {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .contains(&id);
-            let live = if mine || age < threshold {
+            // A dead instance's containers go once older than a heartbeat's life (an
+            // instance beats before its first container exists), not after the run
+            // limits: nothing of it is running any more.
+            let live = if mine || age < self.cfg.heartbeat {
                 Some(true)
             } else if let Some(known) = alive.get(&instance) {
                 *known
@@ -594,7 +620,7 @@ impl Engine {
                 alive.insert(instance.clone(), known);
                 known
             };
-            if sweep::is_leftover(mine, owned, live, age, threshold) {
+            if sweep::is_leftover(mine, owned, live, age, threshold, self.cfg.heartbeat) {
                 tracing::info!(container = %id, instance = %instance, "removing a leftover sandbox container");
                 if container::remove(&docker, &id).await {
                     removed += 1;
