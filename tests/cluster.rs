@@ -81,14 +81,17 @@ async fn an_executor_killed_mid_run_ends_it_executor_lost_everywhere() {
     let result = events.result().await;
     assert_eq!(result["verdict"], "executor_lost", "{result}");
     assert_eq!(result["status"], "finished");
-    assert_eq!(result["stdout"], "started\n");
+    // The run page and the history say what the stream said.
     let run = user.run(&cluster.web(1), &id).await;
     assert_eq!(run["verdict"], "executor_lost", "{run}");
+    assert_eq!(run["stdout"], result["stdout"]);
     let listed = user
         .history_entry(&cluster.lb, &id)
         .await
         .expect("the run is in the history");
     assert_eq!(listed["verdict"], "executor_lost", "{listed}");
+    assert_eq!(listed["stdout"], result["stdout"]);
+    assert_eq!(listed["finished_at"], result["finished_at"]);
     // The dead executor's containers (the run's and its pool's) are removed by the
     // executor left on this Docker host.
     let started = tokio::time::Instant::now();
@@ -105,10 +108,10 @@ async fn an_executor_killed_mid_run_ends_it_executor_lost_everywhere() {
 #[tokio::test]
 async fn an_executor_killed_between_claim_and_start_leaves_the_run_to_another_which_runs_it_once() {
     let _turn = TURN.lock().await;
-    // No warm pool: between its claim and its start, a run waits for a new container,
+    // Executors wait a second between claiming a run and starting it (the test hook),
     // which leaves room to stop the executor there.
     let mut spec = one_slot_executors();
-    spec.env.push(("POOL_SIZE", "0".into()));
+    spec.env.push(("EXECUTOR_START_DELAY_MS", "1000".into()));
     let cluster = Cluster::start(spec);
     let user = User::sign_up(&cluster.lb, "reclaim").await;
     let mut con = cluster_support::redis();
@@ -189,15 +192,18 @@ async fn an_executor_paused_past_its_lease_changes_nothing_when_it_comes_back() 
     let r = user.events(&cluster.lb, &second, None).await.result().await;
     assert_eq!(r["verdict"], "ok", "{r}");
 
+    // Everything is as the takeover wrote it: nothing of the late outcome.
     let run = user.run(&cluster.lb, &id).await;
     assert_eq!(run["verdict"], "executor_lost", "{run}");
-    assert_eq!(run["stdout"], "started\n", "{run}");
+    assert_eq!(run["stdout"], result["stdout"], "{run}");
+    assert_eq!(run["finished_at"], result["finished_at"], "{run}");
     let listed = user
         .history_entry(&cluster.lb, &id)
         .await
         .expect("the run is in the history");
     assert_eq!(listed["verdict"], "executor_lost");
-    assert_eq!(listed["stdout"], "started\n");
+    assert_eq!(listed["stdout"], result["stdout"]);
+    assert_eq!(listed["finished_at"], result["finished_at"]);
     let mut replay = user.events(&cluster.web(1), &id, None).await;
     replay.result().await;
     assert!(replay.next().await.is_none(), "nothing after the result");

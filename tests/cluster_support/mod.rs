@@ -407,7 +407,8 @@ impl Drop for Cluster {
                 .stderr(Stdio::null())
                 .status();
         }
-        if !std::thread::panicking() {
+        // Kept when the test failed, or when CLUSTER_TEST_KEEP_LOGS is set.
+        if !std::thread::panicking() && std::env::var_os("CLUSTER_TEST_KEEP_LOGS").is_none() {
             let _ = std::fs::remove_dir_all(&self.dir);
         } else {
             eprintln!("cluster logs kept in {}", self.dir.display());

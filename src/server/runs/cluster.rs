@@ -190,11 +190,9 @@ impl Runs {
                 self.announce(&live, run).await;
                 // The result must be in Redis before the entry is acknowledged.
                 let last = live.last_number();
-                let _ = tokio::time::timeout(
-                    Duration::from_secs(2),
-                    written.wait_for(|n| *n >= last),
-                )
-                .await;
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(2), written.wait_for(|n| *n >= last))
+                        .await;
             }
             None => {
                 let id = run.id.clone();
@@ -246,13 +244,7 @@ impl Runs {
             Err(refusal) => {
                 // Nothing started: back to the queue for a node that can run it.
                 tracing::warn!(run = %job.id, %refusal, "could not take a run; giving it back to the queue");
-                self.queue
-                    .requeue(&Claimed {
-                        entry,
-                        job,
-                        epoch,
-                    })
-                    .await;
+                self.queue.requeue(&Claimed { entry, job, epoch }).await;
                 tokio::time::sleep(IDLE_WAIT).await;
                 return;
             }
@@ -351,11 +343,7 @@ impl Runs {
     async fn end_lost(self: &Arc<Self>, c: &Claimed) {
         let mut run = match self.shared.load(&c.job.id).await {
             Some(s) => s.run,
-            None => Run::new(
-                c.job.id.clone(),
-                &c.job.language,
-                c.job.created_at.clone(),
-            ),
+            None => Run::new(c.job.id.clone(), &c.job.language, c.job.created_at.clone()),
         };
         run.status = RunStatus::Finished;
         run.verdict = Some(Verdict::ExecutorLost);

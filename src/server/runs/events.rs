@@ -56,9 +56,7 @@ impl EventStreams {
                     batch.push(more);
                 }
                 let last = batch.last().map(|(n, _)| *n).unwrap_or(0);
-                let ended = batch
-                    .iter()
-                    .any(|(_, e)| matches!(e, RunEvent::Result(_)));
+                let ended = batch.iter().any(|(_, e)| matches!(e, RunEvent::Result(_)));
                 let mut pipe = redis::pipe();
                 for (n, ev) in &batch {
                     let Ok(json) = serde_json::to_string(ev) else {
@@ -219,7 +217,10 @@ impl EventStreams {
                         Some(Err(run)) => {
                             st.done = true;
                             let n = st.last + 1;
-                            return Some((stream::iter(vec![(n, RunEvent::Result(Box::new(run)))]), st));
+                            return Some((
+                                stream::iter(vec![(n, RunEvent::Result(Box::new(run)))]),
+                                st,
+                            ));
                         }
                         None => return None,
                     },

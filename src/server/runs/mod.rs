@@ -5,10 +5,10 @@
 //! what instances share through Redis.
 
 mod cluster;
+mod events;
 mod live;
 mod queue;
 mod shared;
-mod events;
 
 pub use live::{LiveRun, Numbered, RunEvent};
 pub use queue::{Job, Queue};
@@ -23,10 +23,10 @@ use crate::server::quota::{self, Quota};
 use crate::server::redis::Redis;
 use crate::server::sandbox::{self, Engine, Event, Outcome, Refusal, Ticket};
 use crate::server::store::{RunStore, MAX_PER_PAGE};
+use events::EventStreams;
 use futures::stream::{self, BoxStream, StreamExt};
 use serde::Deserialize;
 use shared::Shared;
-use events::EventStreams;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

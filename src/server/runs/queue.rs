@@ -279,7 +279,11 @@ impl Queue {
     }
 
     /// Waits (up to `wait`) for a wake token on a connection of its own.
-    pub async fn wait_for_work(&self, conn: &mut Option<redis::aio::MultiplexedConnection>, wait: Duration) {
+    pub async fn wait_for_work(
+        &self,
+        conn: &mut Option<redis::aio::MultiplexedConnection>,
+        wait: Duration,
+    ) {
         if conn.is_none() {
             *conn = self.redis.dedicated().await;
         }
@@ -288,11 +292,8 @@ impl Queue {
             return;
         };
         let secs = wait.as_secs_f64().max(0.01);
-        let got: Result<Option<(String, String)>, _> = redis::cmd("BLPOP")
-            .arg(WAKE)
-            .arg(secs)
-            .query_async(c)
-            .await;
+        let got: Result<Option<(String, String)>, _> =
+            redis::cmd("BLPOP").arg(WAKE).arg(secs).query_async(c).await;
         if got.is_err() {
             *conn = None;
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -484,7 +485,11 @@ impl Queue {
         let (entry, fields) = got.into_iter().next()?;
         let json = fields.get(1)?;
         let job: Job = serde_json::from_str(json).ok()?;
-        let epoch = self.claim_state(&job.id).await.map(|c| c.epoch).unwrap_or(0);
+        let epoch = self
+            .claim_state(&job.id)
+            .await
+            .map(|c| c.epoch)
+            .unwrap_or(0);
         Some(Claimed { entry, job, epoch })
     }
 }

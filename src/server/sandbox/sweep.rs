@@ -53,7 +53,14 @@ mod tests {
     fn young_containers_are_never_taken() {
         for mine in [true, false] {
             for alive in [None, Some(false), Some(true)] {
-                assert!(!is_leftover(mine, false, alive, Duration::from_secs(9), T, H));
+                assert!(!is_leftover(
+                    mine,
+                    false,
+                    alive,
+                    Duration::from_secs(9),
+                    T,
+                    H
+                ));
             }
         }
     }
