@@ -474,7 +474,16 @@ impl Events {
 impl Client {
     /// Opens the run's event stream with this client's cookie, token and address.
     pub async fn events(&self, id: &str) -> Events {
+        self.events_after(id, None).await
+    }
+
+    /// Opens the run's event stream as a client that reconnects after the event with id
+    /// `last_event_id` (sent as `Last-Event-ID`).
+    pub async fn events_after(&self, id: &str, last_event_id: Option<&str>) -> Events {
         let mut req = Request::builder().uri(format!("/api/v1/runs/{id}/events"));
+        if let Some(last) = last_event_id {
+            req = req.header("last-event-id", last);
+        }
         if let Some(c) = &self.cookie {
             req = req.header("cookie", c.clone());
         }

@@ -11,7 +11,7 @@ mod queue;
 mod shared;
 
 pub use live::{LiveRun, Numbered, RunEvent};
-pub use queue::{Job, Queue};
+pub use queue::{Claimed, Job, Queue};
 
 use crate::error::AppError;
 use crate::model::{HistoryPage, QuotaInfo, Run, RunStatus, Verdict};
