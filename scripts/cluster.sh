@@ -253,12 +253,15 @@ stop_all() {
 }
 
 status_all() {
-  local name pid port health
+  local name pid port health metrics
   while read -r name; do
     port="$(node_port "$name")"
     if pid="$(live_pid "$name")"; then
       health="$(curl -fsS -m 2 "http://127.0.0.1:$port/healthz" 2>/dev/null || echo "no answer")"
-      printf '%-12s running  pid %-7s 127.0.0.1:%-5s healthz: %s\n' "$name" "$pid" "$port" "$health"
+      # What the node says it is, and how busy (its /metrics).
+      metrics="$(curl -fsS -m 2 "http://127.0.0.1:$port/metrics" 2>/dev/null \
+        | sed -n 's/^own_ide_role{role="\(.*\)"} 1$/role=\1/p; s/^own_ide_runs_in_progress \(.*\)$/running=\1/p' | tr '\n' ' ')"
+      printf '%-12s running  pid %-7s 127.0.0.1:%-5s healthz: %s %s\n' "$name" "$pid" "$port" "$health" "$metrics"
     else
       printf '%-12s stopped\n' "$name"
     fi
