@@ -9,7 +9,8 @@ ensure_services
 # The hostile-program tests run under gVisor too (tests/sandbox.rs, tests/engine.rs).
 SANDBOX_RUNTIME=runsc ensure_runsc
 ensure_rust_tools
-ensure_apt chromium fonts-dejavu-core
+# nginx: the load balancer of the cluster tests (tests/cluster.rs, through scripts/cluster.sh).
+ensure_apt chromium fonts-dejavu-core nginx curl
 command -v npm >/dev/null || ensure_apt nodejs npm
 
 # The tests get their own MongoDB database and Redis logical database, so that they never
