@@ -714,12 +714,31 @@ async fn piston_runtimes_and_execute() {
         assert_eq!(r.json(), json!({ "message": message }), "{body}");
     }
     let r =
-        p.0.send("POST", "/piston/api/v2/execute", Some("text/plain"), "{}")
-            .await;
+        p.0.send(
+            "POST",
+            "/piston/api/v2/execute",
+            Some("text/plain"),
+            "print(1)",
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(
         r.json(),
         json!({"message": "requests must be of type application/json"})
     );
+    // piston-client posts its JSON as text/plain, with its default limits (-1 memory):
+    // taken as it is.
+    let body = json!({"language": "python", "version": "*", "files": [{"content": "print(5)"}],
+        "compile_memory_limit": -1, "run_memory_limit": -1, "run_timeout": 0});
+    let r =
+        p.0.send(
+            "POST",
+            "/piston/api/v2/execute",
+            Some("text/plain;charset=UTF-8"),
+            body.to_string(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["run"]["stdout"], "5\n");
     common::finish(state).await;
 }

@@ -156,7 +156,9 @@ fn check(
             Some(Value::Bool(false)) => continue,
             Some(_) => return Err(refused(format!("If specified, {name} must be a number"))),
         };
-        if value == 0.0 {
+        // 0 is "the default" in Piston; -1 is "no limit of my own" (piston-client sends it
+        // by default), which here is the configured limit.
+        if value == 0.0 || value == -1.0 {
             continue;
         }
         if value > cap as f64 {
@@ -167,8 +169,7 @@ fn check(
         if value < 0.0 {
             return Err(refused(format!("{name} must be non-negative")));
         }
-        // Piston's `-1` means "no limit", which here is the configured limit.
-        if value < cap as f64 && value != -1.0 {
+        if value < cap as f64 {
             return Err(refused(format!(
                 "{name} below the configured limit of {cap} is not supported on this server: runs have fixed limits"
             )));
@@ -299,14 +300,16 @@ async fn execute(
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    if !is_json {
-        return message(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "requests must be of type application/json",
-        );
-    }
+    // piston-client (npm) posts its JSON without a content type (fetch sends it as
+    // text/plain): a body that is a JSON object is taken whatever its type says.
     let body: Value = match serde_json::from_slice(&bytes) {
         Ok(v @ Value::Object(_)) => v,
+        _ if !is_json => {
+            return message(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "requests must be of type application/json",
+            )
+        }
         _ => return refused("the body is not a JSON object"),
     };
     let (program, face, lang) = match check(&state, &body) {
