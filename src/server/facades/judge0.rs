@@ -385,7 +385,7 @@ pub const DEFAULT_FIELDS: &[&str] = &[
 ];
 
 /// The fields a `fields=` parameter asks for, or Judge0's 400 naming the unknown ones.
-fn requested_fields(param: Option<&str>) -> Result<Vec<&'static str>, Response> {
+fn requested_fields(param: Option<&str>) -> Result<Vec<&'static str>, String> {
     let asked: Vec<&str> = param
         .unwrap_or("")
         .split(',')
@@ -397,10 +397,7 @@ fn requested_fields(param: Option<&str>) -> Result<Vec<&'static str>, Response> 
         .filter(|f| *f != "*" && !FIELDS.contains(f))
         .collect();
     if !invalid.is_empty() {
-        return Err(error(
-            StatusCode::BAD_REQUEST,
-            &format!("invalid fields: [{}]", invalid.join(", ")),
-        ));
+        return Err(format!("invalid fields: [{}]", invalid.join(", ")));
     }
     if asked.contains(&"*") {
         return Ok(FIELDS.to_vec());
@@ -793,23 +790,20 @@ fn unprocessable(v: Value) -> Response {
 }
 
 /// The JSON body of a request, or Judge0's answer to one that is not JSON.
-fn body_json(headers: &HeaderMap, bytes: &[u8]) -> Result<Value, Response> {
+fn body_json(headers: &HeaderMap, bytes: &[u8]) -> Result<Value, (StatusCode, &'static str)> {
     let is_json = headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
     if !is_json {
-        return Err(error(
+        return Err((
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "send the body as JSON with Content-Type: application/json",
         ));
     }
     match serde_json::from_slice::<Value>(bytes) {
         Ok(v @ Value::Object(_)) => Ok(v),
-        _ => Err(error(
-            StatusCode::BAD_REQUEST,
-            "the body is not a JSON object",
-        )),
+        _ => Err((StatusCode::BAD_REQUEST, "the body is not a JSON object")),
     }
 }
 
@@ -822,12 +816,12 @@ async fn create(
 ) -> Response {
     let fields = match requested_fields(q.fields.as_deref()) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(m) => return error(StatusCode::BAD_REQUEST, &m),
     };
     let base64 = flag(&q.base64_encoded);
     let body = match body_json(&headers, &bytes) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err((status, m)) => return error(status, m),
     };
     let checked = match check(&state, &body, base64) {
         Ok(c) => c,
@@ -870,7 +864,7 @@ async fn show(
 ) -> Response {
     let fields = match requested_fields(q.fields.as_deref()) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(m) => return error(StatusCode::BAD_REQUEST, &m),
     };
     let Some(run) = find(&state, &caller.owner(), &token).await else {
         return not_found();
@@ -887,7 +881,7 @@ async fn destroy(
 ) -> Response {
     let fields = match requested_fields(q.fields.as_deref()) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(m) => return error(StatusCode::BAD_REQUEST, &m),
     };
     let Some(run) = find(&state, &caller.owner(), &token).await else {
         return not_found();
@@ -928,7 +922,7 @@ async fn batch_create(
     let base64 = flag(&q.base64_encoded);
     let body = match body_json(&headers, &bytes) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err((status, m)) => return error(status, m),
     };
     let items = body
         .get("submissions")
@@ -996,7 +990,7 @@ async fn batch_show(
 ) -> Response {
     let fields = match requested_fields(q.fields.as_deref()) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(m) => return error(StatusCode::BAD_REQUEST, &m),
     };
     let tokens = headers
         .get("tokens")

@@ -55,7 +55,7 @@ pub static FACES: &[Face] = &[
         lang: "go",
         judge0_ids: &[60],
         piston: "go",
-        aliases: &["go", "golang"],
+        aliases: &["golang"],
     },
     Face {
         lang: "java",

@@ -109,34 +109,34 @@ fn file_text(file: &Value, i: usize) -> Result<String, String> {
 fn check(
     state: &AppState,
     body: &Value,
-) -> Result<(Program, &'static Face, &'static Language), Response> {
+) -> Result<(Program, &'static Face, &'static Language), String> {
     let language = match body.get("language") {
         Some(Value::String(s)) if !s.is_empty() => s.as_str(),
-        _ => return Err(refused("language is required as a string")),
+        _ => return Err(String::from("language is required as a string")),
     };
     let version = match body.get("version") {
         Some(Value::String(s)) if !s.is_empty() => s.as_str(),
-        _ => return Err(refused("version is required as a string")),
+        _ => return Err(String::from("version is required as a string")),
     };
     let Some(files) = body.get("files").and_then(Value::as_array) else {
-        return Err(refused("files is required as an array"));
+        return Err(String::from("files is required as an array"));
     };
     for (i, f) in files.iter().enumerate() {
         if !f.get("content").is_some_and(Value::is_string) {
-            return Err(refused(format!(
-                "files[{i}].content is required as a string"
-            )));
+            return Err(format!("files[{i}].content is required as a string"));
         }
     }
     let Some((face, lang)) = runtime(language, version) else {
-        return Err(refused(format!("{language}-{version} runtime is unknown")));
+        return Err(format!("{language}-{version} runtime is unknown"));
     };
     if !files.iter().any(|f| {
         f.get("encoding")
             .and_then(Value::as_str)
             .is_none_or(|e| e == "utf8")
     }) {
-        return Err(refused("files must include at least one utf8 encoded file"));
+        return Err(String::from(
+            "files must include at least one utf8 encoded file",
+        ));
     }
     let c = caps(state, lang);
     let memory = c.memory_mb * 1024 * 1024;
@@ -154,7 +154,7 @@ fn check(
             // Piston skips falsy values (0, "", false) before looking at their type.
             Some(Value::String(s)) if s.is_empty() => continue,
             Some(Value::Bool(false)) => continue,
-            Some(_) => return Err(refused(format!("If specified, {name} must be a number"))),
+            Some(_) => return Err(format!("If specified, {name} must be a number")),
         };
         // 0 is "the default" in Piston; -1 is "no limit of my own" (piston-client sends it
         // by default), which here is the configured limit.
@@ -162,17 +162,17 @@ fn check(
             continue;
         }
         if value > cap as f64 {
-            return Err(refused(format!(
+            return Err(format!(
                 "{name} cannot exceed the configured limit of {cap}"
-            )));
+            ));
         }
         if value < 0.0 {
-            return Err(refused(format!("{name} must be non-negative")));
+            return Err(format!("{name} must be non-negative"));
         }
         if value < cap as f64 {
-            return Err(refused(format!(
+            return Err(format!(
                 "{name} below the configured limit of {cap} is not supported on this server: runs have fixed limits"
-            )));
+            ));
         }
     }
     if let Some(args) = body.get("args") {
@@ -180,28 +180,27 @@ fn check(
             Value::Null => {}
             Value::Array(a) if a.is_empty() => {}
             Value::Array(_) => {
-                return Err(refused(
+                return Err(String::from(
                     "args are not supported on this server yet: programs run without arguments",
                 ))
             }
-            _ => return Err(refused("args must be an array of strings")),
+            _ => return Err(String::from("args must be an array of strings")),
         }
     }
     let stdin = match body.get("stdin") {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s.clone(),
-        Some(_) => return Err(refused("stdin must be a string")),
+        Some(_) => return Err(String::from("stdin must be a string")),
     };
     if files.len() > 1 {
-        return Err(refused(
+        return Err(String::from(
             "only one file per run is supported on this server yet: send the program as files[0]",
         ));
     }
     let code = files
         .first()
         .map(|f| file_text(f, 0))
-        .transpose()
-        .map_err(refused)?
+        .transpose()?
         .unwrap_or_default();
     Ok((
         Program {
@@ -314,7 +313,7 @@ async fn execute(
     };
     let (program, face, lang) = match check(&state, &body) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(m) => return refused(m),
     };
     let submitted = match state.runs.submit(&caller, new_run(program)).await {
         Ok(s) => s,
