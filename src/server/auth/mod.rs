@@ -171,6 +171,18 @@ mod tests {
     }
 
     #[test]
+    fn guests_without_cookies_are_their_address_block() {
+        let id = |s: &str| ip_guest_id(ip(s));
+        assert_eq!(id("10.0.0.1"), id("10.0.0.1"));
+        assert_ne!(id("10.0.0.1"), id("10.0.0.2"));
+        // IPv6 by /64, as the quota counts it; IPv4-mapped as IPv4.
+        assert_eq!(id("2001:db8::1"), id("2001:db8::ffff"));
+        assert_ne!(id("2001:db8::1"), id("2001:db8:0:1::1"));
+        assert_eq!(id("::ffff:10.0.0.1"), id("10.0.0.1"));
+        assert!(id("10.0.0.1").starts_with("ip-"));
+    }
+
+    #[test]
     fn cookies_are_found() {
         let mut h = HeaderMap::new();
         h.insert(
