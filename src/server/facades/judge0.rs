@@ -827,7 +827,11 @@ async fn create(
         Ok(c) => c,
         Err(v) => return unprocessable(v),
     };
-    let submitted = match state.runs.submit(&caller, new_run(checked.program)).await {
+    let req = match new_run(checked.program) {
+        Ok(r) => r,
+        Err(e) => return refusal(e.into(), |m| json!({ "error": m })),
+    };
+    let submitted = match state.runs.submit(&caller, req).await {
         Ok(s) => s,
         Err(r) => return refusal(r, |m| json!({ "error": m })),
     };
@@ -954,7 +958,14 @@ async fn batch_create(
                 continue;
             }
         };
-        match submit_in_turn(&state.runs, &caller, new_run(checked.program), &accepted).await {
+        let req = match new_run(checked.program) {
+            Ok(r) => r,
+            Err(e) => {
+                answers.push(json!({ "error": e.to_string() }));
+                continue;
+            }
+        };
+        match submit_in_turn(&state.runs, &caller, req, &accepted).await {
             Ok(s) => {
                 let id = s.live.snapshot().id;
                 if let Err(e) = save_record(&state, &id, &checked.record).await {

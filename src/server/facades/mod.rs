@@ -14,6 +14,7 @@ use super::auth::{self, Caller};
 use super::runs::{LiveRun, NewRun, Refused, Runs, Submitted};
 use super::sandbox::{self, Language};
 use super::state::AppState;
+use crate::error::AppError;
 use crate::model::RunStatus;
 use axum::body::Body;
 use axum::extract::Request;
@@ -104,13 +105,19 @@ pub struct Program {
 }
 
 /// The run request for a program: the one place where a face's program becomes a run
-/// of the run service.
-pub fn new_run(p: Program) -> NewRun {
-    NewRun {
-        language: p.language.id.to_string(),
-        code: p.code,
-        stdin: Some(p.stdin),
-    }
+/// of the run service. It is written as the `/api/v1` request body a client would send,
+/// so that a face asks exactly what that API can be asked, and gains its new fields
+/// (files, args, limits) by naming them here.
+pub fn new_run(p: Program) -> Result<NewRun, AppError> {
+    let body = serde_json::json!({
+        "language": p.language.id,
+        "code": p.code,
+        "stdin": p.stdin,
+    });
+    serde_json::from_value(body).map_err(|e| {
+        tracing::error!(error = %e, "a face built a run request the run service does not read");
+        AppError::Internal
+    })
 }
 
 /// The caps a face reports and checks per-run limits against: today the engine's fixed

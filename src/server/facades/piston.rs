@@ -315,7 +315,11 @@ async fn execute(
         Ok(p) => p,
         Err(m) => return refused(m),
     };
-    let submitted = match state.runs.submit(&caller, new_run(program)).await {
+    let req = match new_run(program) {
+        Ok(r) => r,
+        Err(e) => return refusal(e.into(), |m| json!({ "message": m })),
+    };
+    let submitted = match state.runs.submit(&caller, req).await {
         Ok(s) => s,
         Err(r) => return refusal(r, |m| json!({ "message": m })),
     };
