@@ -533,11 +533,11 @@ pub fn view(run: &Run, rec: &Record, base64: bool, fields: &[&str]) -> Value {
             "cpu_extra_time" => json!("0.0"),
             "wall_time_limit" => json!(decimal_text(rec.wall_time_limit)),
             "memory_limit" => json!(rec.memory_limit),
-            "exit_code" => match (ran, run.verdict) {
-                (true, Some(Verdict::Ok | Verdict::RuntimeError)) => {
-                    json!(run.exit_code.unwrap_or(0))
-                }
-                _ => Value::Null,
+            // Judge0 reads isolate's exit code, 0 when the program did not exit itself
+            // (killed by a signal or a limit).
+            "exit_code" => match ran {
+                true => json!(run.exit_code.unwrap_or(0)),
+                false => Value::Null,
             },
             "exit_signal" => match ran {
                 true => run
