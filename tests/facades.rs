@@ -235,7 +235,10 @@ async fn every_status_a_program_can_reach_with_its_fields_and_units() {
     let s = j.run(python("while True:\n    pass\n")).await;
     assert_eq!(s["status"]["id"], 5, "{s}");
     assert_eq!(s["message"], "Time limit exceeded");
-    assert_eq!(s["exit_code"], 0, "as isolate reports a killed program: {s}");
+    assert_eq!(
+        s["exit_code"], 0,
+        "as isolate reports a killed program: {s}"
+    );
 
     // Compilation Error: only the compiler's output, no figures.
     let s = j
