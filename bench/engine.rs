@@ -9,6 +9,10 @@
 //!    per second, errors, leftover containers; beside plain `docker run` throughput at the
 //!    same parallelism.
 //!
+//! 3. Python hello world through each face, `/api/v1`, `/judge0` (`wait=true`) and
+//!    `/piston` (execute), alternating (one of each per round, same pause), median and p95,
+//!    and what each face adds at the median. `BENCH_FACES_ONLY=1` runs only this part.
+//!
 //! Run with `cargo bench --features ssr --bench engine` (the services must be up:
 //! `scripts/test.sh` or `scripts/run.sh` start them).
 
@@ -107,6 +111,115 @@ async fn api_run(app: &axum::Router, lang: &str, code: &str) -> bool {
     v["verdict"] == "ok" && v["stdout"] == "hello\n"
 }
 
+/// One Python hello world through a face: `api`, `judge0` or `piston`, as the user whose
+/// API token is `token` (the same caller on every face, so that each takes the same path
+/// through identity; a cookie-less guest of `/api/v1` would also pay for a new session).
+async fn face_run(app: &axum::Router, face: &str, token: &str) -> bool {
+    let code = "print('hello')";
+    let (uri, body) = match face {
+        "api" => (
+            "/api/v1/runs?wait=true",
+            serde_json::json!({"language": "python", "code": code}),
+        ),
+        "judge0" => (
+            "/judge0/submissions?wait=true",
+            serde_json::json!({"language_id": 71, "source_code": code}),
+        ),
+        _ => (
+            "/piston/api/v2/execute",
+            serde_json::json!({"language": "python", "version": "*", "files": [{"content": code}]}),
+        ),
+    };
+    let mut req = Request::post(uri)
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    req.extensions_mut()
+        .insert(ConnectInfo(std::net::SocketAddr::from((
+            [127, 0, 0, 1],
+            40000,
+        ))));
+    let Ok(res) = app.clone().oneshot(req).await;
+    if !res.status().is_success() {
+        return false;
+    }
+    let bytes = res
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    let stdout = match face {
+        "piston" => &v["run"]["stdout"],
+        _ => &v["stdout"],
+    };
+    stdout == "hello\n"
+}
+
+/// Part 3: each face beside `/api/v1`, alternating, on the same engine.
+async fn faces(state: &AppState, app: &axum::Router, n: usize, pause: Duration) {
+    let name = format!("bench_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    // A fresh address: registrations are limited per address.
+    let r = uuid::Uuid::new_v4().as_u128();
+    let ip = std::net::IpAddr::from([10, (r >> 16) as u8, (r >> 8) as u8, r as u8]);
+    let token: Result<(String, u64), own_ide::error::AppError> = async {
+        state.accounts.register(&name, "correct horse", ip).await?;
+        let user = state.accounts.login(&name, "correct horse", ip).await?;
+        state.accounts.issue_token(&user)
+    }
+    .await;
+    let token = match token {
+        Ok((t, _)) => t,
+        Err(e) => panic!("a user for the faces bench: {e}"),
+    };
+    println!(
+        "\n## Python hello world through each face, {n} rounds, alternating, {} ms pause (ms)",
+        pause.as_millis()
+    );
+    let names = ["api", "judge0", "piston"];
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    let mut failures = vec![0; names.len()];
+    for round in 0..n {
+        for k in 0..names.len() {
+            // Rotate who goes first, so that no face always follows the same one.
+            let i = (k + round) % names.len();
+            let t = Instant::now();
+            if !face_run(app, names[i], &token).await {
+                failures[i] += 1;
+            }
+            samples[i].push(t.elapsed().as_secs_f64() * 1000.0);
+            tokio::time::sleep(pause).await;
+        }
+    }
+    let (base, _) = stats(&samples[0]);
+    println!(
+        "{:<8} {:>8} {:>8} {:>16} {:>22}",
+        "face", "median", "p95", "added at median", "median paired added"
+    );
+    for (i, name) in names.iter().enumerate() {
+        let (m, p) = stats(&samples[i]);
+        // The same round's /api/v1 run is the pair: slow drifts of a shared machine
+        // cancel out.
+        let paired: Vec<f64> = samples[i]
+            .iter()
+            .zip(&samples[0])
+            .map(|(f, a)| f - a)
+            .collect();
+        println!(
+            "{name:<8} {m:>8.1} {p:>8.1} {:>16.1} {:>22.1}{}",
+            m - base,
+            percentile(&paired, 50.0),
+            if failures[i] > 0 {
+                format!("  ({} failures)", failures[i])
+            } else {
+                String::new()
+            }
+        );
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let n: usize = std::env::var("BENCH_RUNS")
@@ -126,7 +239,7 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(30);
     // The benchmark is one guest making hundreds of runs: lift the daily guest quota.
-    let cfg = common::config(&[("GUEST_QUOTA", "1000000000")]);
+    let cfg = common::config(&[("GUEST_QUOTA", "1000000000"), ("USER_RUNS_PER_MINUTE", "0")]);
     let sandbox = cfg.sandbox.clone();
     println!(
         "engine: max_concurrent_runs={} pool_size={} cores={}",
@@ -142,6 +255,10 @@ async fn main() {
     let state = AppState::build(cfg, opts).await.expect("state");
     let app = own_ide::server::api_router(state.clone());
     tokio::time::sleep(Duration::from_secs(3)).await; // let the warm pools fill
+    if std::env::var("BENCH_FACES_ONLY").is_ok_and(|v| v == "1") {
+        faces(&state, &app, n, pause).await;
+        return;
+    }
 
     println!(
         "\n## Sequential hello world, {n} runs each, {} ms pause after each measured run (ms)",
@@ -188,6 +305,8 @@ async fn main() {
             }
         );
     }
+
+    faces(&state, &app, n, pause).await;
 
     println!("\n## Throughput, python hello world, {secs} s per row");
     println!(

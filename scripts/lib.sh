@@ -150,6 +150,19 @@ ensure_wasm_opt() {
   export PATH="$dir/node_modules/.bin:$PATH"
 }
 
+# The official Judge0 Python SDK, for the Judge0 face's proof in scripts/test.sh.
+JUDGE0_SDK_VERSION=0.0.8
+ensure_judge0_sdk() {
+  local venv="$OWN_IDE_HOME/judge0-sdk"
+  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import judge0, sys; sys.exit(judge0.__version__ != '$JUDGE0_SDK_VERSION')" 2>/dev/null; then
+    command -v python3 >/dev/null || ensure_apt python3 python3-venv
+    say "installing the Judge0 Python SDK $JUDGE0_SDK_VERSION"
+    python3 -m venv "$venv" || { ensure_apt python3-venv; python3 -m venv "$venv"; } || die "python3 -m venv failed"
+    "$venv/bin/pip" install -q "judge0==$JUDGE0_SDK_VERSION" || die "pip install judge0 failed"
+  fi
+  JUDGE0_SDK_PYTHON="$venv/bin/python"
+}
+
 # A Docker engine: the one DOCKER_HOST or the local socket points at, else dockerd.
 ensure_docker() {
   if docker info >/dev/null 2>&1; then return 0; fi

@@ -69,6 +69,11 @@ port_open 127.0.0.1 "$port" || { tail -n 30 "$log" >&2; die "the app did not lis
 # The summary below must be this run's, never a report left by an earlier one.
 rm -f "$OWN_IDE_ROOT/end2end/report.json"
 status=0
+# Existing clients of the other APIs, unchanged, against the same app.
+say "Judge0 SDK and piston-client against /judge0 and /piston"
+ensure_judge0_sdk
+"$JUDGE0_SDK_PYTHON" end2end/facades/judge0_sdk.py || status=$?
+( cd end2end && node facades/piston_client.mjs ) || status=$?
 ( cd end2end && npx playwright test ) || status=$?
 # One plain summary line for CI, read from the JSON report.
 if [ -f "$OWN_IDE_ROOT/end2end/report.json" ]; then

@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod auth;
 pub mod config;
 pub mod csrf;
+pub mod facades;
 pub mod health;
 pub mod heartbeat;
 pub mod limits;
@@ -39,6 +40,8 @@ pub fn api_router(state: AppState) -> Router {
             state.clone(),
             csrf::refuse_cross_site,
         ))
+        // Beside /api/v1, with their own identity layers (no browser session).
+        .merge(facades::routes(&state))
         .with_state(state)
 }
 

@@ -147,7 +147,7 @@ struct RunQuery {
 }
 
 /// Adds `X-RateLimit-*` to a guest's run response.
-fn with_quota_headers(mut res: Response, quota: Option<QuotaInfo>) -> Response {
+pub fn with_quota_headers(mut res: Response, quota: Option<QuotaInfo>) -> Response {
     if let Some(q) = quota {
         let h = res.headers_mut();
         for (name, value) in [

@@ -69,6 +69,16 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAdd
     client
 }
 
+/// The guest identity of a client that keeps no cookie (API clients of the Judge0 and
+/// Piston faces): one per address block, so that such a client finds its own runs again
+/// and is counted per IP, as the quota already counts every guest.
+pub fn ip_guest_id(ip: IpAddr) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(crate::server::net::ip_block(ip).as_bytes());
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("ip-{hex}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,6 +168,18 @@ mod tests {
             client_ip(ip("127.0.0.1"), &h, &[ip("127.0.0.1")]),
             ip("127.0.0.1")
         );
+    }
+
+    #[test]
+    fn guests_without_cookies_are_their_address_block() {
+        let id = |s: &str| ip_guest_id(ip(s));
+        assert_eq!(id("10.0.0.1"), id("10.0.0.1"));
+        assert_ne!(id("10.0.0.1"), id("10.0.0.2"));
+        // IPv6 by /64, as the quota counts it; IPv4-mapped as IPv4.
+        assert_eq!(id("2001:db8::1"), id("2001:db8::ffff"));
+        assert_ne!(id("2001:db8::1"), id("2001:db8:0:1::1"));
+        assert_eq!(id("::ffff:10.0.0.1"), id("10.0.0.1"));
+        assert!(id("10.0.0.1").starts_with("ip-"));
     }
 
     #[test]

@@ -15,3 +15,4 @@ mod verdict;
 pub use engine::{Engine, Event, Outcome, Program, Refusal, Ticket};
 pub use languages::{find as find_language, Language, LANGUAGES};
 pub use sweep::Liveness;
+pub use verdict::signal_number;

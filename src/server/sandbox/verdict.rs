@@ -102,6 +102,15 @@ pub fn signal_name(sig: i64) -> String {
     name.to_string()
 }
 
+/// The signal number of a name [`signal_name`] gives (`"SIGSEGV"` → 11, `"signal 40"` → 40),
+/// for clients that speak numbers.
+pub fn signal_number(name: &str) -> Option<i64> {
+    if let Some(n) = name.strip_prefix("signal ") {
+        return n.parse().ok();
+    }
+    (1..=64).find(|&n| signal_name(n) == name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,6 +250,9 @@ mod tests {
     fn signals_have_names() {
         assert_eq!(signal_name(9), "SIGKILL");
         assert_eq!(signal_name(11), "SIGSEGV");
+        for n in 1..=64 {
+            assert_eq!(signal_number(&signal_name(n)), Some(n));
+        }
         assert_eq!(signal_name(64), "signal 64");
     }
 }
