@@ -308,7 +308,10 @@ pub fn status_id(run: &Run, expected: Option<&str>) -> u32 {
         // is a runtime error there; an output over the limit is a file-size signal.
         Some(Verdict::MemoryLimit) => 12,
         Some(Verdict::OutputLimit) => 8,
-        Some(Verdict::Stopped) | Some(Verdict::InternalError) | None => 13,
+        Some(Verdict::Stopped)
+        | Some(Verdict::InternalError)
+        | Some(Verdict::ExecutorLost)
+        | None => 13,
     }
 }
 
@@ -325,6 +328,7 @@ fn message_of(run: &Run) -> Option<String> {
         Verdict::OutputLimit => "Output limit exceeded".into(),
         Verdict::Stopped => "Stopped before it finished".into(),
         Verdict::InternalError => "Internal error of the sandbox".into(),
+        Verdict::ExecutorLost => "The machine running the program stopped answering".into(),
         Verdict::RuntimeError => match (signal, run.exit_code) {
             (Some(n), _) => format!("Caught fatal signal {n}"),
             (None, Some(c)) => format!("Exited with error status {c}"),
