@@ -505,7 +505,7 @@ async fn cross_site_runs_and_deletes_change_nothing() {
         .send_with("POST", "/api/v1/runs?wait=true", &headers, code)
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    assert_eq!(r.json()["stdout"], "2\n");
+    assert_eq!(r.json()["stdout"], "2\n", "{}", r.text());
     assert_eq!(total(&mut api).await, 1);
     common::finish(state).await;
 }
