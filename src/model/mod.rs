@@ -2,10 +2,15 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod highlight;
+pub mod share;
 pub mod url;
+
+pub use share::{ShareLink, SharedRun};
 
 /// One language as clients see it (`GET /api/v1/languages`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct LanguageInfo {
     pub id: String,
     pub name: String,
@@ -16,6 +21,7 @@ pub struct LanguageInfo {
 /// Where a run is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum RunStatus {
     Queued,
     Running,
@@ -25,6 +31,7 @@ pub enum RunStatus {
 /// How a finished run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum Verdict {
     Ok,
     CompileError,
@@ -68,6 +75,7 @@ impl Verdict {
 
 /// A run, exactly as `API.md` describes it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Run {
     /// Always set in the API; defaulted only so that a stored record (which keeps the id
     /// as `_id`) can be read without it.
@@ -157,6 +165,7 @@ impl Run {
 
 /// An error as the API and the pages show it: `{"error": {"code", "message"}}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct PublicError {
     pub code: String,
     pub message: String,
@@ -168,6 +177,7 @@ pub const UNSAVED: &str =
 
 /// The signed-in user as pages and the API show it. Never carries the password hash.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct UserInfo {
     pub id: String,
     pub username: String,
@@ -184,6 +194,7 @@ pub struct QuotaInfo {
 
 /// One page of a user's history (`GET /api/v1/history`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct HistoryPage {
     pub items: Vec<Run>,
     pub page: u64,

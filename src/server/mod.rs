@@ -14,6 +14,7 @@ pub mod redis;
 pub mod rest;
 pub mod runs;
 pub mod sandbox;
+pub mod shares;
 pub mod state;
 pub mod store;
 
@@ -24,7 +25,7 @@ use state::AppState;
 /// The API and health routes with identity and limits applied; pages are added by main.
 pub fn api_router(state: AppState) -> Router {
     Router::new()
-        .nest("/api/v1", rest::routes())
+        .merge(rest::routes())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))

@@ -21,6 +21,8 @@ pub enum RunEvent {
 /// A run this process is executing or has just finished.
 pub struct LiveRun {
     pub owner: Owner,
+    /// What a guest ran (a guest's `Run` carries no code), kept so that it can be shared.
+    pub source: Option<super::Source>,
     run: RwLock<Run>,
     events: broadcast::Sender<RunEvent>,
     pub(super) cancel: CancellationToken,
@@ -29,11 +31,12 @@ pub struct LiveRun {
 
 impl LiveRun {
     /// A queued run of `owner`'s.
-    pub(super) fn new(owner: Owner, run: Run) -> LiveRun {
+    pub(super) fn new(owner: Owner, run: Run, source: Option<super::Source>) -> LiveRun {
         let (events, _) = broadcast::channel(1024);
         let (finished, _) = watch::channel(false);
         LiveRun {
             owner,
+            source,
             run: RwLock::new(run),
             events,
             cancel: CancellationToken::new(),

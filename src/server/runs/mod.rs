@@ -18,7 +18,7 @@ use crate::server::redis::Redis;
 use crate::server::sandbox::{self, Engine, Event, Outcome, Refusal, Ticket};
 use crate::server::store::{RunStore, MAX_PER_PAGE};
 use futures::stream::{self, BoxStream, StreamExt};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use shared::Shared;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,13 +27,27 @@ use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::task::TaskTracker;
 
-/// What a run request carries.
-#[derive(Clone, Debug, Deserialize)]
+/// What a run request carries (the body of `POST /api/v1/runs`).
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewRun {
+    #[schema(value_type = crate::server::sandbox::LanguageId)]
     pub language: String,
+    /// The program: at least one character that is not white space, no NUL, at most
+    /// `MAX_CODE_BYTES` bytes of UTF-8 (default 65536).
+    #[schema(pattern = r"^[^\x00]*\S[^\x00]*$")]
     pub code: String,
+    /// Standard input, at most `MAX_STDIN_BYTES` bytes (default 65536).
     #[serde(default)]
     pub stdin: Option<String>,
+}
+
+/// What a run ran: its code and input. A user's `Run` carries them; a guest's does not
+/// (the API answers guests without them), so the service keeps them beside it, for a
+/// share of the run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    pub code: String,
+    pub stdin: String,
 }
 
 /// The run service.
@@ -220,12 +234,18 @@ impl Runs {
             stdin: is_user.then(|| req.stdin.clone().unwrap_or_default()),
             ..Run::new(id, lang.id, now_rfc3339())
         };
-        let live = Arc::new(LiveRun::new(owner, run.clone()));
+        let source = (!is_user).then(|| Source {
+            code: req.code.clone(),
+            stdin: req.stdin.clone().unwrap_or_default(),
+        });
+        let live = Arc::new(LiveRun::new(owner, run.clone(), source));
         self.live
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(run.id.clone(), live.clone());
-        self.shared.save(&live.owner, &run).await;
+        self.shared
+            .save(&live.owner, &run, live.source.as_ref())
+            .await;
         // A user's run is in the history from the start; the final state replaces it.
         let first_save = match &live.owner {
             Owner::User(user_id) => {
@@ -252,9 +272,9 @@ impl Runs {
         Ok(Submitted { live, quota })
     }
 
-    /// Counts the run against a guest's daily quota or a user's per-minute rate: the
-    /// count after it (for the rate-limit headers), or the refusal with it.
-    async fn count(&self, caller: &Caller) -> Result<Option<QuotaInfo>, Refused> {
+    /// Counts the run (or a share) against a guest's daily quota or a user's per-minute
+    /// rate: the count after it (for the rate-limit headers), or the refusal with it.
+    pub async fn count(&self, caller: &Caller) -> Result<Option<QuotaInfo>, Refused> {
         let (guest_id, ip) = match caller {
             Caller::Guest { guest_id, ip } => (guest_id, ip),
             Caller::User { id, .. } => {
@@ -278,6 +298,15 @@ impl Runs {
         Ok(Some(d.info))
     }
 
+    /// Gives back what [`count`](Self::count) took, for a request that then failed on
+    /// our side.
+    pub async fn give_back(&self, caller: &Caller) {
+        match caller {
+            Caller::Guest { guest_id, ip } => self.quota.give_back(guest_id, *ip).await,
+            Caller::User { id, .. } => self.user_rate.give_back(id).await,
+        }
+    }
+
     /// Runs the program in the engine, passing its events on to the live run. "running"
     /// goes to Redis too (for other instances), from its own task, which is awaited
     /// before returning so that it cannot land after the final state.
@@ -292,9 +321,10 @@ impl Runs {
         let started_tx = Mutex::new(Some(started_tx));
         let persist_running = tokio::spawn({
             let (shared, owner) = (self.shared.clone(), live.owner.clone());
+            let source = live.source.clone();
             async move {
                 if let Ok(run) = started_rx.await {
-                    shared.save(&owner, &run).await;
+                    shared.save(&owner, &run, source.as_ref()).await;
                 }
             }
         });
@@ -384,7 +414,9 @@ impl Runs {
             None
         });
         if !deleted {
-            self.shared.save(&live.owner, &run).await;
+            self.shared
+                .save(&live.owner, &run, live.source.as_ref())
+                .await;
         }
         lease.release().await;
         live.update(|_| Some(RunEvent::Result(Box::new(run.clone()))));
@@ -444,20 +476,41 @@ impl Runs {
     /// A run `viewer` owns, from this process, from Redis, or (a user's, once Redis has
     /// let it go) from the history; `None` for anything else.
     pub async fn get(&self, id: &str, viewer: &Owner) -> Option<Run> {
+        self.find(id, viewer).await.map(|(run, _)| run)
+    }
+
+    /// Like [`get`](Self::get), with the code and input filled in for a guest's run too:
+    /// what a share of it needs. Only the run's owner gets it.
+    pub async fn with_source(&self, id: &str, viewer: &Owner) -> Option<Run> {
+        let (mut run, source) = self.find(id, viewer).await?;
+        if let Some(s) = source {
+            run.code.get_or_insert(s.code);
+            run.stdin.get_or_insert(s.stdin);
+        }
+        Some(run)
+    }
+
+    async fn find(&self, id: &str, viewer: &Owner) -> Option<(Run, Option<Source>)> {
         if let Some(l) = self.live(id, viewer) {
-            return Some(l.snapshot());
+            return Some((l.snapshot(), l.source.clone()));
         }
         if !is_run_id(id) {
             return None;
         }
         if let Some(stored) = self.shared.load(id).await {
             if &stored.owner == viewer {
-                return Some(stored.run);
+                return Some((stored.run, stored.source));
             }
             return None;
         }
         match viewer {
-            Owner::User(user_id) => self.store.get(user_id, id).await.ok().flatten(),
+            Owner::User(user_id) => self
+                .store
+                .get(user_id, id)
+                .await
+                .ok()
+                .flatten()
+                .map(|r| (r, None)),
             Owner::Guest(_) => None,
         }
     }
@@ -591,7 +644,7 @@ async fn write_pending_runs(runs: std::sync::Weak<Runs>) {
                     None
                 });
             }
-            runs.shared.save(&owner, &run).await;
+            runs.shared.save(&owner, &run, None).await;
         }
     }
 }

@@ -13,5 +13,5 @@ mod sweep;
 mod verdict;
 
 pub use engine::{Engine, Event, Outcome, Refusal, Ticket};
-pub use languages::{find as find_language, Language, LANGUAGES};
+pub use languages::{find as find_language, Language, LanguageFilter, LanguageId, LANGUAGES};
 pub use sweep::Liveness;
