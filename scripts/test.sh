@@ -38,6 +38,7 @@ cargo clippy --lib --no-default-features --features hydrate --target wasm32-unkn
 
 say "browser tests"
 "$OWN_IDE_ROOT/scripts/build-editor.sh"
+"$OWN_IDE_ROOT/scripts/build-apidocs.sh"
 # Its own site root: a running `scripts/run.sh` app keeps serving its own bundle.
 leptos_build "$SITE_ROOT_TEST"
 ( cd end2end && { [ -d node_modules ] && [ node_modules -nt package-lock.json ] || npm ci --no-audit --no-fund --silent; } )
