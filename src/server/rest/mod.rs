@@ -472,7 +472,7 @@ struct HistoryQuery {
     #[param(value_type = Option<u64>, minimum = 1, maximum = 100)]
     per_page: Option<String>,
     /// Only runs in this language (empty: all).
-    #[param(value_type = Option<LanguageFilter>)]
+    #[param(value_type = Option<LanguageFilter>, inline)]
     language: Option<String>,
 }
 
@@ -688,6 +688,17 @@ async fn revoke_share(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// One server-sent event of `GET /runs/{id}/events`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct RunEventMessage {
+    #[schema(pattern = "^(status|stdout|stderr|result)$")]
+    event: String,
+    /// JSON: `{"status"}` for `status`, `{"data"}` for `stdout` and `stderr`, the whole
+    /// run for `result`.
+    data: String,
+}
+
 fn sse(ev: RunEvent) -> SseEvent {
     match ev {
         RunEvent::Status(s) => SseEvent::default()
@@ -714,7 +725,7 @@ fn sse(ev: RunEvent) -> SseEvent {
     params(("id" = String, Path, description = "The run's id")),
     security((), ("bearer" = [])),
     responses(
-        (status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
+        (status = 200, description = "An event stream; each event is described by `RunEventMessage`", content_type = "text/event-stream", body = RunEventMessage),
         (status = 401, description = "An `Authorization` header that is not a valid bearer token", body = ErrorBody),
         (status = 404, description = "No such run, or not the caller's", body = ErrorBody),
     ))]
