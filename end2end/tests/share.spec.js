@@ -18,6 +18,8 @@ test('share from the editor, open the link in a fresh browser, fork it', async (
   await page.click('[data-testid=share]');
   const toast = page.locator('[data-testid=share-toast]');
   await expect(toast).toContainText('Link copied');
+  // A share counts like a run against a guest's quota: one run and one share leave 3 of 5.
+  await expect(page.locator('[data-testid=quota]')).toContainText('3 of 5');
   const link = await toast.locator('input.share-link').inputValue();
   expect(link).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/s\/[A-Za-z0-9]{11}$/);
   expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(link);
@@ -67,7 +69,7 @@ test.describe('without JavaScript', () => {
     await expect(page).toHaveURL(/\/s\/[A-Za-z0-9]{11}\?new=1$/);
     const slug = new URL(page.url()).pathname.slice(3);
     await expect(page.locator('input.share-link')).toHaveValue(`/s/${slug}`);
-    await expect(page.locator('[data-testid=shared-code] .tok-keyword').first()).toHaveText('print');
+    await expect(page.locator('[data-testid=shared-code] .tok-keyword').last()).toHaveText('print');
     await expect(page.locator('[data-testid=shared-stdin]')).toHaveText('Grace');
     await expect(page.locator('pre.stdout')).toHaveText('shared with Grace\n');
     await expect(page.locator('[data-verdict=ok]')).toHaveText('OK');

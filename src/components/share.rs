@@ -3,6 +3,7 @@
 //! clipboard is refused. On pages that are not a form themselves it is a form too, so
 //! that it works without JavaScript (the server then shows the link on the shared page).
 
+use crate::model::QuotaInfo;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
@@ -19,12 +20,14 @@ enum Note {
 }
 
 /// Shares `run_id` (disabled while it is `None`). `form`: post a form without
-/// JavaScript, coming back to `back` on a refusal.
+/// JavaScript, coming back to `back` on a refusal. `quota`: a guest's runs left, which a
+/// share uses up like a run (a user's stays `None`).
 #[component]
 pub fn ShareButton(
     #[prop(into)] run_id: Signal<Option<String>>,
     #[prop(optional)] form: bool,
     #[prop(optional, into)] back: String,
+    #[prop(optional)] quota: Option<RwSignal<Option<QuotaInfo>>>,
 ) -> impl IntoView {
     // A refusal of the form path comes back as ?error=.
     let refused = form
@@ -38,7 +41,13 @@ pub fn ShareButton(
         if let Some(id) = run_id.get_untracked() {
             busy.set(true);
             leptos::task::spawn_local(async move {
-                note.set(Some(client::share(&id).await));
+                let (result, left) = client::share(&id).await;
+                if let (Some(q), Some(left)) = (quota, left) {
+                    if q.get_untracked().is_some() {
+                        q.set(Some(left));
+                    }
+                }
+                note.set(Some(result));
                 busy.set(false);
             });
         }
@@ -106,7 +115,7 @@ fn Toast(note: Note, on_close: impl Fn() + 'static) -> impl IntoView {
 #[cfg(feature = "hydrate")]
 mod client {
     use super::Note;
-    use crate::model::{PublicError, ShareLink};
+    use crate::model::{PublicError, QuotaInfo, ShareLink};
     use wasm_bindgen::JsValue;
 
     #[derive(serde::Deserialize)]
@@ -114,37 +123,53 @@ mod client {
         error: PublicError,
     }
 
-    /// `POST /api/v1/runs/{id}/share`, then the link onto the clipboard.
-    pub async fn share(id: &str) -> Note {
+    /// `POST /api/v1/runs/{id}/share`, then the link onto the clipboard; with the
+    /// rate-limit count the answer carried.
+    pub async fn share(id: &str) -> (Note, Option<QuotaInfo>) {
         let sent = gloo_net::http::Request::post(&format!("/api/v1/runs/{id}/share"))
             .send()
             .await;
         let resp = match sent {
             Ok(r) => r,
             Err(_) => {
-                return Note::Error(
-                    "Could not reach the server. Check your connection and try again.".into(),
-                )
+                let offline = "Could not reach the server. Check your connection and try again.";
+                return (Note::Error(offline.into()), None);
             }
+        };
+        let header = |name: &str| resp.headers().get(name).and_then(|v| v.parse::<u64>().ok());
+        let left = match (
+            header("x-ratelimit-limit"),
+            header("x-ratelimit-remaining"),
+            header("x-ratelimit-reset"),
+        ) {
+            (Some(limit), Some(remaining), Some(reset)) => Some(QuotaInfo {
+                limit: limit as u32,
+                remaining: remaining as u32,
+                reset_seconds: reset,
+            }),
+            _ => None,
         };
         if resp.status() != 201 {
             let status = resp.status();
-            return Note::Error(
-                resp.json::<ErrorBody>()
-                    .await
-                    .map(|b| b.error.message)
-                    .unwrap_or_else(|_| format!("The server answered {status}.")),
-            );
+            let message = resp
+                .json::<ErrorBody>()
+                .await
+                .map(|b| b.error.message)
+                .unwrap_or_else(|_| format!("The server answered {status}."));
+            return (Note::Error(message), left);
         }
         let Ok(link) = resp.json::<ShareLink>().await else {
-            return Note::Error("The server sent an unexpected answer.".into());
+            return (
+                Note::Error("The server sent an unexpected answer.".into()),
+                left,
+            );
         };
         let origin = web_sys::window()
             .and_then(|w| w.location().origin().ok())
             .unwrap_or_default();
         let url = format!("{origin}/s/{}", link.slug);
         let copied = copy(&url).await;
-        Note::Link { url, copied }
+        (Note::Link { url, copied }, left)
     }
 
     /// `navigator.clipboard.writeText(text)`; false when the browser refuses it.

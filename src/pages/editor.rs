@@ -187,7 +187,7 @@ fn Toolbar(
             <button type="button" class="button stop" disabled=move || !running.get() on:click=move |_| actions.stop.run(())>
                 <span aria-hidden="true">"■"</span>" Stop"
             </button>
-            <ShareButton run_id=Signal::derive(move || {
+            <ShareButton quota=state.quota run_id=Signal::derive(move || {
                 state.run.with(|r| r.as_ref().filter(|r| r.verdict.is_some() && !r.id.is_empty()).map(|r| r.id.clone()))
             })/>
             <span class="spacer"></span>

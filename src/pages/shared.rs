@@ -89,7 +89,6 @@ fn SharedView(share: SharedRun, language_name: String) -> impl IntoView {
         .collect_view();
     view! {
         <Title text=format!("{title} · Own-IDE")/>
-        <Meta name="description" content=preview.clone()/>
         <Meta property="og:title" content=format!("{title} · Own-IDE")/>
         <Meta property="og:description" content=preview.clone()/>
         <Meta property="og:type" content="website"/>
