@@ -35,6 +35,8 @@ pub fn ShareButton(
         .flatten();
     let note = RwSignal::new(refused.map(Note::Error));
     let busy = RwSignal::new(false);
+    #[cfg(not(feature = "hydrate"))]
+    let _ = quota;
     let click = move |ev: leptos::ev::MouseEvent| {
         ev.prevent_default();
         #[cfg(feature = "hydrate")]
