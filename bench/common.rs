@@ -43,3 +43,29 @@ pub async fn state(overrides: &[(&str, &str)]) -> own_ide::server::state::AppSta
         .await
         .expect("state")
 }
+
+/// `POST /api/v1/runs?wait=true` of `body` through `app`, as a client at `peer`: the
+/// status and the JSON answer (`null` when it is not JSON).
+pub async fn post_run(
+    app: &axum::Router,
+    body: &serde_json::Value,
+    peer: std::net::SocketAddr,
+) -> (u16, serde_json::Value) {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let mut req = axum::http::Request::post("/api/v1/runs?wait=true")
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(body.to_string()))
+        .expect("a request");
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(peer));
+    let Ok(res) = app.clone().oneshot(req).await;
+    let status = res.status().as_u16();
+    let bytes = res
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    (status, serde_json::from_slice(&bytes).unwrap_or_default())
+}

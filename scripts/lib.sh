@@ -172,11 +172,13 @@ ensure_runtime_images() {
 # gVisor, only when SANDBOX_RUNTIME=runsc: Debian's runsc registered with dockerd. The
 # --network=none argument is required here (without it every container fails with "cannot run
 # with network enabled in root network namespace"); sandbox containers have no network anyway.
+# --oci-seccomp makes gVisor apply the project's seccomp profile to the program too (without
+# it runsc ignores the profile: io_uring_setup succeeded).
 # dockerd re-reads its runtimes on SIGHUP, which leaves running containers alone (a restart
 # would kill every container other runs are using).
 ensure_runsc() {
   [ "${SANDBOX_RUNTIME:-runc}" = runsc ] || return 0
-  if docker info --format '{{json .Runtimes}}' 2>/dev/null | grep -q '"runsc"'; then return 0; fi
+  runsc_registered && return 0
   ensure_apt runsc
   [ -n "${DOCKER_HOST:-}" ] && die "register runsc with the Docker engine at $DOCKER_HOST by hand"
   is_root || die "run as root to register runsc in /etc/docker/daemon.json"
@@ -190,7 +192,7 @@ conf = {}
 if os.path.exists(path) and os.path.getsize(path) > 0:
     with open(path) as f:
         conf = json.load(f)
-conf.setdefault("runtimes", {})["runsc"] = {"path": "/usr/bin/runsc", "runtimeArgs": ["--network=none"]}
+conf.setdefault("runtimes", {})["runsc"] = {"path": "/usr/bin/runsc", "runtimeArgs": ["--network=none", "--oci-seccomp"]}
 tmp = path + ".tmp"
 with open(tmp, "w") as f:
     json.dump(conf, f, indent=2)
@@ -201,8 +203,13 @@ PY
   pid="$(cat /var/run/docker.pid 2>/dev/null || pidof -s dockerd || true)"
   [ -n "$pid" ] || die "dockerd is not running here; restart it yourself to load runsc"
   kill -HUP "$pid"
-  wait_for 30 "dockerd to load the runsc runtime" \
-    sh -c "docker info --format '{{json .Runtimes}}' | grep -q '\"runsc\"'"
+  wait_for 30 "dockerd to load the runsc runtime" runsc_registered
+}
+
+# Whether dockerd knows runsc with the arguments above.
+runsc_registered() {
+  docker info --format '{{json .Runtimes}}' 2>/dev/null \
+    | grep -q '"runsc":{[^}]*"runtimeArgs":\["--network=none","--oci-seccomp"\]'
 }
 
 # Redis: REDIS_URL if it answers, else a local redis-server on 6379.

@@ -7,6 +7,8 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$OWN_IDE_ROOT"
 ensure_services
+# The hostile-program tests run under gVisor too (tests/sandbox.rs, tests/engine.rs).
+SANDBOX_RUNTIME=runsc ensure_runsc
 ensure_rust_tools
 ensure_apt chromium fonts-dejavu-core
 command -v npm >/dev/null || ensure_apt nodejs npm

@@ -110,6 +110,56 @@ pub async fn state_with(overrides: &[(&str, &str)]) -> AppState {
     AppState::build(cfg, opts).await.expect("state")
 }
 
+/// Declares each named test, written as `async fn name(runtime: &'static str)`, twice:
+/// under runc (`runc::name`) and under gVisor (`runsc::name`), so that the test command
+/// runs the hostile programs in both sandboxes.
+#[macro_export]
+macro_rules! under_runc_and_runsc {
+    ($($name:ident),+ $(,)?) => {
+        mod runc {
+            $( #[tokio::test] async fn $name() { super::$name("runc").await } )+
+        }
+        mod runsc {
+            $( #[tokio::test] async fn $name() { super::$name("runsc").await } )+
+        }
+    };
+}
+
+/// The outcome of a program that really exhausted its memory: `memory_limit` (under runc
+/// a Python program's is the cgroup's SIGKILL). Under gVisor the cgroup can take the whole
+/// sandbox, supervisor included, and Docker may not see the kill: then the run is a
+/// `runtime_error` whose status is unknown, with no exit code, signal or memory figure
+/// invented. Never `ok`.
+pub fn assert_memory_exhausted(runtime: &str, run: &serde_json::Value) {
+    assert_eq!(run["status"], "finished", "{run:#}");
+    if run["verdict"] == "memory_limit" {
+        if runtime == "runc" && run["language"] == "python" {
+            assert_eq!(run["signal"], "SIGKILL", "{run:#}");
+        }
+        return;
+    }
+    assert_eq!(runtime, "runsc", "only gVisor may lose the status: {run:#}");
+    assert_eq!(run["verdict"], "runtime_error", "{run:#}");
+    assert!(
+        run["exit_code"].is_null() && run["signal"].is_null() && run["memory_kb"].is_null(),
+        "{run:#}"
+    );
+    assert!(
+        run["stderr"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("exit status is unknown"),
+        "{run:#}"
+    );
+}
+
+/// Like [`state_with`], with the sandboxes on the container runtime `runtime`.
+pub async fn state_under(runtime: &str, overrides: &[(&str, &str)]) -> AppState {
+    let mut all = overrides.to_vec();
+    all.push(("SANDBOX_RUNTIME", runtime));
+    state_with(&all).await
+}
+
 /// An instance whose MongoDB is away (nothing listens on its port); Redis and Docker
 /// are the real ones.
 pub async fn state_with_mongodb_down() -> AppState {

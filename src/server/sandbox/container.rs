@@ -9,7 +9,7 @@ use bollard::query_parameters::{
 };
 use bollard::Docker;
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use tokio_util::task::TaskTracker;
 
 /// Label on every container the engine creates (its value is the configured
@@ -31,6 +31,37 @@ pub const SANDBOX_USER: &str = "10001:10001";
 /// `io_uring_*` calls (which newer Docker releases removed), so that the kernel surface a
 /// program reaches does not depend on the daemon's version.
 pub const SECCOMP_PROFILE: &str = include_str!("../../../runtimes/seccomp.json");
+/// The profile under gVisor (`runsc`), which applies a profile's rules (it must be
+/// registered with `--oci-seccomp`, see scripts/lib.sh) but not their `errnoRet`: the
+/// `clone3` rule that answers ENOSYS, so that glibc falls back to `clone`, would answer
+/// EPERM there and no thread could start (the JVM could not). Under runsc `clone3` goes to
+/// gVisor's own kernel instead, which never reaches the host's; every other rule is kept.
+static RUNSC_SECCOMP_PROFILE: LazyLock<String> = LazyLock::new(|| {
+    let mut profile: serde_json::Value =
+        serde_json::from_str(SECCOMP_PROFILE).expect("runtimes/seccomp.json is JSON");
+    if let Some(rules) = profile["syscalls"].as_array_mut() {
+        for rule in rules {
+            if rule["names"] == serde_json::json!(["clone3"]) && rule["action"] == "SCMP_ACT_ERRNO"
+            {
+                rule["action"] = "SCMP_ACT_ALLOW".into();
+                if let Some(rule) = rule.as_object_mut() {
+                    rule.remove("errnoRet");
+                }
+            }
+        }
+    }
+    profile.to_string()
+});
+
+/// The seccomp profile for a container runtime.
+fn seccomp_profile(runtime: &str) -> &'static str {
+    if runtime == "runsc" {
+        &RUNSC_SECCOMP_PROFILE
+    } else {
+        SECCOMP_PROFILE
+    }
+}
+
 /// Files and directories each tmpfs may hold.
 pub const TMPFS_INODES: u64 = 4096;
 
@@ -42,6 +73,32 @@ pub fn memory_bytes(cfg: &SandboxConfig, lang: &Language) -> i64 {
         cfg.memory_mb
     };
     (mb * 1024 * 1024) as i64
+}
+
+/// Host tasks gVisor spends per task of the program under its ptrace platform (stubs and
+/// tracer threads, plus its own kernel's threads). Debian's runsc exits 2 with no output
+/// when its host tasks pass the pids cgroup's limit (seen with `g++` at 64, and with a
+/// busy fork bomb held at 64 processes at 512; none in repeated runs at 1024). With the
+/// default 64 tasks and 16 runs at once that is at most 16,384 host tasks, half of the
+/// kernel's default `pid_max`.
+const RUNSC_HOST_TASKS_PER_TASK: i64 = 16;
+
+/// The pids cgroup limit on the host. Under runsc the program's own limit is
+/// `RLIMIT_NPROC` (see [`nproc_limit`]), which gVisor's kernel enforces inside the
+/// sandbox; the cgroup then only bounds gVisor itself.
+fn pids_limit(cfg: &SandboxConfig) -> i64 {
+    if cfg.runtime == "runsc" {
+        cfg.pids * RUNSC_HOST_TASKS_PER_TASK
+    } else {
+        cfg.pids
+    }
+}
+
+/// `RLIMIT_NPROC` for the program, under runsc only: gVisor counts it per sandbox (a fork
+/// bomb gets EAGAIN at the limit), whereas under runc it would count every sandbox's
+/// processes together, since all run as the same user.
+fn nproc_limit(cfg: &SandboxConfig) -> Option<i64> {
+    (cfg.runtime == "runsc").then_some(cfg.pids)
 }
 
 /// The create request of a sandbox container: no network, read-only root, small tmpfs
@@ -81,7 +138,7 @@ pub fn spec(
         cap_drop: Some(vec!["ALL".into()]),
         // The project's own profile, whatever the daemon's default is.
         security_opt: Some(vec![
-            format!("seccomp={SECCOMP_PROFILE}"),
+            format!("seccomp={}", seccomp_profile(&cfg.runtime)),
             "no-new-privileges".into(),
         ]),
         // The attach stream carries the output; nothing goes to the host's disk.
@@ -94,12 +151,17 @@ pub fn spec(
         memory_swap: Some(memory),
         memory_swappiness: Some(0),
         nano_cpus: Some((cfg.cpus * 1e9) as i64),
-        pids_limit: Some(cfg.pids),
-        ulimits: Some(vec![
-            ulimit("nofile", 256),
-            ulimit("fsize", (cfg.tmpfs_mb * 1024 * 1024) as i64),
-            ulimit("core", 0),
-        ]),
+        pids_limit: Some(pids_limit(cfg)),
+        ulimits: Some(
+            [
+                ulimit("nofile", 256),
+                ulimit("fsize", (cfg.tmpfs_mb * 1024 * 1024) as i64),
+                ulimit("core", 0),
+            ]
+            .into_iter()
+            .chain(nproc_limit(cfg).map(|n| ulimit("nproc", n)))
+            .collect(),
+        ),
         // No init process: the supervisor is pid 1 and reaps every child, and under runc
         // a pid 1 ignores the program's SIGKILL, so the report always arrives.
         init: Some(false),
@@ -320,6 +382,14 @@ mod tests {
         assert_eq!(h.memory, Some(256 * 1024 * 1024));
         assert_eq!(h.pids_limit, Some(64));
         assert!(
+            h.ulimits
+                .as_ref()
+                .unwrap()
+                .iter()
+                .all(|u| u.name.as_deref() != Some("nproc")),
+            "RLIMIT_NPROC would count every sandbox of the user together under runc"
+        );
+        assert!(
             h.binds.is_none() && h.mounts.is_none(),
             "no host path is ever mounted"
         );
@@ -351,5 +421,47 @@ mod tests {
                 .memory,
             Some(512 * 1024 * 1024)
         );
+    }
+
+    /// Under gVisor: the program's task limit as RLIMIT_NPROC, room for gVisor's own host
+    /// tasks in the pids cgroup, and the same profile except
+    /// that `clone3` is allowed (gVisor answers EPERM instead of a rule's ENOSYS).
+    #[test]
+    fn runsc_gets_its_pids_overhead_and_a_profile_with_clone3() {
+        let cfg = SandboxConfig {
+            runtime: "runsc".into(),
+            ..SandboxConfig::default()
+        };
+        let lang = super::super::languages::find("python").unwrap();
+        let h = spec(&cfg, lang, "t", false, vec!["true".into()])
+            .host_config
+            .unwrap();
+        assert_eq!(h.runtime.as_deref(), Some("runsc"));
+        assert_eq!(h.pids_limit, Some(64 * RUNSC_HOST_TASKS_PER_TASK));
+        let nproc = h
+            .ulimits
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|u| u.name.as_deref() == Some("nproc"));
+        assert_eq!(
+            nproc.and_then(|u| u.hard),
+            Some(64),
+            "gVisor bounds the program's tasks"
+        );
+        let opts = h.security_opt.unwrap();
+        let profile: serde_json::Value =
+            serde_json::from_str(opts[0].strip_prefix("seccomp=").unwrap()).unwrap();
+        let standard: serde_json::Value = serde_json::from_str(SECCOMP_PROFILE).unwrap();
+        let rules = profile["syscalls"].as_array().unwrap();
+        assert_eq!(rules.len(), standard["syscalls"].as_array().unwrap().len());
+        let clone3 = rules
+            .iter()
+            .find(|r| r["names"] == serde_json::json!(["clone3"]))
+            .unwrap();
+        assert_eq!(clone3["action"], "SCMP_ACT_ALLOW");
+        assert!(clone3.get("errnoRet").is_none());
+        assert!(!profile["syscalls"].to_string().contains("io_uring"));
+        assert_eq!(profile["defaultAction"], standard["defaultAction"]);
     }
 }

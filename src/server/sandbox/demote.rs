@@ -9,6 +9,11 @@
 //! both want it, and a demoted run still uses every cycle nobody else wants (its
 //! one-CPU quota is unchanged). It costs one extra Docker call, and only for long runs.
 //! A run's container is never reused, so the lowered weight ends with the run.
+//!
+//! A caller's run that starts while the same caller has another run going or waiting
+//! is a background run (see `Engine::execute`): it starts at the low weight, and in a
+//! fresh container rather than a warm one, so that a flood of runs from one caller
+//! takes neither the CPU nor the warm pool from the others.
 
 use bollard::models::ContainerUpdateBody;
 use bollard::Docker;

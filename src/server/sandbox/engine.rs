@@ -175,10 +175,17 @@ impl Engine {
             // Docker stopped answering meanwhile: runs are refused until it is back.
             _ => return Ok(()),
         };
-        let known: Vec<String> = info.runtimes.unwrap_or_default().into_keys().collect();
-        if known.contains(&self.cfg.runtime) {
+        let runtimes = info.runtimes.unwrap_or_default();
+        if let Some(runtime) = runtimes.get(&self.cfg.runtime) {
+            // Without it gVisor ignores the container's seccomp profile (checked:
+            // io_uring_setup then succeeds), and the profile is part of the sandbox.
+            let args = runtime.runtime_args.as_deref().unwrap_or_default();
+            if self.cfg.runtime == "runsc" && !args.iter().any(|a| a == "--oci-seccomp") {
+                return Err("configuration error: SANDBOX_RUNTIME=\"runsc\" is registered with the Docker engine without --oci-seccomp, so the sandbox's seccomp profile would not apply (scripts/lib.sh ensure_runsc registers it right)".into());
+            }
             return Ok(());
         }
+        let known: Vec<String> = runtimes.into_keys().collect();
         Err(format!(
             "configuration error: SANDBOX_RUNTIME={:?} is not a runtime of the Docker engine (it has: {})",
             self.cfg.runtime,
@@ -345,7 +352,16 @@ impl Engine {
         // Not raced against the cancel token: a container creation dropped half-way
         // would leave a container no guard holds. A stop that came meanwhile is seen
         // right after, and the container's guard removes it.
-        let container = match self.take_container(lang).await {
+        // A caller's run beside its own others (a person waits on one run at a time, a
+        // flood keeps several going) takes a fresh container and the low CPU weight at
+        // once: the warm pool and the CPU stay with the callers who wait on one run.
+        let background = ticket.place.caller_has_others();
+        let taken = if background {
+            self.fresh_container(lang, false).await
+        } else {
+            self.take_container(lang).await
+        };
+        let container = match taken {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(language = lang.id, error = %e, "no sandbox container for a run");
@@ -359,10 +375,15 @@ impl Engine {
         on_event(Event::Started);
         let mut container = container;
         // Long runs give the CPU to short ones (see `demote`); the timer ends with the run.
+        let demote_after = if background {
+            Duration::ZERO
+        } else {
+            demote::AFTER
+        };
         let demote_later = |c: &Container| {
             self.client()
                 .ok()
-                .map(|d| demote::after(d, c.id.clone(), demote::AFTER))
+                .map(|d| demote::after(d, c.id.clone(), demote_after))
         };
         let mut _demote = demote_later(&container);
         let outcome = match self

@@ -189,6 +189,16 @@ impl Place {
         }
     }
 
+    /// Whether this place's caller also holds or waits for another slot: its run is one
+    /// of several at once, not the one a person sits waiting for.
+    pub fn caller_has_others(&self) -> bool {
+        let st = self.slots.lock();
+        let mine = usize::from(!matches!(self.wait, Wait::Left));
+        st.callers
+            .get(&self.key)
+            .is_some_and(|c| c.holding + c.waiting.len() > mine)
+    }
+
     /// Whether the slot is this place's already (without waiting).
     pub fn has_slot(&mut self) -> bool {
         if let Wait::Queued { rx, .. } = &mut self.wait {
@@ -234,6 +244,21 @@ mod tests {
         drop((b, c));
         assert_eq!(s.lock().free, 2);
         assert!(s.lock().callers.is_empty(), "no key is kept once idle");
+    }
+
+    #[test]
+    fn a_caller_with_several_runs_is_told_so() {
+        let s = Slots::new(2);
+        let mut a1 = s.enter("a");
+        let b = s.enter("b");
+        assert!(granted(&mut a1) && !a1.caller_has_others() && !b.caller_has_others());
+        let a2 = s.enter("a");
+        assert!(
+            a1.caller_has_others() && a2.caller_has_others(),
+            "one running, one waiting"
+        );
+        drop(a2);
+        assert!(!a1.caller_has_others());
     }
 
     #[test]
