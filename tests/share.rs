@@ -139,6 +139,37 @@ async fn only_the_runs_owner_shares_it_and_only_once_it_has_finished() {
 }
 
 #[tokio::test]
+async fn a_share_with_a_lifetime_stops_working_after_it() {
+    let state = common::state_with(&[("SHARE_TTL_SECONDS", "1")]).await;
+    let mut guest = Client::new(&state);
+    let run = guest.run("python", "print('brief')", "").await;
+    let slug = share(&mut guest, run["id"].as_str().unwrap()).await;
+    let mut reader = Client::new(&state);
+    let r = reader.get(&format!("/api/v1/shares/{slug}")).await;
+    let s = r.json();
+    // Usually still there on the first read; either way it says when it goes, and goes.
+    if r.status == StatusCode::OK {
+        let at = |f: &str| {
+            time::OffsetDateTime::parse(
+                s[f].as_str().unwrap(),
+                &time::format_description::well_known::Rfc3339,
+            )
+            .unwrap()
+        };
+        let lifetime = at("expires_at") - at("shared_at");
+        assert!(
+            (lifetime.whole_milliseconds() - 1000).abs() < 5,
+            "{lifetime} in {s}"
+        );
+    }
+    crate::eventually!(
+        "the expired share is gone",
+        reader.get(&format!("/api/v1/shares/{slug}")).await.status == StatusCode::NOT_FOUND
+    );
+    finish(state).await;
+}
+
+#[tokio::test]
 async fn a_guests_share_counts_against_the_quota_with_standard_headers() {
     let state = common::state_with(&[("GUEST_QUOTA", "2")]).await;
     let mut guest = Client::new(&state);

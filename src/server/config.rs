@@ -423,6 +423,29 @@ mod tests {
     }
 
     #[test]
+    fn share_lifetime_and_public_url() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!((c.share_ttl_seconds, c.public_url), (0, None));
+        let c = cfg(&[
+            ("SHARE_TTL_SECONDS", "3600"),
+            ("PUBLIC_URL", "https://ide.example.org/"),
+        ])
+        .unwrap();
+        assert_eq!(c.share_ttl_seconds, 3600);
+        assert_eq!(c.public_url.as_deref(), Some("https://ide.example.org"));
+        for bad in [
+            "ide.example.org",
+            "ftp://x.org",
+            "https://x.org/app",
+            "https://",
+        ] {
+            let e = cfg(&[("PUBLIC_URL", bad)]).unwrap_err().to_string();
+            assert!(e.contains("PUBLIC_URL"), "{bad}: {e}");
+        }
+        assert!(cfg(&[("SHARE_TTL_SECONDS", "-1")]).is_err());
+    }
+
+    #[test]
     fn defaults_are_local() {
         let c = cfg(&[]).unwrap();
         assert_eq!(c.guest_quota, 5);
