@@ -3,6 +3,8 @@
 # reads the app's own OpenAPI description and sends generated requests to the live app
 # at BASE_URL (all checks, a bounded number of examples per operation), as a fresh user
 # with a bearer token; it fails on anything that does not match the description.
+# Strings are generated without NUL characters: the schemas say where NUL is refused
+# (code), but schemathesis' stateful phase was seen to put one into a schema-valid body.
 # Usage: scripts/contract.sh BASE_URL   (scripts/test.sh runs it against its app)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -35,6 +37,7 @@ cd "$OWN_IDE_LOGS"
   --checks all \
   --max-examples "${CONTRACT_MAX_EXAMPLES:-50}" \
   --request-timeout 30 \
+  --generation-allow-x00 false \
   --no-color \
   -H "Authorization: Bearer $token" \
   -H "X-Forwarded-For: $ip"
