@@ -8,6 +8,7 @@ ensure_services
 ensure_rust_tools
 ensure_wasm_opt
 "$OWN_IDE_ROOT/scripts/build-editor.sh"
+"$OWN_IDE_ROOT/scripts/build-apidocs.sh"
 say "building the app (release; the first build takes a while)"
 leptos_build "$SITE_ROOT_RUN" --release
 leptos_env "$SITE_ROOT_RUN"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: unit and integration tests (real Docker engine, Redis and
 # MongoDB-compatible server), clippy for both targets, then the browser tests in real
-# Chromium against a freshly built app. Installs and starts what is missing first.
+# Chromium against a freshly built app, and the contract test (schemathesis with the
+# app's own OpenAPI description) against the same app. Installs and starts what is missing first.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$OWN_IDE_ROOT"
@@ -41,6 +42,7 @@ cargo clippy --lib --no-default-features --features hydrate --target wasm32-unkn
 
 say "browser tests"
 "$OWN_IDE_ROOT/scripts/build-editor.sh"
+"$OWN_IDE_ROOT/scripts/build-apidocs.sh"
 # Its own site root: a running `scripts/run.sh` app keeps serving its own bundle.
 leptos_build "$SITE_ROOT_TEST"
 ( cd end2end && { [ -d node_modules ] && [ node_modules -nt package-lock.json ] || npm ci --no-audit --no-fund --silent; } )
@@ -84,4 +86,7 @@ if [ -f "$OWN_IDE_ROOT/end2end/report.json" ]; then
 else
   echo "end2end: no report (the browser tests did not run to the end)"
 fi
+
+say "contract test (schemathesis)"
+"$OWN_IDE_ROOT/scripts/contract.sh" "$OWN_IDE_BASE_URL" || status=1
 exit $status

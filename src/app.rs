@@ -4,6 +4,7 @@ use crate::components::auth::Auth;
 use crate::components::nav::Nav;
 use crate::pages::auth::{LoginPage, RegisterPage};
 use crate::pages::history::{HistoryList, HistoryRun};
+use crate::pages::shared::SharedPage;
 use crate::pages::{editor::EditorPage, not_found::NotFound, run_detail::RunPage};
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -74,6 +75,7 @@ fn Frame() -> impl IntoView {
                     <Route path=path!("/register") view=RegisterPage ssr=SsrMode::Async/>
                     <Route path=path!("/history") view=HistoryList ssr=SsrMode::Async/>
                     <Route path=path!("/history/:id") view=HistoryRun ssr=SsrMode::Async/>
+                    <Route path=path!("/s/:slug") view=SharedPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </div>

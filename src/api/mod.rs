@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod history;
 pub mod runs;
+pub mod shares;
 
 /// Gives a server function's expected refusal its own HTTP status (401, 404, 409, 413,
 /// 422, 429, 503, with `Retry-After`), so logs and monitors see a 500 only for a real

@@ -6,3 +6,4 @@ pub mod nav;
 pub mod output;
 pub mod quota;
 pub mod run_client;
+pub mod share;

@@ -2,10 +2,15 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod highlight;
+pub mod share;
 pub mod url;
+
+pub use share::{ShareLink, SharedRun};
 
 /// One language as clients see it (`GET /api/v1/languages`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct LanguageInfo {
     pub id: String,
     pub name: String,
@@ -19,6 +24,7 @@ pub struct LanguageInfo {
 
 /// One file of a program (`files` in a run request).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct SourceFile {
     /// Path inside the work dir: `[A-Za-z0-9_.-]{1,64}`, at most one directory level.
     pub name: String,
@@ -28,6 +34,7 @@ pub struct SourceFile {
 /// Limits of one run: as requested (absent fields take the language's defaults), and as
 /// applied (both set) in a user's run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct RunLimits {
     /// Wall-clock time of the program, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -39,6 +46,7 @@ pub struct RunLimits {
 
 /// One limit's default and the most a run may ask for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct LimitRange {
     pub default: u64,
     pub max: u64,
@@ -46,6 +54,7 @@ pub struct LimitRange {
 
 /// A language's limits (`GET /api/v1/languages`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct LanguageLimits {
     pub time_ms: LimitRange,
     pub memory_mb: LimitRange,
@@ -54,6 +63,7 @@ pub struct LanguageLimits {
 /// Where a run is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum RunStatus {
     Queued,
     Running,
@@ -63,6 +73,7 @@ pub enum RunStatus {
 /// How a finished run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum Verdict {
     Ok,
     CompileError,
@@ -111,6 +122,7 @@ impl Verdict {
 
 /// A run, exactly as `API.md` describes it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Run {
     /// Always set in the API; defaulted only so that a stored record (which keeps the id
     /// as `_id`) can be read without it.
@@ -216,6 +228,7 @@ impl Run {
 
 /// An error as the API and the pages show it: `{"error": {"code", "message"}}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct PublicError {
     pub code: String,
     pub message: String,
@@ -227,6 +240,7 @@ pub const UNSAVED: &str =
 
 /// The signed-in user as pages and the API show it. Never carries the password hash.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct UserInfo {
     pub id: String,
     pub username: String,
@@ -243,6 +257,7 @@ pub struct QuotaInfo {
 
 /// One page of a user's history (`GET /api/v1/history`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct HistoryPage {
     pub items: Vec<Run>,
     pub page: u64,

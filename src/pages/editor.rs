@@ -3,10 +3,12 @@
 
 use crate::api::auth::my_quota;
 use crate::api::runs::{get_languages, get_run};
+use crate::api::shares::get_share;
 use crate::components::code_editor::CodeEditor;
 use crate::components::output::{OutputView, StatusLine};
 use crate::components::quota::QuotaNote;
 use crate::components::run_client::{Actions, Signals};
+use crate::components::share::ShareButton;
 use crate::model::{LanguageInfo, QuotaInfo, Run};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -16,19 +18,22 @@ use leptos_router::hooks::use_query_map;
 pub fn EditorPage() -> impl IntoView {
     let query = use_query_map();
     let from = query.read_untracked().get("from");
+    let fork = query.read_untracked().get("fork");
     let langs = Resource::new(|| (), |_| get_languages());
     let quota = Resource::new(|| (), |_| my_quota());
-    // "Open in editor" from the history: that run's code, language and input.
+    // "Open in editor" from the history (`?from=`, that run's code, language and input)
+    // or from a shared run (`?fork=`, a new draft from its snapshot).
     let opened = Resource::new(
-        move || from.clone(),
-        |from| async move {
-            match from {
-                Some(id) => get_run(id)
+        move || (from.clone(), fork.clone()),
+        |(from, fork)| async move {
+            match (from, fork) {
+                (Some(id), _) => get_run(id)
                     .await
                     .ok()
                     .flatten()
                     .filter(|r| r.code.is_some()),
-                None => None,
+                (None, Some(slug)) => get_share(slug).await.ok().flatten().map(|s| s.as_run()),
+                (None, None) => None,
             }
         },
     );
@@ -182,6 +187,9 @@ fn Toolbar(
             <button type="button" class="button stop" disabled=move || !running.get() on:click=move |_| actions.stop.run(())>
                 <span aria-hidden="true">"■"</span>" Stop"
             </button>
+            <ShareButton quota=state.quota run_id=Signal::derive(move || {
+                state.run.with(|r| r.as_ref().filter(|r| r.verdict.is_some() && !r.id.is_empty()).map(|r| r.id.clone()))
+            })/>
             <span class="spacer"></span>
             <QuotaNote quota=state.quota/>
         </div>

@@ -5,6 +5,7 @@ use crate::api::history::{history_run, list_history, DeleteRun};
 use crate::api::runs::get_languages;
 use crate::components::code_editor::CodeEditor;
 use crate::components::output::{OutputView, StatusLine, VerdictBadge};
+use crate::components::share::ShareButton;
 use crate::error::AppError;
 use crate::model::url::{path_in_query, query_value};
 use crate::model::{HistoryPage, LanguageInfo, Run};
@@ -218,6 +219,7 @@ fn SavedRun(run: Run, delete: ServerAction<DeleteRun>) -> impl IntoView {
     let stdin = run.stdin.clone().unwrap_or_default();
     let id = run.id.clone();
     let created_at = run.created_at.clone();
+    let finished = run.verdict.is_some();
     let sig = Signal::stored(Some(run));
     let delete_error = move || {
         delete
@@ -234,6 +236,7 @@ fn SavedRun(run: Run, delete: ServerAction<DeleteRun>) -> impl IntoView {
                 <time class="when" datetime=created_at.clone()>{when(&created_at)}</time>
                 <span class="spacer"></span>
                 <a class="button primary" href=format!("/?from={id}") data-testid="open-in-editor">"Open in editor"</a>
+                {finished.then(|| view! { <ShareButton run_id=Signal::stored(Some(id.clone())) form=true back=format!("/history/{id}")/> })}
                 <DeleteForm id=id.clone() delete=delete/>
             </div>
             <ConfirmDelete id=id delete=delete/>

@@ -5,3 +5,4 @@ pub mod editor;
 pub mod history;
 pub mod not_found;
 pub mod run_detail;
+pub mod shared;

@@ -2,6 +2,7 @@
 
 use crate::api::runs::get_run;
 use crate::components::output::{OutputView, StatusLine};
+use crate::components::share::ShareButton;
 use crate::model::RunStatus;
 use crate::pages::not_found::NotFound;
 use leptos::prelude::*;
@@ -27,6 +28,7 @@ pub fn RunPage() -> impl IntoView {
                                     <h1>"Run " <code>{r.id.chars().take(8).collect::<String>()}</code></h1>
                                     <span class="lang-tag">{lang.clone()}</span>
                                     <a class="button" href=format!("/?lang={lang}")>"Back to the editor"</a>
+                                    {(!running).then(|| view! { <ShareButton run_id=Signal::stored(Some(r.id.clone())) form=true back=format!("/runs/{}", r.id)/> })}
                                 </div>
                                 {running.then(|| view! { <p class="note">"This run has not finished yet. Reload to see more."</p> })}
                                 {unsaved.then(|| view! { <p class="note warning" role="alert">{crate::model::UNSAVED}</p> })}

@@ -15,6 +15,11 @@ pub struct Config {
     pub database_name: String,
     /// 0 keeps runs forever.
     pub submission_ttl_seconds: u64,
+    /// How long a shared run's link works; 0 keeps shares until their creator revokes them.
+    pub share_ttl_seconds: u64,
+    /// The address people reach the app at (`https://ide.example.org`), for the links
+    /// the API hands out; unset: taken from the request's `Host`.
+    pub public_url: Option<String>,
     pub secret_key: String,
     /// True when no SECRET_KEY was given and one was generated for this process.
     pub secret_generated: bool,
@@ -158,6 +163,18 @@ pub struct ConfigError {
     pub name: String,
     pub value: String,
     pub expected: &'static str,
+}
+
+/// `PUBLIC_URL` without a trailing slash, if it is an http(s) origin.
+fn public_url(v: &str) -> Option<String> {
+    let v = v.trim_end_matches('/');
+    let uri: http::Uri = v.parse().ok()?;
+    let ok = matches!(uri.scheme_str(), Some("http" | "https"))
+        && uri.authority().is_some()
+        && uri
+            .path_and_query()
+            .is_none_or(|p| p.as_str().is_empty() || p.as_str() == "/");
+    ok.then(|| v.to_string())
 }
 
 /// Reads variables through a lookup function, so tests need not touch the process env.
@@ -364,6 +381,19 @@ impl Config {
                 0,
                 "a whole number of seconds (0 keeps runs forever)",
             )?,
+            share_ttl_seconds: r.parse(
+                &["SHARE_TTL_SECONDS"],
+                0,
+                "a whole number of seconds (0 keeps shares until revoked)",
+            )?,
+            public_url: match r.raw(&["PUBLIC_URL"]) {
+                None => None,
+                Some((name, value)) => Some(public_url(&value).ok_or(ConfigError {
+                    name,
+                    value,
+                    expected: "an http or https URL without a path, like https://ide.example.org",
+                })?),
+            },
             secret_key,
             secret_generated,
             algorithm,
@@ -441,6 +471,29 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::from_lookup(move |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn share_lifetime_and_public_url() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!((c.share_ttl_seconds, c.public_url), (0, None));
+        let c = cfg(&[
+            ("SHARE_TTL_SECONDS", "3600"),
+            ("PUBLIC_URL", "https://ide.example.org/"),
+        ])
+        .unwrap();
+        assert_eq!(c.share_ttl_seconds, 3600);
+        assert_eq!(c.public_url.as_deref(), Some("https://ide.example.org"));
+        for bad in [
+            "ide.example.org",
+            "ftp://x.org",
+            "https://x.org/app",
+            "https://",
+        ] {
+            let e = cfg(&[("PUBLIC_URL", bad)]).unwrap_err().to_string();
+            assert!(e.contains("PUBLIC_URL"), "{bad}: {e}");
+        }
+        assert!(cfg(&[("SHARE_TTL_SECONDS", "-1")]).is_err());
     }
 
     #[test]

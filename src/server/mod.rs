@@ -15,6 +15,7 @@ pub mod redis;
 pub mod rest;
 pub mod runs;
 pub mod sandbox;
+pub mod shares;
 pub mod state;
 pub mod store;
 
@@ -25,7 +26,7 @@ use state::AppState;
 /// The API and health routes with identity and limits applied; pages are added by main.
 pub fn api_router(state: AppState) -> Router {
     Router::new()
-        .nest("/api/v1", rest::routes())
+        .merge(rest::routes())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

@@ -9,6 +9,7 @@ use super::quota::Quota;
 use super::redis::Redis;
 use super::runs::{FairShare, Runs};
 use super::sandbox::Engine;
+use super::shares::Shares;
 use super::store::RunStore;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
@@ -33,6 +34,7 @@ pub struct AppState {
     pub redis: Arc<Redis>,
     pub mongo: Arc<Mongo>,
     pub runs: Arc<Runs>,
+    pub shares: Arc<Shares>,
     pub accounts: Arc<Accounts>,
     pub sessions: MongoSessionStore,
 }
@@ -86,6 +88,11 @@ impl AppState {
                 role: config.role,
             },
         );
+        let shares = Arc::new(Shares::new(
+            mongo.clone(),
+            runs.clone(),
+            config.share_ttl_seconds,
+        ));
         let accounts = Arc::new(Accounts::new(&config, mongo.clone(), redis.clone()));
         let sessions = MongoSessionStore::new(mongo.clone());
         let state = AppState {
@@ -95,6 +102,7 @@ impl AppState {
             redis,
             mongo,
             runs,
+            shares,
             accounts,
             sessions,
         };
@@ -121,12 +129,13 @@ impl AppState {
     }
 
     async fn try_indexes(&self) -> bool {
-        let (a, b, c) = tokio::join!(
+        let (a, b, c, d) = tokio::join!(
             self.accounts.ensure_indexes(),
             self.sessions.ensure_indexes(),
             self.runs.store().ensure_indexes(),
+            self.shares.ensure_indexes(),
         );
-        a.is_ok() && b.is_ok() && c.is_ok()
+        a.is_ok() && b.is_ok() && c.is_ok() && d.is_ok()
     }
 
     /// Which dependencies answer right now, checked at the same time (a web node does

@@ -25,6 +25,7 @@ pub struct Identify {
 fn is_asset(path: &str) -> bool {
     path.starts_with("/pkg/")
         || path.starts_with("/editor/")
+        || path.starts_with("/api-docs/")
         || path.starts_with("/favicon")
         || path == "/robots.txt"
 }

@@ -818,6 +818,7 @@ async fn create(
     headers: HeaderMap,
     bytes: axum::body::Bytes,
 ) -> Response {
+    let policy = crate::server::rest::policy(&state, &caller);
     let fields = match requested_fields(q.fields.as_deref()) {
         Ok(f) => f,
         Err(m) => return error(StatusCode::BAD_REQUEST, &m),
@@ -833,17 +834,17 @@ async fn create(
     };
     let req = match new_run(checked.program) {
         Ok(r) => r,
-        Err(e) => return refusal(e.into(), |m| json!({ "error": m })),
+        Err(e) => return refusal(e.into(), policy, |m| json!({ "error": m })),
     };
     let submitted = match state.runs.submit(&caller, req).await {
         Ok(s) => s,
-        Err(r) => return refusal(r, |m| json!({ "error": m })),
+        Err(r) => return refusal(r, policy, |m| json!({ "error": m })),
     };
     let id = submitted.live.snapshot().id;
     if let Err(e) = save_record(&state, &id, &checked.record).await {
         // Without its record the run could not be judged as asked: it is not run at all.
         state.runs.stop(&id, &caller.owner()).await;
-        return refusal(e.into(), |m| json!({ "error": m }));
+        return refusal(e.into(), policy, |m| json!({ "error": m }));
     }
     let res = if flag(&q.wait) {
         let run = submitted.live.wait().await;
@@ -855,7 +856,7 @@ async fn create(
     } else {
         (StatusCode::CREATED, Json(json!({ "token": token_of(&id) }))).into_response()
     };
-    crate::server::rest::with_quota_headers(res, submitted.quota)
+    crate::server::rest::with_quota_headers(res, submitted.quota, policy)
 }
 
 /// The run behind a token, if the caller owns it.
@@ -887,6 +888,7 @@ async fn destroy(
     Path(token): Path<String>,
     Query(q): Query<SubmissionQuery>,
 ) -> Response {
+    let policy = crate::server::rest::policy(&state, &caller);
     let fields = match requested_fields(q.fields.as_deref()) {
         Ok(f) => f,
         Err(m) => return error(StatusCode::BAD_REQUEST, &m),
@@ -910,7 +912,7 @@ async fn destroy(
     }
     let rec = load_record(&state, &run).await;
     if let Err(e) = state.runs.delete(&caller, &run.id).await {
-        return refusal(e.into(), |m| json!({ "error": m }));
+        return refusal(e.into(), policy, |m| json!({ "error": m }));
     }
     if let Ok(mut conn) = state.redis.conn().await {
         let _: Result<(), _> = conn.del(record_key(&run.id)).await;
@@ -927,6 +929,7 @@ async fn batch_create(
     headers: HeaderMap,
     bytes: axum::body::Bytes,
 ) -> Response {
+    let policy = crate::server::rest::policy(&state, &caller);
     let base64 = flag(&q.base64_encoded);
     let body = match body_json(&headers, &bytes) {
         Ok(b) => b,
@@ -982,7 +985,7 @@ async fn batch_create(
                 accepted.push(s.live);
             }
             // Nothing accepted yet: the refusal (quota, queue full) is the answer.
-            Err(r) if accepted.is_empty() => return refusal(r, |m| json!({ "error": m })),
+            Err(r) if accepted.is_empty() => return refusal(r, policy, |m| json!({ "error": m })),
             Err(r) => {
                 quota = r.quota.or(quota);
                 answers.push(json!({ "error": r.error.to_string() }));
@@ -994,7 +997,7 @@ async fn batch_create(
     } else {
         StatusCode::CREATED
     };
-    crate::server::rest::with_quota_headers((status, Json(answers)).into_response(), quota)
+    crate::server::rest::with_quota_headers((status, Json(answers)).into_response(), quota, policy)
 }
 
 async fn batch_show(

@@ -271,7 +271,11 @@ async fn rewrite_errors(res: Response, shape: fn(&str) -> serde_json::Value) -> 
 
 /// A face's error answer from the run service's error, keeping its status and the
 /// `Retry-After` and rate-limit headers.
-fn refusal(r: Refused, shape: impl Fn(&str) -> serde_json::Value) -> Response {
+fn refusal(
+    r: Refused,
+    policy: super::rest::Policy,
+    shape: impl Fn(&str) -> serde_json::Value,
+) -> Response {
     let status =
         StatusCode::from_u16(r.error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut res = (status, axum::Json(shape(&r.error.to_string()))).into_response();
@@ -279,7 +283,7 @@ fn refusal(r: Refused, shape: impl Fn(&str) -> serde_json::Value) -> Response {
         res.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
-    super::rest::with_quota_headers(res, r.quota)
+    super::rest::with_quota_headers(res, r.quota, policy)
 }
 
 /// A semantic version for a language's version text ("3.11" → "3.11.0", "GCC 12 (C++17)"

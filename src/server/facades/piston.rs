@@ -295,6 +295,7 @@ async fn execute(
     headers: HeaderMap,
     bytes: axum::body::Bytes,
 ) -> Response {
+    let policy = crate::server::rest::policy(&state, &caller);
     let is_json = headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -317,16 +318,17 @@ async fn execute(
     };
     let req = match new_run(program) {
         Ok(r) => r,
-        Err(e) => return refusal(e.into(), |m| json!({ "message": m })),
+        Err(e) => return refusal(e.into(), policy, |m| json!({ "message": m })),
     };
     let submitted = match state.runs.submit(&caller, req).await {
         Ok(s) => s,
-        Err(r) => return refusal(r, |m| json!({ "message": m })),
+        Err(r) => return refusal(r, policy, |m| json!({ "message": m })),
     };
     let run = submitted.live.wait().await;
     crate::server::rest::with_quota_headers(
         Json(result(&run, face, lang)).into_response(),
         submitted.quota,
+        policy,
     )
 }
 

@@ -33,13 +33,25 @@ impl UserRate {
         let Some(counter) = &self.counter else {
             return Ok(None);
         };
-        let key = format!("own-ide:rate:user:{user_id}");
-        match counter.count(&[key], true).await {
+        match counter.count(&[rate_key(user_id)], true).await {
             Ok(d) if d.allowed => Ok(Some(d.info)),
             Ok(d) => Err((limited(&d.info), d.info)),
             Err(_) => Ok(None),
         }
     }
+}
+
+impl UserRate {
+    /// Gives back one run counted by [`take`](Self::take).
+    pub async fn give_back(&self, user_id: &str) {
+        if let Some(counter) = &self.counter {
+            counter.give_back_keys(&[rate_key(user_id)]).await;
+        }
+    }
+}
+
+fn rate_key(user_id: &str) -> String {
+    format!("own-ide:rate:user:{user_id}")
 }
 
 /// The 429 a user gets above the per-minute rate.

@@ -51,10 +51,19 @@ if reset <= 0 then reset = window end
 return {1, limit - most, reset}
 "#;
 
+/// KEYS: counters to give one use back to (each that is above 0).
+const GIVE_BACK: &str = r#"
+for _, key in ipairs(KEYS) do
+  if tonumber(redis.call('GET', key) or '0') > 0 then redis.call('DECR', key) end
+end
+return 1
+"#;
+
 /// The quota service.
 pub struct Quota {
     redis: Arc<Redis>,
     script: redis::Script,
+    give_back: redis::Script,
     limit: u32,
     window: u64,
 }
@@ -77,6 +86,7 @@ impl Quota {
         Quota {
             redis,
             script: redis::Script::new(SCRIPT),
+            give_back: redis::Script::new(GIVE_BACK),
             limit,
             window,
         }
@@ -88,6 +98,27 @@ impl Quota {
 
     async fn eval(&self, guest_id: &str, ip: IpAddr, take: bool) -> Result<Decision, AppError> {
         self.count(&Quota::keys(guest_id, ip), take).await
+    }
+
+    /// Gives back one use counted on every key (a counted request that then failed on
+    /// our side, so that it costs the caller nothing). Best effort.
+    pub async fn give_back_keys(&self, keys: &[String]) {
+        let Ok(mut conn) = self.redis.conn().await else {
+            return;
+        };
+        let mut invocation = self.give_back.prepare_invoke();
+        for k in keys {
+            invocation.key(k);
+        }
+        let done: Result<i64, _> = invocation.invoke_async(&mut conn).await;
+        if let Err(e) = done {
+            tracing::warn!(error = %e, "could not give a counted use back");
+        }
+    }
+
+    /// Gives back one run taken by [`take`](Self::take).
+    pub async fn give_back(&self, guest_id: &str, ip: IpAddr) {
+        self.give_back_keys(&Quota::keys(guest_id, ip)).await
     }
 
     /// Checks (and with `take`, counts) one use on every key, atomically: allowed only

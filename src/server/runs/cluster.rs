@@ -5,7 +5,7 @@
 
 use super::live::{LiveRun, RunEvent};
 use super::queue::{owner_key, Claimed, Job};
-use super::{accepted_run, final_run, now_rfc3339, NewRun, Refused, Runs, Submitted};
+use super::{accepted_run, final_run, now_rfc3339, NewRun, Refused, Runs, Source, Submitted};
 use crate::model::{Run, RunStatus, Verdict};
 use crate::server::auth::{Caller, Owner};
 use crate::server::limits::release_keys;
@@ -58,12 +58,13 @@ impl Runs {
             quota_keys: quota_keys.clone(),
         };
         let (mirror, _) = self.streams.writer(&id);
-        let live = Arc::new(LiveRun::new(owner.clone(), run.clone(), Some(mirror), true));
+        let source = (!is_user).then(|| Source::of(&job.request));
+        let live = Arc::new(LiveRun::new(owner.clone(), run.clone(), source, Some(mirror), true));
         self.live
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(id.clone(), live.clone());
-        self.shared.save(&owner, &run).await;
+        self.shared.save(&owner, &run, live.source.as_ref()).await;
         if let Err(e) = self.queue.enqueue(&job).await {
             self.live
                 .lock()
@@ -181,7 +182,8 @@ impl Runs {
         let first_saved = self.first_saved(job).await;
         let kept = self.write_history(&job.owner, &mut run, first_saved).await;
         if kept {
-            self.shared.save(&job.owner, &run).await;
+            let source = matches!(job.owner, Owner::Guest(_)).then(|| Source::of(&job.request));
+            self.shared.save(&job.owner, &run, source.as_ref()).await;
         }
         release_keys(&self.redis, &job.lease_keys, &job.id).await;
         match live {
@@ -269,7 +271,8 @@ impl Runs {
             None => Run::new(job.id.clone(), lang.id, job.created_at.clone()),
         };
         let (mirror, written) = self.streams.writer(&job.id);
-        let live = Arc::new(LiveRun::new(job.owner.clone(), run, Some(mirror), false));
+        let source = matches!(job.owner, Owner::Guest(_)).then(|| Source::of(&job.request));
+        let live = Arc::new(LiveRun::new(job.owner.clone(), run, source, Some(mirror), false));
         self.live
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -32,6 +32,8 @@ pub type Numbered = (u64, RunEvent);
 /// A run this process is executing or has just finished.
 pub struct LiveRun {
     pub owner: Owner,
+    /// What a guest ran (a guest's `Run` carries no code), kept so that it can be shared.
+    pub source: Option<super::Source>,
     inner: Arc<RwLock<Inner>>,
     /// The number of the last event, for subscribers waiting for the next one.
     latest: watch::Sender<u64>,
@@ -55,6 +57,7 @@ impl LiveRun {
     pub(super) fn new(
         owner: Owner,
         run: Run,
+        source: Option<super::Source>,
         mirror: Option<mpsc::UnboundedSender<Numbered>>,
         mirror_first: bool,
     ) -> LiveRun {
@@ -66,6 +69,7 @@ impl LiveRun {
         let (finished, _) = watch::channel(false);
         LiveRun {
             owner,
+            source,
             inner: Arc::new(RwLock::new(Inner {
                 run,
                 log: vec![(1, first)],

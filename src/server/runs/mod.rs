@@ -26,7 +26,7 @@ use crate::server::sandbox::{self, Engine, Event, Outcome, Program, Refusal, Tic
 use crate::server::store::{RunStore, MAX_PER_PAGE};
 use events::EventStreams;
 use futures::stream::{self, BoxStream, StreamExt};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use shared::Shared;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,9 +35,11 @@ use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::task::TaskTracker;
 
-/// What a run request carries (checked by [`program::check`]).
-#[derive(Clone, Debug, Default, Deserialize, serde::Serialize)]
+/// What a run request carries: the body of `POST /api/v1/runs` (checked by
+/// [`program::check`]).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct NewRun {
+    #[schema(value_type = crate::server::sandbox::LanguageId)]
     pub language: String,
     /// The program as one file (the language's `source_file`); or else `files`.
     #[serde(default)]
@@ -51,6 +53,7 @@ pub struct NewRun {
     pub args: Option<Vec<String>>,
     #[serde(default)]
     pub limits: Option<RunLimits>,
+    /// Standard input, at most `MAX_STDIN_BYTES` bytes (default 65536).
     #[serde(default)]
     pub stdin: Option<String>,
 }
@@ -79,6 +82,41 @@ fn accepted_run(
             memory_mb: Some(program.memory_mb),
         }),
         ..run
+    }
+}
+
+/// What a run ran, as its request gave it. A user's `Run` carries it; a guest's does not
+/// (the API answers guests without it), so the service keeps it beside the run, for a
+/// share of the run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub files: Option<Vec<SourceFile>>,
+    #[serde(default)]
+    pub main: Option<String>,
+    #[serde(default)]
+    pub args: Vec<String>,
+    pub stdin: String,
+}
+
+impl Source {
+    /// What `req` asked to run (a checked request: its main file is among its files).
+    pub(super) fn of(req: &NewRun) -> Source {
+        let main = req.files.as_ref().map(|files| {
+            req.main
+                .clone()
+                .or_else(|| files.first().map(|f| f.name.clone()))
+                .unwrap_or_default()
+        });
+        Source {
+            code: req.code.clone(),
+            files: req.files.clone(),
+            main,
+            args: req.args.clone().unwrap_or_default(),
+            stdin: req.stdin.clone().unwrap_or_default(),
+        }
     }
 }
 
@@ -261,13 +299,16 @@ impl Runs {
         let owner = caller.owner();
         let is_user = matches!(owner, Owner::User(_));
         let run = accepted_run(is_user, &req, &program, lang, id);
+        let source = (!is_user).then(|| Source::of(&req));
         let (mirror, _) = self.streams.writer(&run.id);
-        let live = Arc::new(LiveRun::new(owner, run.clone(), Some(mirror), true));
+        let live = Arc::new(LiveRun::new(owner, run.clone(), source, Some(mirror), true));
         self.live
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(run.id.clone(), live.clone());
-        self.shared.save(&live.owner, &run).await;
+        self.shared
+            .save(&live.owner, &run, live.source.as_ref())
+            .await;
         // A user's run is in the history from the start; the final state replaces it.
         let first_save = match &live.owner {
             Owner::User(user_id) => {
@@ -297,9 +338,9 @@ impl Runs {
         Ok(Submitted { live, quota })
     }
 
-    /// Counts the run against a guest's daily quota or a user's per-minute rate: the
-    /// count after it (for the rate-limit headers), or the refusal with it.
-    async fn count(&self, caller: &Caller) -> Result<Option<QuotaInfo>, Refused> {
+    /// Counts the run (or a share) against a guest's daily quota or a user's per-minute
+    /// rate: the count after it (for the rate-limit headers), or the refusal with it.
+    pub async fn count(&self, caller: &Caller) -> Result<Option<QuotaInfo>, Refused> {
         let (guest_id, ip) = match caller {
             Caller::Guest { guest_id, ip } => (guest_id, ip),
             Caller::User { id, .. } => {
@@ -323,6 +364,15 @@ impl Runs {
         Ok(Some(d.info))
     }
 
+    /// Gives back what [`count`](Self::count) took, for a request that then failed on
+    /// our side.
+    pub async fn give_back(&self, caller: &Caller) {
+        match caller {
+            Caller::Guest { guest_id, ip } => self.quota.give_back(guest_id, *ip).await,
+            Caller::User { id, .. } => self.user_rate.give_back(id).await,
+        }
+    }
+
     /// Runs the program in the engine, passing its events on to the live run. "running"
     /// goes to Redis too (for other instances), from its own task, which is awaited
     /// before returning so that it cannot land after the final state.
@@ -338,9 +388,10 @@ impl Runs {
         let started_tx = Mutex::new(Some(started_tx));
         let persist_running = tokio::spawn({
             let (shared, owner) = (self.shared.clone(), live.owner.clone());
+            let source = live.source.clone();
             async move {
                 if let Ok(run) = started_rx.await {
-                    shared.save(&owner, &run).await;
+                    shared.save(&owner, &run, source.as_ref()).await;
                 }
             }
         });
@@ -398,7 +449,9 @@ impl Runs {
             None
         });
         if kept {
-            self.shared.save(&live.owner, &run).await;
+            self.shared
+                .save(&live.owner, &run, live.source.as_ref())
+                .await;
         }
         lease.release().await;
         self.announce(live, run).await;
@@ -499,20 +552,48 @@ impl Runs {
     /// A run `viewer` owns, from this process, from Redis, or (a user's, once Redis has
     /// let it go) from the history; `None` for anything else.
     pub async fn get(&self, id: &str, viewer: &Owner) -> Option<Run> {
+        self.find(id, viewer).await.map(|(run, _)| run)
+    }
+
+    /// Like [`get`](Self::get), with the code and input filled in for a guest's run too:
+    /// what a share of it needs. Only the run's owner gets it.
+    pub async fn with_source(&self, id: &str, viewer: &Owner) -> Option<Run> {
+        let (mut run, source) = self.find(id, viewer).await?;
+        if let Some(s) = source {
+            if run.code.is_none() {
+                run.code = s.code;
+            }
+            if run.files.is_none() {
+                run.files = s.files;
+                run.main = s.main;
+            }
+            run.args.get_or_insert(s.args);
+            run.stdin.get_or_insert(s.stdin);
+        }
+        Some(run)
+    }
+
+    async fn find(&self, id: &str, viewer: &Owner) -> Option<(Run, Option<Source>)> {
         if let Some(l) = self.live(id, viewer) {
-            return Some(l.snapshot());
+            return Some((l.snapshot(), l.source.clone()));
         }
         if !is_run_id(id) {
             return None;
         }
         if let Some(stored) = self.shared.load(id).await {
             if &stored.owner == viewer {
-                return Some(stored.run);
+                return Some((stored.run, stored.source));
             }
             return None;
         }
         match viewer {
-            Owner::User(user_id) => self.store.get(user_id, id).await.ok().flatten(),
+            Owner::User(user_id) => self
+                .store
+                .get(user_id, id)
+                .await
+                .ok()
+                .flatten()
+                .map(|r| (r, None)),
             Owner::Guest(_) => None,
         }
     }
@@ -661,7 +742,7 @@ async fn write_pending_runs(runs: std::sync::Weak<Runs>) {
                     None
                 });
             }
-            runs.shared.save(&owner, &run).await;
+            runs.shared.save(&owner, &run, None).await;
         }
     }
 }

@@ -21,6 +21,9 @@ const FINISHED_CHANNEL: &str = "own-ide:finished";
 pub struct Stored {
     pub owner: Owner,
     pub run: Run,
+    /// What a guest ran (see [`LiveRun::source`](super::LiveRun)); never sent to clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<super::Source>,
 }
 
 /// Run state and messages between instances.
@@ -43,13 +46,14 @@ impl Shared {
 
     /// Writes the run's state. Best effort: a down Redis must not stop runs (users keep
     /// working); the copy in the executing process still answers.
-    pub async fn save(&self, owner: &Owner, run: &Run) {
+    pub async fn save(&self, owner: &Owner, run: &Run, source: Option<&super::Source>) {
         let Ok(mut conn) = self.redis.conn().await else {
             return;
         };
         let Ok(json) = serde_json::to_string(&Stored {
             owner: owner.clone(),
             run: run.clone(),
+            source: source.cloned(),
         }) else {
             return;
         };

@@ -132,6 +132,36 @@ impl Language {
     }
 }
 
+/// The schema of a language id in the API description: a string, one of the table's ids.
+pub struct LanguageId;
+
+fn language_ids(extra: &[&'static str]) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    let ids = LANGUAGES.iter().map(|l| l.id).chain(extra.iter().copied());
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(ids))
+        .into()
+}
+
+impl utoipa::PartialSchema for LanguageId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        language_ids(&[])
+    }
+}
+
+impl utoipa::ToSchema for LanguageId {}
+
+/// A language filter in the API description: a language id, or empty for all.
+pub struct LanguageFilter;
+
+impl utoipa::PartialSchema for LanguageFilter {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        language_ids(&[""])
+    }
+}
+
+impl utoipa::ToSchema for LanguageFilter {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

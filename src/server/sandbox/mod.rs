@@ -13,6 +13,6 @@ mod sweep;
 mod verdict;
 
 pub use engine::{Engine, Event, Outcome, Program, Refusal, Ticket};
-pub use languages::{find as find_language, Language, LANGUAGES};
+pub use languages::{find as find_language, Language, LanguageFilter, LanguageId, LANGUAGES};
 pub use sweep::Liveness;
 pub use verdict::signal_number;

@@ -1,0 +1,101 @@
+//! The API's description: OpenAPI 3.1, built from the handlers' `utoipa::path`
+//! attributes and the types they exchange, served at `/api/v1/openapi.json`; and the
+//! page at `/api/docs` that shows it with Swagger UI (files served by the app from
+//! `/api-docs/`, built by `scripts/build-apidocs.sh`; nothing from another site).
+
+use super::ErrorBody;
+use axum::http::header;
+use axum::response::{Html, IntoResponse, Response};
+use std::sync::LazyLock;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::OpenApi;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Own-IDE API",
+        version = "1",
+        description = "Run Python, C++, Java and JavaScript in a sandbox, follow runs live, keep a history and share runs by link.\n\nGuests are known by a cookie and their client IP and get `GUEST_QUOTA` runs a day (shares count like runs); users send `Authorization: Bearer <token>` from `POST /api/v1/token` and have a per-minute rate instead. Every error is `{\"error\": {\"code\", \"message\"}}`, whichever layer refused the request. Responses that count against a quota or rate carry `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset` and the IETF draft fields `RateLimit-Policy` and `RateLimit`; every 429 and 503 carries `Retry-After`.",
+        license(name = "MIT"),
+    ),
+    modifiers(&Bearer),
+    components(schemas(ErrorBody)),
+    tags(
+        (name = "runs", description = "Languages, runs, live events, stop"),
+        (name = "shares", description = "Public snapshots of runs, by link"),
+        (name = "accounts", description = "Registration and tokens"),
+        (name = "history", description = "A user's saved runs"),
+        (name = "meta", description = "This description"),
+    )
+)]
+struct ApiDoc;
+
+/// Declares the bearer scheme that operations name in `security`.
+struct Bearer;
+
+impl utoipa::Modify for Bearer {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some("An access token from POST /api/v1/token"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The description of every `/api/v1` route, paths in full (`/api/v1/runs`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, doc) =
+        utoipa_axum::router::OpenApiRouter::<crate::server::state::AppState>::with_openapi(
+            ApiDoc::openapi(),
+        )
+        .nest("/api/v1", super::v1())
+        .split_for_parts();
+    doc
+}
+
+/// The description as JSON, made once.
+pub fn openapi_json() -> &'static str {
+    static JSON: LazyLock<String> =
+        LazyLock::new(|| openapi().to_json().unwrap_or_else(|_| "{}".into()));
+    &JSON
+}
+
+/// This description (OpenAPI 3.1).
+#[utoipa::path(get, path = "/openapi.json", tag = "meta",
+    responses(
+        (status = 200, description = "The OpenAPI 3.1 description of this API", content_type = "application/json", body = Object),
+        (status = 401, description = "An `Authorization` header that is not a valid bearer token", body = ErrorBody),
+    ))]
+pub(super) async fn openapi_document() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], openapi_json()).into_response()
+}
+
+/// `/api/docs`: the description for people (Swagger UI, self-hosted).
+pub(super) async fn docs_page() -> Html<&'static str> {
+    Html(DOCS_PAGE)
+}
+
+const DOCS_PAGE: &str = r#"<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Own-IDE API</title>
+<link rel="icon" href="/favicon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="/api-docs/swagger-ui.css">
+</head>
+<body>
+<noscript><p>This page needs JavaScript. The description itself is at <a href="/api/v1/openapi.json">/api/v1/openapi.json</a>.</p></noscript>
+<div id="swagger-ui"></div>
+<script src="/api-docs/swagger-ui-bundle.js"></script>
+<script src="/api-docs/init.js"></script>
+</body>
+</html>
+"#;
