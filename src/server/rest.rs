@@ -2,7 +2,7 @@
 //! call the services and map results to the contract's statuses.
 
 use super::auth::Caller;
-use super::runs::{NewRun, Refused, RunEvent};
+use super::runs::{NewInput, NewRun, Refused, RunEvent};
 use super::sandbox::LANGUAGES;
 use super::state::AppState;
 use crate::error::AppError;
@@ -29,6 +29,7 @@ pub fn routes() -> Router<AppState> {
         .route("/runs/{id}", get(get_run))
         .route("/runs/{id}/events", get(run_events))
         .route("/runs/{id}/stop", post(stop_run))
+        .route("/runs/{id}/stdin", post(send_stdin))
         .route("/users", post(create_user))
         .route("/token", post(create_token))
         .route("/history", get(history))
@@ -303,6 +304,17 @@ async fn stop_run(
     } else {
         Err(AppError::NotFound)
     }
+}
+
+/// `POST /runs/{id}/stdin`: input typed into a running (or queued) interactive run.
+async fn send_stdin(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<NewInput>,
+) -> Result<StatusCode, AppError> {
+    state.runs.send_input(&id, &caller.owner(), input).await?;
+    Ok(StatusCode::ACCEPTED)
 }
 
 fn sse(ev: RunEvent) -> SseEvent {

@@ -7,7 +7,7 @@
 mod live;
 mod shared;
 
-pub use live::{LiveRun, RunEvent};
+pub use live::{InputRefusal, LiveRun, RunEvent};
 
 use crate::error::AppError;
 use crate::model::{HistoryPage, QuotaInfo, Run, RunStatus, Verdict};
@@ -19,7 +19,7 @@ use crate::server::sandbox::{self, Engine, Event, Outcome, Refusal, Ticket};
 use crate::server::store::{RunStore, MAX_PER_PAGE};
 use futures::stream::{self, BoxStream, StreamExt};
 use serde::Deserialize;
-use shared::Shared;
+use shared::{Shared, TypedInput};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -34,6 +34,20 @@ pub struct NewRun {
     pub code: String,
     #[serde(default)]
     pub stdin: Option<String>,
+    /// Keep the program's stdin open after `stdin` for input typed while it runs
+    /// (see [`Runs::send_input`]).
+    #[serde(default)]
+    pub interactive: bool,
+}
+
+/// Input typed into a running program: `POST /api/v1/runs/{id}/stdin`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct NewInput {
+    #[serde(default)]
+    pub data: String,
+    /// Ends the program's input after `data`.
+    #[serde(default)]
+    pub eof: bool,
 }
 
 /// The run service.
@@ -114,7 +128,12 @@ impl Runs {
                         runs.stop_here(id);
                     }
                 };
-                shared.listen(alive, stop_here).await;
+                let input_here = |input: TypedInput| {
+                    if let Some(runs) = weak.upgrade() {
+                        runs.input_here(input);
+                    }
+                };
+                shared.listen(alive, stop_here, input_here).await;
             });
             rt.spawn(write_pending_runs(Arc::downgrade(&runs)));
         }
@@ -218,9 +237,13 @@ impl Runs {
         let run = Run {
             code: is_user.then(|| req.code.clone()),
             stdin: is_user.then(|| req.stdin.clone().unwrap_or_default()),
+            interactive: req.interactive,
             ..Run::new(id, lang.id, now_rfc3339())
         };
-        let live = Arc::new(LiveRun::new(owner, run.clone()));
+        let input_limit = req
+            .interactive
+            .then_some(self.engine.config().max_stdin_bytes);
+        let live = Arc::new(LiveRun::new(owner, run.clone(), input_limit));
         self.live
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -322,6 +345,7 @@ impl Runs {
             lang,
             &req.code,
             &stdin,
+            live.take_typed(),
             &on_event,
             &live.cancel,
         ));
@@ -537,6 +561,97 @@ impl Runs {
         }
     }
 
+    /// Passes input typed by `viewer` to their interactive run `id` while it is queued
+    /// (held until the program starts) or running: `data` as it is (a line needs its
+    /// `\n`), then the end of input when `eof`. Each request and a run's typed input in
+    /// all are bounded by the stdin limit (413). 404 for anyone else's run, 409
+    /// `run_not_running` once it has finished, 409 `input_closed` when its input was
+    /// given up front or has ended, 422 for a request that carries nothing.
+    pub async fn send_input(
+        &self,
+        id: &str,
+        viewer: &Owner,
+        input: NewInput,
+    ) -> Result<(), AppError> {
+        let limit = self.engine.config().max_stdin_bytes;
+        if input.data.len() > limit {
+            return Err(AppError::PayloadTooLarge(format!(
+                "The input is {} bytes; the limit is {limit} bytes.",
+                input.data.len()
+            )));
+        }
+        if input.data.is_empty() && !input.eof {
+            return Err(AppError::invalid(
+                "empty_input",
+                "Send some data, or \"eof\": true to end the program's input.",
+            ));
+        }
+        if let Some(live) = self.live(id, viewer) {
+            return live
+                .send_input(&input.data, input.eof)
+                .map_err(input_refused);
+        }
+        if !is_run_id(id) {
+            return Err(AppError::NotFound);
+        }
+        match self.shared.load(id).await {
+            Some(s) if &s.owner == viewer => {
+                if s.run.status == RunStatus::Finished {
+                    return Err(input_refused(InputRefusal::NotRunning));
+                }
+                if !s.run.interactive {
+                    return Err(input_refused(InputRefusal::Closed));
+                }
+                self.deliver_input(TypedInput {
+                    id: id.to_string(),
+                    data: input.data,
+                    eof: input.eof,
+                })
+                .await
+            }
+            // A user's run that Redis has let go of is in the history, finished.
+            _ => match self.get(id, viewer).await {
+                Some(_) => Err(input_refused(InputRefusal::NotRunning)),
+                None => Err(AppError::NotFound),
+            },
+        }
+    }
+
+    /// Carries input to a run that executes on another instance (its owner checked).
+    /// The one place that knows how input travels between machines: Redis pub/sub
+    /// today, counted against the run's limit in Redis first.
+    async fn deliver_input(&self, input: TypedInput) -> Result<(), AppError> {
+        let limit = self.engine.config().max_stdin_bytes;
+        match self.shared.send_input(&input, limit).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(input_refused(InputRefusal::TooMuch(limit))),
+            Err(e) => {
+                tracing::warn!(run = %input.id, error = %e, "could not pass typed input on through Redis");
+                Err(AppError::unavailable(
+                    "redis_unavailable",
+                    "The input could not be passed to the program right now. Please try again.",
+                    2,
+                ))
+            }
+        }
+    }
+
+    /// Passes input another instance received to a run executing here (that instance
+    /// has checked the owner). Input for a run not here is not ours.
+    fn input_here(&self, input: TypedInput) {
+        let live = self
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&input.id)
+            .cloned();
+        if let Some(l) = live {
+            if let Err(e) = l.send_input(&input.data, input.eof) {
+                tracing::info!(run = %input.id, refusal = ?e, "typed input from another instance was not taken");
+            }
+        }
+    }
+
     /// A page of the signed-in caller's history, from the query as given (strings, as
     /// both the API and the pages receive them).
     pub async fn history(
@@ -636,6 +751,22 @@ const SHUTDOWN_WRITES: Duration = Duration::from_secs(15);
 
 /// How long an events stream waits for a run that executes on another instance.
 const EVENTS_WAIT_LIMIT: Duration = Duration::from_secs(120);
+
+/// The contract's answer to input a run did not take.
+fn input_refused(r: InputRefusal) -> AppError {
+    match r {
+        InputRefusal::NotRunning => {
+            AppError::conflict("run_not_running", "The run has finished: it takes no more input.")
+        }
+        InputRefusal::Closed => AppError::conflict(
+            "input_closed",
+            "This run's input has ended (it was given up front, or its end was sent).",
+        ),
+        InputRefusal::TooMuch(limit) => AppError::PayloadTooLarge(format!(
+            "A run takes at most {limit} bytes of typed input."
+        )),
+    }
+}
 
 /// The user id of a signed-in caller; guests get a 401.
 fn signed_in(caller: &Caller) -> Result<&str, AppError> {

@@ -8,6 +8,7 @@ use super::pool::Pools;
 use super::protocol;
 use super::slots::{Place, Slots};
 use super::step::{Attached, StepEnd, Stream};
+pub use super::step::Typed;
 use super::sweep::{self, Liveness};
 use super::verdict::{self, Step};
 use crate::model::Verdict;
@@ -312,12 +313,16 @@ impl Engine {
 
     /// Runs `code` with `stdin` in a fresh container. Waits for a free slot first (the
     /// ticket proves there is room in the queue). `cancel` stops the run at any point.
+    /// With `typed` (an interactive run) the program's stdin stays open after `stdin`
+    /// for what is typed while it runs, and the interactive time limit applies.
+    #[allow(clippy::too_many_arguments)]
     pub async fn execute(
         &self,
         ticket: Ticket,
         lang: &'static Language,
         code: &str,
         stdin: &str,
+        typed: Option<Typed>,
         on_event: &(dyn Fn(Event) + Send + Sync),
         cancel: &CancellationToken,
     ) -> Outcome {
@@ -366,7 +371,7 @@ impl Engine {
         };
         let mut _demote = demote_later(&container);
         let outcome = match self
-            .run_in(&container, lang, code, stdin, on_event, cancel)
+            .run_in(&container, lang, code, stdin, typed.as_ref(), on_event, cancel)
             .await
         {
             Ok(outcome) => outcome,
@@ -382,7 +387,7 @@ impl Engine {
                     }
                 };
                 _demote = demote_later(&container);
-                self.run_in(&container, lang, code, stdin, on_event, cancel)
+                self.run_in(&container, lang, code, stdin, typed.as_ref(), on_event, cancel)
                     .await
                     .unwrap_or_else(|DeadOnArrival| Outcome::bare(Verdict::InternalError))
             }
@@ -399,17 +404,24 @@ impl Engine {
     }
 
     /// The compile step (if the language has one), then the run step, then the verdict.
+    #[allow(clippy::too_many_arguments)]
     async fn run_in(
         &self,
         c: &Container,
         lang: &Language,
         code: &str,
         stdin: &str,
+        typed: Option<&Typed>,
         on_event: &(dyn Fn(Event) + Send + Sync),
         cancel: &CancellationToken,
     ) -> Result<Outcome, DeadOnArrival> {
+        let run_limit = if typed.is_some() {
+            self.cfg.interactive_time_limit.max(self.cfg.run_time_limit)
+        } else {
+            self.cfg.run_time_limit
+        };
         let Some(mut attached) =
-            Attached::new(c, lang, code, stdin, self.cfg.max_output_bytes, cancel)
+            Attached::new(c, lang, code, stdin, typed, self.cfg.max_output_bytes, cancel)
         else {
             tracing::error!(container = %c.id, "a sandbox container without its attached streams");
             return Ok(Outcome::bare(Verdict::InternalError));
@@ -451,7 +463,7 @@ impl Engine {
                 Stream::Err => Event::Stderr(text),
             })
         };
-        let ran = attached.run(self.cfg.run_time_limit, early, &on_text).await;
+        let ran = attached.run(run_limit, early, &on_text).await;
         if matches!(ran.end, StepEnd::DeadOnArrival) {
             return Err(DeadOnArrival);
         }
@@ -538,7 +550,9 @@ impl Engine {
             return 0;
         };
         let threshold =
-            self.cfg.compile_time_limit + self.cfg.run_time_limit + self.cfg.sweep_margin;
+            self.cfg.compile_time_limit
+            + self.cfg.run_time_limit.max(self.cfg.interactive_time_limit)
+            + self.cfg.sweep_margin;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default()
