@@ -2,8 +2,8 @@
 
 use crate::model::{Run, RunStatus};
 use crate::server::auth::Owner;
-use futures::stream::{self, BoxStream, StreamExt};
 use crate::server::sandbox::Typed;
+use futures::stream::{self, BoxStream, StreamExt};
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_stream::wrappers::BroadcastStream;

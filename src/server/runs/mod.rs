@@ -755,16 +755,17 @@ const EVENTS_WAIT_LIMIT: Duration = Duration::from_secs(120);
 /// The contract's answer to input a run did not take.
 fn input_refused(r: InputRefusal) -> AppError {
     match r {
-        InputRefusal::NotRunning => {
-            AppError::conflict("run_not_running", "The run has finished: it takes no more input.")
-        }
+        InputRefusal::NotRunning => AppError::conflict(
+            "run_not_running",
+            "The run has finished: it takes no more input.",
+        ),
         InputRefusal::Closed => AppError::conflict(
             "input_closed",
             "This run's input has ended (it was given up front, or its end was sent).",
         ),
-        InputRefusal::TooMuch(limit) => AppError::PayloadTooLarge(format!(
-            "A run takes at most {limit} bytes of typed input."
-        )),
+        InputRefusal::TooMuch(limit) => {
+            AppError::PayloadTooLarge(format!("A run takes at most {limit} bytes of typed input."))
+        }
     }
 }
 

@@ -7,8 +7,8 @@ use super::languages::Language;
 use super::pool::Pools;
 use super::protocol;
 use super::slots::{Place, Slots};
-use super::step::{Attached, StepEnd, Stream};
 pub use super::step::Typed;
+use super::step::{Attached, StepEnd, Stream};
 use super::sweep::{self, Liveness};
 use super::verdict::{self, Step};
 use crate::model::Verdict;
@@ -371,7 +371,15 @@ impl Engine {
         };
         let mut _demote = demote_later(&container);
         let outcome = match self
-            .run_in(&container, lang, code, stdin, typed.as_ref(), on_event, cancel)
+            .run_in(
+                &container,
+                lang,
+                code,
+                stdin,
+                typed.as_ref(),
+                on_event,
+                cancel,
+            )
             .await
         {
             Ok(outcome) => outcome,
@@ -387,9 +395,17 @@ impl Engine {
                     }
                 };
                 _demote = demote_later(&container);
-                self.run_in(&container, lang, code, stdin, typed.as_ref(), on_event, cancel)
-                    .await
-                    .unwrap_or_else(|DeadOnArrival| Outcome::bare(Verdict::InternalError))
+                self.run_in(
+                    &container,
+                    lang,
+                    code,
+                    stdin,
+                    typed.as_ref(),
+                    on_event,
+                    cancel,
+                )
+                .await
+                .unwrap_or_else(|DeadOnArrival| Outcome::bare(Verdict::InternalError))
             }
         };
         if outcome.truncated
@@ -420,9 +436,15 @@ impl Engine {
         } else {
             self.cfg.run_time_limit
         };
-        let Some(mut attached) =
-            Attached::new(c, lang, code, stdin, typed, self.cfg.max_output_bytes, cancel)
-        else {
+        let Some(mut attached) = Attached::new(
+            c,
+            lang,
+            code,
+            stdin,
+            typed,
+            self.cfg.max_output_bytes,
+            cancel,
+        ) else {
             tracing::error!(container = %c.id, "a sandbox container without its attached streams");
             return Ok(Outcome::bare(Verdict::InternalError));
         };
@@ -549,8 +571,7 @@ impl Engine {
         else {
             return 0;
         };
-        let threshold =
-            self.cfg.compile_time_limit
+        let threshold = self.cfg.compile_time_limit
             + self.cfg.run_time_limit.max(self.cfg.interactive_time_limit)
             + self.cfg.sweep_margin;
         let now = std::time::SystemTime::now()
