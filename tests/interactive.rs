@@ -216,3 +216,34 @@ async fn input_reaches_a_run_executing_on_another_instance() {
     finish(a).await;
     finish(b).await;
 }
+
+#[tokio::test]
+async fn an_interactive_run_waits_for_a_person_but_not_for_a_busy_loop() {
+    // A wall-clock limit no test reaches: only the CPU limit (the run limit) can end the
+    // loop, and only the person's limit lets the sleeper finish.
+    let state = common::state_with(&[
+        ("POOL_SIZE", "0"),
+        ("RUN_TIME_LIMIT_MS", "1000"),
+        ("INTERACTIVE_TIME_LIMIT_MS", "600000"),
+    ])
+    .await;
+    let mut c = Client::new(&state);
+    let id = start(&mut c, "python", "while True:\n    pass\n").await;
+    let run = common::wait_finished(&mut c, &id).await;
+    assert_eq!(run["verdict"], "time_limit", "{run:#}");
+    assert!(run["cpu_time_ms"].as_u64().unwrap() >= 900, "{run:#}");
+
+    // Two seconds asleep (no CPU), twice the run limit, then it reads its answer.
+    let code =
+        "import time\nname = input('name? ')\ntime.sleep(2)\nprint('Hello, ' + name + '!')\n";
+    let id = start(&mut c, "python", code).await;
+    let mut events = c.events(&id).await;
+    events.until("name? ").await;
+    assert_eq!(type_in(&mut c, &id, "Ada\n", false).await.status, 202);
+    events.until_result().await;
+    let run = c.get(&format!("/api/v1/runs/{id}")).await.json();
+    assert_eq!(run["verdict"], "ok", "{run:#}");
+    assert_eq!(run["stdout"], "name? Hello, Ada!\n");
+    assert!(run["time_ms"].as_u64().unwrap() >= 2000, "{run:#}");
+    finish(state).await;
+}

@@ -35,6 +35,8 @@
 #define MAX_FILES 256
 
 static char nonce[NONCE_LEN + 1];
+/* Options from the header: the program's CPU-time limit in seconds (0: none). */
+static long long cpu_limit_s;
 
 static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 static void die(const char *fmt, ...)
@@ -156,8 +158,8 @@ static int check_name(const char *name)
 
 static void read_header_and_files(void)
 {
-    /* Header: "<nonce> <len>" -> 32 + 1 + up to 20 digits. */
-    char line[NONCE_LEN + 1 + 24];
+    /* Header: "<nonce> <len>[ cpu=<s>]" -> 32 + 1 + up to 20 digits + options. */
+    char line[NONCE_LEN + 1 + 24 + 32];
     read_line(line, sizeof line - 1, NULL, "header");
     if (strlen(line) < NONCE_LEN + 2 || line[NONCE_LEN] != ' ')
         die("bad header");
@@ -168,9 +170,26 @@ static void read_header_and_files(void)
     }
     memcpy(nonce, line, NONCE_LEN);
     nonce[NONCE_LEN] = '\0';
+    char *opts = strchr(line + NONCE_LEN + 1, ' ');
+    if (opts != NULL)
+        *opts++ = '\0';
     long long budget = parse_size(line + NONCE_LEN + 1, MAX_PAYLOAD);
     if (budget < 0)
         die("bad payload length");
+    /* Options, space-separated; an unknown one is refused rather than ignored. */
+    for (char *opt = opts; opt != NULL && *opt != '\0';) {
+        char *next = strchr(opt, ' ');
+        if (next != NULL)
+            *next++ = '\0';
+        if (strncmp(opt, "cpu=", 4) == 0) {
+            cpu_limit_s = parse_size(opt + 4, 86400);
+            if (cpu_limit_s <= 0)
+                die("bad cpu limit");
+        } else {
+            die("unknown header option");
+        }
+        opt = next;
+    }
 
     static char buf[65536];
     int files = 0;
@@ -368,6 +387,12 @@ static void run(char **argv)
         die("fork: %s", strerror(errno));
     if (pid == 0) {
         child_setup();
+        if (cpu_limit_s > 0) {
+            /* SIGXCPU at the limit, SIGKILL a second later for a program that ignores it. */
+            struct rlimit rl = {(rlim_t)cpu_limit_s, (rlim_t)cpu_limit_s + 1};
+            if (setrlimit(RLIMIT_CPU, &rl) != 0)
+                _exit(126);
+        }
         execvp(argv[0], argv);
         char msg[320];
         int n = snprintf(msg, sizeof msg, "cannot run '%s': %s\n", argv[0], strerror(errno));

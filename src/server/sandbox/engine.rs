@@ -436,12 +436,15 @@ impl Engine {
         } else {
             self.cfg.run_time_limit
         };
+        // Whole seconds (the kernel's unit), never below the wall-clock limit.
+        let cpu_limit_s = self.cfg.run_time_limit.as_secs_f64().ceil().max(1.0) as u64;
         let Some(mut attached) = Attached::new(
             c,
             lang,
             code,
             stdin,
             typed,
+            cpu_limit_s,
             self.cfg.max_output_bytes,
             cancel,
         ) else {
@@ -493,7 +496,10 @@ impl Engine {
         if matches!(ran.end, StepEnd::Compiled(_)) {
             tracing::error!("a second compile report during the run step");
         }
-        let judged = verdict::judge(Step::Run, &ran.end, limit_kb);
+        let mut judged = verdict::judge(Step::Run, &ran.end, limit_kb);
+        if typed.is_some() {
+            judged = verdict::cpu_limited(judged, cpu_limit_s * 1000);
+        }
         let mut stderr = ran.stderr;
         if let StepEnd::Vanished { code, .. } = ran.end {
             if code <= 128 {

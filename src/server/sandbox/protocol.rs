@@ -21,13 +21,21 @@ pub(super) fn nonce() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
-/// Everything the supervisor reads, written at once: the header `<nonce> <payload_len>`,
-/// the payload (one record `<name> <size>\n<bytes>` for the source file), then the
-/// program's stdin, which the supervisor leaves in the pipe.
-pub(super) fn input(nonce: &str, lang: &Language, code: &str, stdin: &str) -> Vec<u8> {
+/// Everything the supervisor reads, written at once: the header `<nonce> <payload_len>`
+/// (then ` cpu=<s>` when the program's CPU time is limited), the payload (one record
+/// `<name> <size>\n<bytes>` for the source file), then the program's stdin, which the
+/// supervisor leaves in the pipe.
+pub(super) fn input(
+    nonce: &str,
+    lang: &Language,
+    code: &str,
+    stdin: &str,
+    cpu_limit_s: Option<u64>,
+) -> Vec<u8> {
     let mut payload = format!("{} {}\n", lang.source_file, code.len()).into_bytes();
     payload.extend_from_slice(code.as_bytes());
-    let mut all = format!("{nonce} {}\n", payload.len()).into_bytes();
+    let cpu = cpu_limit_s.map(|s| format!(" cpu={s}")).unwrap_or_default();
+    let mut all = format!("{nonce} {}{cpu}\n", payload.len()).into_bytes();
     all.extend_from_slice(&payload);
     all.extend_from_slice(stdin.as_bytes());
     all
@@ -173,8 +181,10 @@ mod tests {
     #[test]
     fn input_and_command_follow_the_protocol() {
         let py = find("python").unwrap();
-        let framed = String::from_utf8(input("abc", py, "print(1)", "x\ny")).unwrap();
+        let framed = String::from_utf8(input("abc", py, "print(1)", "x\ny", None)).unwrap();
         assert_eq!(framed, "abc 18\nmain.py 8\nprint(1)x\ny");
+        let framed = String::from_utf8(input("abc", py, "print(1)", "", Some(5))).unwrap();
+        assert_eq!(framed, "abc 18 cpu=5\nmain.py 8\nprint(1)");
         assert_eq!(
             command(py, 256 << 20),
             [SUPERVISOR, "--", "python3", "-u", "main.py"]

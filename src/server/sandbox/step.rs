@@ -121,13 +121,16 @@ pub(super) struct Attached<'a> {
 
 impl<'a> Attached<'a> {
     /// Takes the container's streams and feeds the supervisor its input (nonce,
-    /// source, `stdin`); `None` if the streams were already taken.
+    /// source, `stdin`, then whatever is `typed`, with the CPU limit in seconds for an
+    /// interactive run); `None` if the streams were already taken.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         container: &'a Container,
         lang: &Language,
         code: &str,
         stdin: &str,
         typed: Option<&Typed>,
+        cpu_limit_s: u64,
         cap: usize,
         cancel: &'a CancellationToken,
     ) -> Option<Self> {
@@ -136,7 +139,8 @@ impl<'a> Attached<'a> {
         let nonce = protocol::nonce();
         let feeder = feed(
             io.input,
-            protocol::input(&nonce, lang, code, stdin),
+            // Typed input makes the wall-clock limit a person's: CPU time keeps the usual one.
+            protocol::input(&nonce, lang, code, stdin, typed.map(|_| cpu_limit_s)),
             typed.cloned(),
         );
         Some(Attached {
