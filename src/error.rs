@@ -15,6 +15,9 @@ pub enum AppError {
     NotFound,
     #[error("{0}")]
     Conflict(String),
+    /// 409 with its own code: the request does not fit the state of what it names.
+    #[error("{message}")]
+    ConflictWith { code: String, message: String },
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
@@ -47,6 +50,14 @@ impl AppError {
         }
     }
 
+    /// A 409 with its own code.
+    pub fn conflict(code: &str, message: impl Into<String>) -> Self {
+        AppError::ConflictWith {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
     /// A 503 naming what is unavailable.
     pub fn unavailable(code: &str, message: impl Into<String>, retry_after: u64) -> Self {
         AppError::Unavailable {
@@ -62,7 +73,7 @@ impl AppError {
             AppError::BadRequest(_) => 400,
             AppError::Unauthorized(_) => 401,
             AppError::NotFound => 404,
-            AppError::Conflict(_) => 409,
+            AppError::Conflict(_) | AppError::ConflictWith { .. } => 409,
             AppError::PayloadTooLarge(_) => 413,
             AppError::UnsupportedMediaType(_) => 415,
             AppError::Unprocessable { .. } => 422,
@@ -82,6 +93,7 @@ impl AppError {
             AppError::PayloadTooLarge(_) => "payload_too_large".into(),
             AppError::UnsupportedMediaType(_) => "unsupported_media_type".into(),
             AppError::Unprocessable { code, .. }
+            | AppError::ConflictWith { code, .. }
             | AppError::Unavailable { code, .. }
             | AppError::TooMany { code, .. } => code.clone(),
             AppError::Internal => "internal_error".into(),

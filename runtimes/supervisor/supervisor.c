@@ -42,6 +42,8 @@ static char nonce[NONCE_LEN + 1];
 static char *payload_compile;
 static char *payload_run[MAX_RUN_WORDS + 1];
 static int payload_run_words;
+/* Options from the header: the program's CPU-time limit in seconds (0: none). */
+static long long cpu_limit_s;
 
 static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 static void die(const char *fmt, ...)
@@ -179,8 +181,8 @@ static char *read_command(long long size, const char *what)
 
 static void read_header_and_files(void)
 {
-    /* Header: "<nonce> <len>" -> 32 + 1 + up to 20 digits. */
-    char line[NONCE_LEN + 1 + 24];
+    /* Header: "<nonce> <len>[ cpu=<s>]" -> 32 + 1 + up to 20 digits + options. */
+    char line[NONCE_LEN + 1 + 24 + 32];
     read_line(line, sizeof line - 1, NULL, "header");
     if (strlen(line) < NONCE_LEN + 2 || line[NONCE_LEN] != ' ')
         die("bad header");
@@ -191,9 +193,26 @@ static void read_header_and_files(void)
     }
     memcpy(nonce, line, NONCE_LEN);
     nonce[NONCE_LEN] = '\0';
+    char *opts = strchr(line + NONCE_LEN + 1, ' ');
+    if (opts != NULL)
+        *opts++ = '\0';
     long long budget = parse_size(line + NONCE_LEN + 1, MAX_PAYLOAD);
     if (budget < 0)
         die("bad payload length");
+    /* Options, space-separated; an unknown one is refused rather than ignored. */
+    for (char *opt = opts; opt != NULL && *opt != '\0';) {
+        char *next = strchr(opt, ' ');
+        if (next != NULL)
+            *next++ = '\0';
+        if (strncmp(opt, "cpu=", 4) == 0) {
+            cpu_limit_s = parse_size(opt + 4, 86400);
+            if (cpu_limit_s <= 0)
+                die("bad cpu limit");
+        } else {
+            die("unknown header option");
+        }
+        opt = next;
+    }
 
     static char buf[65536];
     int files = 0;
@@ -406,6 +425,12 @@ static void run(char **argv)
         die("fork: %s", strerror(errno));
     if (pid == 0) {
         child_setup();
+        if (cpu_limit_s > 0) {
+            /* SIGXCPU at the limit, SIGKILL a second later for a program that ignores it. */
+            struct rlimit rl = {(rlim_t)cpu_limit_s, (rlim_t)cpu_limit_s + 1};
+            if (setrlimit(RLIMIT_CPU, &rl) != 0)
+                _exit(126);
+        }
         execvp(argv[0], argv);
         char msg[320];
         int n = snprintf(msg, sizeof msg, "cannot run '%s': %s\n", argv[0], strerror(errno));

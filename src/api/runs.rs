@@ -34,6 +34,24 @@ pub async fn get_run(id: String) -> Result<Option<Run>, crate::error::AppError> 
     )
 }
 
+/// Input typed into the caller's running program (the editor's input line): `data` as
+/// typed (with its newline), then the end of input when `eof`.
+#[server(prefix = "/fn", endpoint = "send_stdin")]
+pub async fn send_stdin(id: String, data: String, eof: bool) -> Result<(), crate::error::AppError> {
+    crate::api::respond(
+        async move {
+            use crate::server::{runs::NewInput, state::AppState};
+            let state = expect_context::<AppState>();
+            let caller = caller().await?;
+            state
+                .runs
+                .send_input(&id, &caller.owner(), NewInput { data, eof })
+                .await
+        }
+        .await,
+    )
+}
+
 /// The form path that works without JavaScript: runs the code, waits for it, and sends
 /// the browser to the run's page, which shows the result.
 #[server(prefix = "/fn", endpoint = "run_form")]

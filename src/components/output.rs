@@ -9,9 +9,42 @@ pub fn VerdictBadge(verdict: Verdict) -> impl IntoView {
     view! { <span class=format!("badge verdict-{}", verdict.as_str()) data-verdict=verdict.as_str()>{verdict.label()}</span> }
 }
 
-/// Compile output, stdout and stderr of a run, told apart.
+/// Input typed into a running program, each piece with the length its stdout had when
+/// it was typed (where the piece shows in the transcript).
+pub type Typed = Vec<(usize, String)>;
+
+/// Stdout cut at the points where input was typed: `(typed, text)` pieces in order, so
+/// the transcript reads like a terminal. A point past the end (or inside a character)
+/// moves back to the nearest character boundary.
+pub fn interleave(stdout: &str, typed: &[(usize, String)]) -> Vec<(bool, String)> {
+    let mut pieces = Vec::new();
+    let mut from = 0;
+    for (at, text) in typed {
+        let mut at = (*at).clamp(from, stdout.len());
+        while !stdout.is_char_boundary(at) {
+            at -= 1;
+        }
+        if at > from {
+            pieces.push((false, stdout[from..at].to_string()));
+            from = at;
+        }
+        pieces.push((true, text.clone()));
+    }
+    if from < stdout.len() || pieces.is_empty() {
+        pieces.push((false, stdout[from..].to_string()));
+    }
+    pieces
+}
+
+/// Compile output, stdout and stderr of a run, told apart; `typed` input shows inside
+/// stdout where it was typed, and `children` (the editor's input line) end the pane.
 #[component]
-pub fn OutputView(#[prop(into)] run: Signal<Option<Run>>) -> impl IntoView {
+pub fn OutputView(
+    #[prop(into)] run: Signal<Option<Run>>,
+    #[prop(optional, into)] typed: Option<Signal<Typed>>,
+    #[prop(optional)] children: Option<ChildrenFn>,
+) -> impl IntoView {
+    let tail = children.map(|c| c());
     view! {
         <div class="output" role="log" aria-live="polite" aria-label="Program output">
             {move || match run.get() {
@@ -26,9 +59,18 @@ pub fn OutputView(#[prop(into)] run: Signal<Option<Run>>) -> impl IntoView {
                     let compile = (!r.compile_output.is_empty()).then(|| {
                         view! { <pre class="stream compile" data-stream="compile">{r.compile_output.clone()}</pre> }
                     });
+                    let typed = typed.map(|t| t.get()).unwrap_or_default();
+                    let stdout = interleave(&r.stdout, &typed)
+                        .into_iter()
+                        .map(|(was_typed, text)| if was_typed {
+                            view! { <span class="typed">{text}</span> }.into_any()
+                        } else {
+                            text.into_any()
+                        })
+                        .collect_view();
                     view! {
                         {compile}
-                        <pre class="stream stdout" data-stream="stdout">{r.stdout.clone()}</pre>
+                        <pre class="stream stdout" data-stream="stdout">{stdout}</pre>
                         <pre class="stream stderr" data-stream="stderr">{r.stderr.clone()}</pre>
                         {note.map(|n| view! { <p class="empty">{n}</p> })}
                         {r.truncated.then(|| view! { <p class="note">"Output was cut off at the size limit."</p> })}
@@ -36,6 +78,7 @@ pub fn OutputView(#[prop(into)] run: Signal<Option<Run>>) -> impl IntoView {
                     .into_any()
                 }
             }}
+            {tail}
         </div>
     }
 }
@@ -98,5 +141,30 @@ pub fn StatusLine(
                 }
             }}
         </footer>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::interleave;
+
+    #[test]
+    fn typed_input_shows_where_it_was_typed() {
+        let typed = vec![(6, "Ada\n".to_string()), (20, "x\n".to_string())];
+        assert_eq!(
+            interleave("name? Hello, Ada!\n", &typed),
+            vec![
+                (false, "name? ".to_string()),
+                (true, "Ada\n".to_string()),
+                (false, "Hello, Ada!\n".to_string()),
+                (true, "x\n".to_string()),
+            ]
+        );
+        assert_eq!(interleave("out", &[]), vec![(false, "out".to_string())]);
+        // A point inside a character moves back to its start.
+        assert_eq!(
+            interleave("é!", &[(1, "t".to_string())]),
+            vec![(true, "t".to_string()), (false, "é!".to_string())]
+        );
     }
 }

@@ -167,6 +167,9 @@ pub struct Run {
     /// store was unavailable when the run finished and this run is not kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub saved: Option<bool>,
+    /// The run takes input while it runs (`POST /api/v1/runs/{id}/stdin`); absent when not.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interactive: bool,
 }
 
 impl Run {
@@ -199,6 +202,7 @@ impl Run {
             args: None,
             limits: None,
             saved: None,
+            interactive: false,
         }
     }
 

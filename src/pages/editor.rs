@@ -105,6 +105,8 @@ fn Editor(
         running: RwSignal::new(false),
         message: RwSignal::new(query.read_untracked().get("error")),
         quota: RwSignal::new(quota),
+        typed: RwSignal::new(Vec::new()),
+        input_open: RwSignal::new(false),
     };
     let actions = Actions::connect(state, &langs, start.from_history);
     let run = actions.start;
@@ -129,7 +131,7 @@ fn Editor(
                 <div class="pane code-pane">
                     <CodeEditor code=state.code language=state.language on_run=run/>
                 </div>
-                <SidePane state=state/>
+                <SidePane state=state actions=actions/>
             </div>
             <div class="status-bar">
                 <StatusLine run=state.run message=state.message/>
@@ -199,7 +201,7 @@ fn Toolbar(
 /// Beside the code: the input, which folds away to give the output more room, and the
 /// output.
 #[component]
-fn SidePane(state: Signals) -> impl IntoView {
+fn SidePane(state: Signals, actions: Actions) -> impl IntoView {
     let stdin = state.stdin;
     let folded = RwSignal::new(false);
     let toggle_label = move || {
@@ -234,7 +236,78 @@ fn SidePane(state: Signals) -> impl IntoView {
                 {stdin.get_untracked()}
             </textarea>
             <h2 class="pane-title">"Output"</h2>
-            <OutputView run=state.run/>
+            <OutputView run=state.run typed=state.typed>
+                <InputLine state=state actions=actions/>
+            </OutputView>
+        </div>
+    }
+}
+
+/// The terminal-like line that ends the output of an interactive run: Enter sends the
+/// line (with its newline), Ctrl+D ends the program's input; disabled once the run has
+/// ended or its input has.
+#[component]
+fn InputLine(state: Signals, actions: Actions) -> impl IntoView {
+    let line = RwSignal::new(String::new());
+    let shown = move || {
+        state
+            .run
+            .with(|r| r.as_ref().is_some_and(|r| r.interactive))
+    };
+    let open = move || state.running.get() && state.input_open.get();
+    let input = NodeRef::<leptos::html::Input>::new();
+    // Typing goes straight to the program once it starts.
+    Effect::new(move |_| {
+        if open() {
+            if let Some(el) = input.get() {
+                let _ = el.focus();
+            }
+        }
+    });
+    let send = move |eof: bool| {
+        let mut text = line.get_untracked();
+        line.set(String::new());
+        if !eof {
+            text.push('\n');
+        }
+        actions.input.run((text, eof));
+    };
+    let placeholder = move || {
+        if open() {
+            "Type here: Enter sends the line, Ctrl+D ends the input"
+        } else if state.running.get() {
+            "Input ended"
+        } else {
+            "The program has ended"
+        }
+    };
+    view! {
+        <div class="input-line" hidden=move || !shown()>
+            <span class="caret" aria-hidden="true">"›"</span>
+            <input
+                node_ref=input
+                type="text"
+                class="stdin-line"
+                aria-label="Input for the running program"
+                autocomplete="off"
+                spellcheck="false"
+                placeholder=placeholder
+                disabled=move || !open()
+                prop:value=move || line.get()
+                on:input=move |ev| line.set(event_target_value(&ev))
+                on:keydown=move |ev| {
+                    let key = ev.key();
+                    if key == "Enter" && !ev.ctrl_key() && !ev.meta_key() {
+                        ev.prevent_default();
+                        ev.stop_propagation();
+                        send(false);
+                    } else if ev.ctrl_key() && key.eq_ignore_ascii_case("d") {
+                        ev.prevent_default();
+                        ev.stop_propagation();
+                        send(true);
+                    }
+                }
+            />
         </div>
     }
 }

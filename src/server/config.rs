@@ -98,6 +98,9 @@ pub struct SandboxConfig {
     pub cpus: f64,
     pub pids: i64,
     pub run_time_limit: Duration,
+    /// Wall-clock limit of an interactive run (a person types its input); never below
+    /// `run_time_limit`.
+    pub interactive_time_limit: Duration,
     pub compile_time_limit: Duration,
     pub tmpfs_mb: u64,
     /// Runs executing at once.
@@ -139,6 +142,7 @@ impl Default for SandboxConfig {
             cpus: 1.0,
             pids: 64,
             run_time_limit: Duration::from_secs(5),
+            interactive_time_limit: Duration::from_secs(60),
             compile_time_limit: Duration::from_secs(15),
             tmpfs_mb: 64,
             // Enough that the runs the in-flight caps allow a few attackers never fill
@@ -316,6 +320,11 @@ impl Config {
             run_time_limit: Duration::from_millis(r.positive(
                 &["RUN_TIME_LIMIT_MS"],
                 d.run_time_limit.as_millis() as u64,
+                "a positive number of milliseconds",
+            )?),
+            interactive_time_limit: Duration::from_millis(r.positive(
+                &["INTERACTIVE_TIME_LIMIT_MS"],
+                d.interactive_time_limit.as_millis() as u64,
                 "a positive number of milliseconds",
             )?),
             compile_time_limit: Duration::from_millis(r.positive(

@@ -9,7 +9,7 @@ use super::sandbox::LanguageFilter;
 pub use doc::{openapi, openapi_json};
 
 use super::auth::Caller;
-use super::runs::{NewRun, Refused, RunEvent};
+use super::runs::{NewInput, NewRun, Refused, RunEvent};
 use super::sandbox::LANGUAGES;
 use super::state::AppState;
 use crate::error::AppError;
@@ -40,6 +40,7 @@ fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(get_run))
         .routes(routes!(run_events))
         .routes(routes!(stop_run))
+        .routes(routes!(send_stdin))
         .routes(routes!(share_run))
         .routes(routes!(get_share, revoke_share))
         .routes(routes!(create_user))
@@ -567,6 +568,33 @@ async fn stop_run(
     } else {
         Err(AppError::NotFound)
     }
+}
+
+/// Input typed into an interactive run (`"interactive": true`) while it is queued or
+/// running, by its owner: `data`, then the end of input when `eof`.
+#[utoipa::path(post, path = "/runs/{id}/stdin", tag = "runs",
+    params(("id" = String, Path, description = "The run's id")),
+    request_body = NewInput,
+    security((), ("bearer" = [])),
+    responses(
+        (status = 202, description = "Taken: delivered to the program in order"),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "An `Authorization` header that is not a valid bearer token", body = ErrorBody),
+        (status = 403, description = "A browser request from another site (`cross_site`)", body = ErrorBody),
+        (status = 404, description = "No such run, or not the caller's", body = ErrorBody),
+        (status = 409, description = "`run_not_running`: the run has finished, takes no typed input, or its input has ended", body = ErrorBody),
+        (status = 413, description = "The run's typed input would pass its limit", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "A field of the wrong type", body = ErrorBody),
+    ))]
+async fn send_stdin(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(input): ApiJson<NewInput>,
+) -> Result<StatusCode, AppError> {
+    state.runs.send_input(&id, &caller.owner(), input).await?;
+    Ok(StatusCode::ACCEPTED)
 }
 
 /// The link to a share: `PUBLIC_URL` when set, else the request's own host (`http`, or

@@ -37,6 +37,7 @@ impl Client {
             start: self.start(),
             stop: self.stop(),
             switch: self.switch(),
+            input: self.input(),
         }
     }
 
@@ -114,6 +115,45 @@ impl Client {
                 let _ = Request::post(&format!("/api/v1/runs/{id}/stop"))
                     .send()
                     .await;
+            });
+        })
+    }
+
+    /// Echoes what was typed where the output stands, then sends it, in order: one
+    /// sender at a time drains the pieces typed meanwhile.
+    fn input(self) -> Callback<(String, bool)> {
+        let pending = StoredValue::new(std::collections::VecDeque::<(String, bool)>::new());
+        let sending = StoredValue::new(false);
+        Callback::new(move |(data, eof): (String, bool)| {
+            let Some(id) = self.run_id.get_untracked() else {
+                return;
+            };
+            if !self.state.input_open.get_untracked() {
+                return;
+            }
+            if eof {
+                self.state.input_open.set(false);
+            }
+            if !data.is_empty() {
+                let at = self
+                    .state
+                    .run
+                    .with_untracked(|r| r.as_ref().map_or(0, |r| r.stdout.len()));
+                self.state.typed.update(|t| t.push((at, data.clone())));
+            }
+            pending.update_value(|p| p.push_back((data, eof)));
+            if sending.get_value() {
+                return;
+            }
+            sending.set_value(true);
+            spawn_local(async move {
+                while let Some((data, eof)) = pending.try_update_value(|p| p.pop_front()).flatten()
+                {
+                    if let Err(msg) = self.send_input(&id, data, eof).await {
+                        self.state.message.set(Some(msg));
+                    }
+                }
+                sending.set_value(false);
             });
         })
     }

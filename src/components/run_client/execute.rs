@@ -33,11 +33,29 @@ impl Client {
         };
         self.run_id.set(Some(id.clone()));
         let language = self.state.language.get_untracked();
-        self.state.run.set(Some(Run::new(id.clone(), language, "")));
-        if self.follow(&id).await? {
+        let interactive = self.state.stdin.with_untracked(|s| s.is_empty());
+        self.state.typed.set(Vec::new());
+        self.state.input_open.set(interactive);
+        self.state.run.set(Some(Run {
+            interactive,
+            ..Run::new(id.clone(), language, "")
+        }));
+        let followed = self.follow(&id).await;
+        self.state.input_open.set(false);
+        if followed? {
             return Ok(());
         }
         self.recover(&id).await
+    }
+
+    /// Sends typed input to the run (through the server function); a run that has just
+    /// ended takes none, and that is no error to show (its result says how it ended).
+    pub(super) async fn send_input(self, id: &str, data: String, eof: bool) -> Result<(), String> {
+        match crate::api::runs::send_stdin(id.to_string(), data, eof).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.status() == 409 => Ok(()),
+            Err(e) => Err(e.public().message),
+        }
     }
 
     /// Sends the run: its id once accepted, `None` when the guest's daily quota refused it.
@@ -46,6 +64,8 @@ impl Client {
             "language": self.state.language.get_untracked(),
             "code": self.state.code.get_untracked(),
             "stdin": self.state.stdin.get_untracked(),
+            // Without input given up front, the program reads what is typed while it runs.
+            "interactive": self.state.stdin.with_untracked(|s| s.is_empty()),
         });
         let resp = Request::post("/api/v1/runs")
             .json(&body)

@@ -2,6 +2,7 @@
 //! their output followed live, and Stop. On the server (and so without JavaScript) the
 //! controls are inert: the editor's form posts to the no-JavaScript run instead.
 
+use crate::components::output::Typed;
 use crate::model::{LanguageInfo, QuotaInfo, Run};
 use leptos::prelude::*;
 
@@ -25,6 +26,11 @@ pub struct Signals {
     pub message: RwSignal<Option<String>>,
     /// A guest's runs left today; `None` for a signed-in user.
     pub quota: RwSignal<Option<QuotaInfo>>,
+    /// What was typed into the run on screen, echoed in its output.
+    pub typed: RwSignal<Typed>,
+    /// The run on screen takes typed input now (it runs interactively and its input has
+    /// not ended).
+    pub input_open: RwSignal<bool>,
 }
 
 /// What the editor's controls call.
@@ -36,6 +42,9 @@ pub struct Actions {
     pub stop: Callback<()>,
     /// Switch to another language, with that language's draft.
     pub switch: Callback<String>,
+    /// Type into the running program: the text (a line with its newline), and whether
+    /// input ends after it.
+    pub input: Callback<(String, bool)>,
 }
 
 impl Actions {
@@ -54,6 +63,7 @@ impl Actions {
                 start: Callback::new(|_: ()| {}),
                 stop: Callback::new(|_: ()| {}),
                 switch: Callback::new(|_: String| {}),
+                input: Callback::new(|_: (String, bool)| {}),
             }
         }
     }

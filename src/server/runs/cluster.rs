@@ -59,7 +59,14 @@ impl Runs {
         };
         let (mirror, _) = self.streams.writer(&id);
         let source = (!is_user).then(|| Source::of(&job.request));
-        let live = Arc::new(LiveRun::new(owner.clone(), run.clone(), source, Some(mirror), true));
+        let live = Arc::new(LiveRun::new(
+            owner.clone(),
+            run.clone(),
+            source,
+            Some(mirror),
+            true,
+            None,
+        ));
         self.live
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -272,7 +279,18 @@ impl Runs {
         };
         let (mirror, written) = self.streams.writer(&job.id);
         let source = matches!(job.owner, Owner::Guest(_)).then(|| Source::of(&job.request));
-        let live = Arc::new(LiveRun::new(job.owner.clone(), run, source, Some(mirror), false));
+        let input_limit = job
+            .request
+            .interactive
+            .then_some(self.engine.config().max_stdin_bytes);
+        let live = Arc::new(LiveRun::new(
+            job.owner.clone(),
+            run,
+            source,
+            Some(mirror),
+            false,
+            input_limit,
+        ));
         self.live
             .lock()
             .unwrap_or_else(|p| p.into_inner())

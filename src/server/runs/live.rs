@@ -9,9 +9,10 @@
 
 use crate::model::{Run, RunStatus};
 use crate::server::auth::Owner;
+use crate::server::sandbox::Typed;
 use futures::stream::{self, BoxStream, StreamExt};
 use serde::{Deserialize, Serialize};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -41,6 +42,10 @@ pub struct LiveRun {
     finished: watch::Sender<bool>,
     /// Where each event is copied as it happens (the run's Redis stream), if anywhere.
     mirror: Option<mpsc::UnboundedSender<Numbered>>,
+    /// An interactive run's open input (`None` for a run whose input was given up front).
+    input: Mutex<Option<Input>>,
+    /// The program's end of that input, taken by the engine when the run starts.
+    typed: Mutex<Option<Typed>>,
 }
 
 struct Inner {
@@ -50,16 +55,37 @@ struct Inner {
     log: Vec<Numbered>,
 }
 
+/// Where typed input goes until its end, and how much of it has gone.
+struct Input {
+    /// `None` once the end of input was sent.
+    tx: Option<mpsc::UnboundedSender<Vec<u8>>>,
+    sent: usize,
+    limit: usize,
+}
+
+/// Why typed input was not taken.
+#[derive(Debug, PartialEq, Eq)]
+pub enum InputRefusal {
+    /// The run has finished.
+    NotRunning,
+    /// The run's input was given up front, or its end was sent already.
+    Closed,
+    /// The run's typed input would pass its limit (bytes).
+    TooMuch(usize),
+}
+
 impl LiveRun {
     /// A queued run of `owner`'s: its first event (1) is the `queued` status. Events are
     /// copied to `mirror` as they happen (the first one too when `mirror_first`: an
-    /// executor's copy of a run starts after the web node's `queued`).
+    /// executor's copy of a run starts after the web node's `queued`). For an
+    /// interactive run, `input_limit` bounds the bytes typed into it in total.
     pub(super) fn new(
         owner: Owner,
         run: Run,
         source: Option<super::Source>,
         mirror: Option<mpsc::UnboundedSender<Numbered>>,
         mirror_first: bool,
+        input_limit: Option<usize>,
     ) -> LiveRun {
         let first = RunEvent::Status(run.status);
         if let Some(m) = mirror.as_ref().filter(|_| mirror_first) {
@@ -67,6 +93,18 @@ impl LiveRun {
         }
         let (latest, _) = watch::channel(1);
         let (finished, _) = watch::channel(false);
+        let (input, typed) = match input_limit {
+            Some(limit) => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                let input = Input {
+                    tx: Some(tx),
+                    sent: 0,
+                    limit,
+                };
+                (Some(input), Some(Arc::new(tokio::sync::Mutex::new(rx))))
+            }
+            None => (None, None),
+        };
         LiveRun {
             owner,
             source,
@@ -78,7 +116,50 @@ impl LiveRun {
             cancel: CancellationToken::new(),
             finished,
             mirror,
+            input: Mutex::new(input),
+            typed: Mutex::new(typed),
         }
+    }
+
+    /// The program's end of an interactive run's input (once).
+    pub(super) fn take_typed(&self) -> Option<Typed> {
+        self.typed.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    /// Passes `data` (then, with `eof`, the end of input) to the program, or holds it
+    /// until the program starts when the run is queued.
+    /// Whether typed input is taken here: an interactive run this process executes
+    /// (a web node's copy of a queued run passes input on through Redis instead).
+    pub(super) fn takes_input(&self) -> bool {
+        self.input
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
+    pub(super) fn send_input(&self, data: &str, eof: bool) -> Result<(), InputRefusal> {
+        if self.snapshot().status == RunStatus::Finished {
+            return Err(InputRefusal::NotRunning);
+        }
+        let mut guard = self.input.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(input) = guard.as_mut() else {
+            return Err(InputRefusal::Closed);
+        };
+        let Some(tx) = &input.tx else {
+            return Err(InputRefusal::Closed);
+        };
+        if input.sent + data.len() > input.limit {
+            return Err(InputRefusal::TooMuch(input.limit));
+        }
+        // The engine drops its end when the program has ended.
+        if !data.is_empty() && tx.send(data.as_bytes().to_vec()).is_err() {
+            return Err(InputRefusal::NotRunning);
+        }
+        input.sent += data.len();
+        if eof {
+            input.tx = None;
+        }
+        Ok(())
     }
 
     /// The run as it is now.

@@ -11,7 +11,7 @@ pub mod program;
 mod queue;
 mod shared;
 
-pub use live::{LiveRun, Numbered, RunEvent};
+pub use live::{InputRefusal, LiveRun, Numbered, RunEvent};
 pub use queue::{Claimed, Job, Queue};
 
 use crate::error::AppError;
@@ -27,7 +27,7 @@ use crate::server::store::{RunStore, MAX_PER_PAGE};
 use events::EventStreams;
 use futures::stream::{self, BoxStream, StreamExt};
 use serde::{Deserialize, Serialize};
-use shared::Shared;
+use shared::{Shared, TypedInput};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -56,6 +56,20 @@ pub struct NewRun {
     /// Standard input, at most `MAX_STDIN_BYTES` bytes (default 65536).
     #[serde(default)]
     pub stdin: Option<String>,
+    /// Keep the program's stdin open after `stdin` for input typed while it runs
+    /// (see [`Runs::send_input`]).
+    #[serde(default)]
+    pub interactive: bool,
+}
+
+/// Input typed into a running program: `POST /api/v1/runs/{id}/stdin`.
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+pub struct NewInput {
+    #[serde(default)]
+    pub data: String,
+    /// Ends the program's input after `data`.
+    #[serde(default)]
+    pub eof: bool,
 }
 
 /// A run just accepted. A user's keeps what made it (the history reopens it); a
@@ -67,7 +81,10 @@ fn accepted_run(
     lang: &sandbox::Language,
     id: String,
 ) -> Run {
-    let run = Run::new(id, lang.id, now_rfc3339());
+    let run = Run {
+        interactive: req.interactive,
+        ..Run::new(id, lang.id, now_rfc3339())
+    };
     if !is_user {
         return run;
     }
@@ -218,7 +235,12 @@ impl Runs {
                         runs.stop_here(id);
                     }
                 };
-                shared.listen(alive, stop_here).await;
+                let input_here = |input: TypedInput| {
+                    if let Some(runs) = weak.upgrade() {
+                        runs.input_here(input);
+                    }
+                };
+                shared.listen(alive, stop_here, input_here).await;
             });
             rt.spawn(write_pending_runs(Arc::downgrade(&runs)));
             if runs.role == Role::Executor {
@@ -300,8 +322,18 @@ impl Runs {
         let is_user = matches!(owner, Owner::User(_));
         let run = accepted_run(is_user, &req, &program, lang, id);
         let source = (!is_user).then(|| Source::of(&req));
+        let input_limit = req
+            .interactive
+            .then_some(self.engine.config().max_stdin_bytes);
         let (mirror, _) = self.streams.writer(&run.id);
-        let live = Arc::new(LiveRun::new(owner, run.clone(), source, Some(mirror), true));
+        let live = Arc::new(LiveRun::new(
+            owner,
+            run.clone(),
+            source,
+            Some(mirror),
+            true,
+            input_limit,
+        ));
         self.live
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -417,7 +449,8 @@ impl Runs {
             ticket,
             lang,
             program,
-            stdin,
+            &stdin,
+            live.take_typed(),
             &on_event,
             &live.cancel,
         ));
@@ -688,6 +721,108 @@ impl Runs {
         }
     }
 
+    /// Passes input typed by `viewer` to their interactive run `id` while it is queued
+    /// (held until the program starts) or running: `data` as it is (a line needs its
+    /// `\n`), then the end of input when `eof`. Each request and a run's typed input in
+    /// all are bounded by the stdin limit (413). 404 for anyone else's run, 409
+    /// `run_not_running` once it has finished, 409 `input_closed` when its input was
+    /// given up front or has ended, 422 for a request that carries nothing.
+    pub async fn send_input(
+        &self,
+        id: &str,
+        viewer: &Owner,
+        input: NewInput,
+    ) -> Result<(), AppError> {
+        let limit = self.engine.config().max_stdin_bytes;
+        if input.data.len() > limit {
+            return Err(AppError::PayloadTooLarge(format!(
+                "The input is {} bytes; the limit is {limit} bytes.",
+                input.data.len()
+            )));
+        }
+        if input.data.is_empty() && !input.eof {
+            return Err(AppError::invalid(
+                "empty_input",
+                "Send some data, or \"eof\": true to end the program's input.",
+            ));
+        }
+        if let Some(live) = self.live(id, viewer) {
+            let run = live.snapshot();
+            if live.takes_input() || !run.interactive || run.status == RunStatus::Finished {
+                return live
+                    .send_input(&input.data, input.eof)
+                    .map_err(input_refused);
+            }
+            // This node's copy of a run an executor holds: on to the executor.
+            return self
+                .deliver_input(TypedInput {
+                    id: id.to_string(),
+                    data: input.data,
+                    eof: input.eof,
+                })
+                .await;
+        }
+        if !is_run_id(id) {
+            return Err(AppError::NotFound);
+        }
+        match self.shared.load(id).await {
+            Some(s) if &s.owner == viewer => {
+                if s.run.status == RunStatus::Finished {
+                    return Err(input_refused(InputRefusal::NotRunning));
+                }
+                if !s.run.interactive {
+                    return Err(input_refused(InputRefusal::Closed));
+                }
+                self.deliver_input(TypedInput {
+                    id: id.to_string(),
+                    data: input.data,
+                    eof: input.eof,
+                })
+                .await
+            }
+            // A user's run that Redis has let go of is in the history, finished.
+            _ => match self.get(id, viewer).await {
+                Some(_) => Err(input_refused(InputRefusal::NotRunning)),
+                None => Err(AppError::NotFound),
+            },
+        }
+    }
+
+    /// Carries input to a run that executes on another instance (its owner checked).
+    /// The one place that knows how input travels between machines: Redis pub/sub
+    /// today, counted against the run's limit in Redis first.
+    async fn deliver_input(&self, input: TypedInput) -> Result<(), AppError> {
+        let limit = self.engine.config().max_stdin_bytes;
+        match self.shared.send_input(&input, limit).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(input_refused(InputRefusal::TooMuch(limit))),
+            Err(e) => {
+                tracing::warn!(run = %input.id, error = %e, "could not pass typed input on through Redis");
+                Err(AppError::unavailable(
+                    "redis_unavailable",
+                    "The input could not be passed to the program right now. Please try again.",
+                    2,
+                ))
+            }
+        }
+    }
+
+    /// Passes input another instance received to a run executing here (that instance
+    /// has checked the owner). Input for a run not here is not ours.
+    fn input_here(&self, input: TypedInput) {
+        let live = self
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&input.id)
+            .cloned();
+        if let Some(l) = live {
+            if let Err(e) = l.send_input(&input.data, input.eof) {
+                tracing::info!(run = %input.id, refusal = ?e, "typed input from another instance was not taken");
+            }
+        }
+    }
+
     /// A page of the signed-in caller's history, from the query as given (strings, as
     /// both the API and the pages receive them).
     pub async fn history(
@@ -805,6 +940,23 @@ const SHUTDOWN_WRITES: Duration = Duration::from_secs(15);
 
 /// How long an events stream waits for a run that executes on another instance.
 const EVENTS_WAIT_LIMIT: Duration = Duration::from_secs(120);
+
+/// The contract's answer to input a run did not take.
+fn input_refused(r: InputRefusal) -> AppError {
+    match r {
+        InputRefusal::NotRunning => AppError::conflict(
+            "run_not_running",
+            "The run has finished: it takes no more input.",
+        ),
+        InputRefusal::Closed => AppError::conflict(
+            "input_closed",
+            "This run's input has ended (it was given up front, or its end was sent).",
+        ),
+        InputRefusal::TooMuch(limit) => {
+            AppError::PayloadTooLarge(format!("A run takes at most {limit} bytes of typed input."))
+        }
+    }
+}
 
 /// The user id of a signed-in caller; guests get a 401.
 fn signed_in(caller: &Caller) -> Result<&str, AppError> {

@@ -259,6 +259,7 @@ mod tests {
             args: None,
             limits: None,
             stdin: None,
+            interactive: false,
         }
     }
 

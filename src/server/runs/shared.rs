@@ -1,6 +1,7 @@
 //! What app instances share about runs through Redis: each run's state (so any instance
-//! answers for it) and two channels, one asking the instance that executes a run to stop
-//! it, one telling every instance that a run has finished.
+//! answers for it) and three channels, one asking the instance that executes a run to
+//! stop it, one carrying input typed into a run to the instance that executes it, one
+//! telling every instance that a run has finished.
 
 use crate::model::Run;
 use crate::server::auth::Owner;
@@ -15,6 +16,17 @@ use tokio::sync::broadcast;
 const STOP_CHANNEL: &str = "own-ide:stop";
 /// The channel on which an instance tells the others that a run finished (payload: its id).
 const FINISHED_CHANNEL: &str = "own-ide:finished";
+/// The channel carrying typed input to the instance that executes a run (payload: a
+/// [`TypedInput`] as JSON).
+const INPUT_CHANNEL: &str = "own-ide:stdin";
+
+/// Input typed into a run through an instance that does not execute it.
+#[derive(Serialize, Deserialize)]
+pub struct TypedInput {
+    pub id: String,
+    pub data: String,
+    pub eof: bool,
+}
 
 /// A run's state as kept in Redis.
 #[derive(Serialize, Deserialize)]
@@ -94,6 +106,32 @@ impl Shared {
         self.finished.subscribe()
     }
 
+    /// Sends typed input to every instance (the one executing the run passes it on),
+    /// after counting its bytes against the run's `limit` in Redis: `Ok(false)` when it
+    /// would pass the limit (nothing is sent). `Err` when Redis is unavailable.
+    pub async fn send_input(&self, input: &TypedInput, limit: usize) -> Result<bool, String> {
+        let mut conn = self.redis.conn().await.map_err(|e| e.to_string())?;
+        let key = format!("own-ide:run:{}:typed", input.id);
+        let len = input.data.len() as i64;
+        let (total, _): (i64, bool) = redis::pipe()
+            .atomic()
+            .incr(&key, len)
+            .expire(&key, self.ttl as i64)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        if total > limit as i64 {
+            let _: Result<i64, _> = conn.decr(&key, len).await;
+            return Ok(false);
+        }
+        let json = serde_json::to_string(input).map_err(|e| e.to_string())?;
+        let _: u64 = conn
+            .publish(INPUT_CHANNEL, json)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(true)
+    }
+
     async fn publish(&self, channel: &str, id: &str) {
         if let Ok(mut conn) = self.redis.conn().await {
             let sent: Result<u64, _> = conn.publish(channel, id).await;
@@ -103,14 +141,19 @@ impl Shared {
         }
     }
 
-    /// Listens to both channels while `alive()` holds, reconnecting a second after Redis
-    /// goes away. Finished-run ids go to the `finished_runs` receivers; stop requests to
-    /// `stop_here`.
-    pub async fn listen(&self, alive: impl Fn() -> bool, stop_here: impl Fn(&str)) {
+    /// Listens to the three channels while `alive()` holds, reconnecting a second after
+    /// Redis goes away. Finished-run ids go to the `finished_runs` receivers; stop
+    /// requests to `stop_here`; typed input to `input_here`.
+    pub async fn listen(
+        &self,
+        alive: impl Fn() -> bool,
+        stop_here: impl Fn(&str),
+        input_here: impl Fn(TypedInput),
+    ) {
         while alive() {
             if let Some(mut pubsub) = self.redis.pubsub().await {
                 if pubsub
-                    .subscribe(&[STOP_CHANNEL, FINISHED_CHANNEL])
+                    .subscribe(&[STOP_CHANNEL, FINISHED_CHANNEL, INPUT_CHANNEL])
                     .await
                     .is_ok()
                 {
@@ -119,13 +162,19 @@ impl Shared {
                         if !alive() {
                             return;
                         }
-                        let Ok(id) = msg.get_payload::<String>() else {
+                        let Ok(payload) = msg.get_payload::<String>() else {
                             continue;
                         };
-                        if msg.get_channel_name() == FINISHED_CHANNEL {
-                            let _ = self.finished.send(id);
-                        } else {
-                            stop_here(&id);
+                        match msg.get_channel_name() {
+                            FINISHED_CHANNEL => {
+                                let _ = self.finished.send(payload);
+                            }
+                            INPUT_CHANNEL => {
+                                if let Ok(input) = serde_json::from_str(&payload) {
+                                    input_here(input);
+                                }
+                            }
+                            _ => stop_here(&payload),
                         }
                     }
                 }

@@ -7,6 +7,7 @@ use super::languages::Language;
 use super::pool::Pools;
 use super::protocol;
 use super::slots::{Place, Slots};
+pub use super::step::Typed;
 use super::step::{Attached, StepEnd, Stream};
 use super::sweep::{self, Liveness};
 use super::verdict::{self, Step};
@@ -368,12 +369,16 @@ impl Engine {
 
     /// Runs `program` with `stdin` in a fresh container. Waits for a free slot first (the
     /// ticket proves there is room in the queue). `cancel` stops the run at any point.
+    /// With `typed` (an interactive run) the program's stdin stays open after `stdin`
+    /// for what is typed while it runs, and the interactive time limit applies.
+    #[allow(clippy::too_many_arguments)]
     pub async fn execute(
         &self,
         ticket: Ticket,
         lang: &'static Language,
         program: &Program,
         stdin: &str,
+        typed: Option<Typed>,
         on_event: &(dyn Fn(Event) + Send + Sync),
         cancel: &CancellationToken,
     ) -> Outcome {
@@ -437,7 +442,15 @@ impl Engine {
         };
         let mut _demote = demote_later(&container);
         let outcome = match self
-            .run_in(&container, lang, program, stdin, on_event, cancel)
+            .run_in(
+                &container,
+                lang,
+                program,
+                stdin,
+                typed.as_ref(),
+                on_event,
+                cancel,
+            )
             .await
         {
             Ok(outcome) => outcome,
@@ -453,9 +466,17 @@ impl Engine {
                     }
                 };
                 _demote = demote_later(&container);
-                self.run_in(&container, lang, program, stdin, on_event, cancel)
-                    .await
-                    .unwrap_or_else(|DeadOnArrival| Outcome::bare(Verdict::InternalError))
+                self.run_in(
+                    &container,
+                    lang,
+                    program,
+                    stdin,
+                    typed.as_ref(),
+                    on_event,
+                    cancel,
+                )
+                .await
+                .unwrap_or_else(|DeadOnArrival| Outcome::bare(Verdict::InternalError))
             }
         };
         if outcome.truncated
@@ -470,21 +491,32 @@ impl Engine {
     }
 
     /// The compile step (if the language has one), then the run step, then the verdict.
+    #[allow(clippy::too_many_arguments)]
     async fn run_in(
         &self,
         c: &Container,
         lang: &Language,
         program: &Program,
         stdin: &str,
+        typed: Option<&Typed>,
         on_event: &(dyn Fn(Event) + Send + Sync),
         cancel: &CancellationToken,
     ) -> Result<Outcome, DeadOnArrival> {
         let commands = protocol::commands(lang, program);
+        let run_limit = if typed.is_some() {
+            self.cfg.interactive_time_limit.max(program.time)
+        } else {
+            program.time
+        };
+        // Whole seconds (the kernel's unit), never below the wall-clock limit.
+        let cpu_limit_s = program.time.as_secs_f64().ceil().max(1.0) as u64;
         let Some(mut attached) = Attached::new(
             c,
             program,
             &commands,
             stdin,
+            typed,
+            cpu_limit_s,
             self.cfg.max_output_bytes,
             cancel,
         ) else {
@@ -528,7 +560,7 @@ impl Engine {
                 Stream::Err => Event::Stderr(text),
             })
         };
-        let ran = attached.run(program.time, early, &on_text).await;
+        let ran = attached.run(run_limit, early, &on_text).await;
         if matches!(ran.end, StepEnd::DeadOnArrival) {
             return Err(DeadOnArrival);
         }
@@ -536,7 +568,10 @@ impl Engine {
         if matches!(ran.end, StepEnd::Compiled(_)) {
             tracing::error!("a second compile report during the run step");
         }
-        let judged = verdict::judge(Step::Run, &ran.end, limit_kb);
+        let mut judged = verdict::judge(Step::Run, &ran.end, limit_kb);
+        if typed.is_some() {
+            judged = verdict::cpu_limited(judged, cpu_limit_s * 1000);
+        }
         let mut stderr = ran.stderr;
         if let StepEnd::Vanished { code, .. } = ran.end {
             if code <= 128 {
@@ -616,8 +651,9 @@ impl Engine {
         else {
             return 0;
         };
-        let threshold =
-            self.cfg.compile_time_limit + self.cfg.run_time_limit + self.cfg.sweep_margin;
+        let threshold = self.cfg.compile_time_limit
+            + self.cfg.run_time_limit.max(self.cfg.interactive_time_limit)
+            + self.cfg.sweep_margin;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default()

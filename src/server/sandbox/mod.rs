@@ -12,7 +12,7 @@ mod step;
 mod sweep;
 mod verdict;
 
-pub use engine::{Engine, Event, Outcome, Program, Refusal, Ticket};
+pub use engine::{Engine, Event, Outcome, Program, Refusal, Ticket, Typed};
 pub use languages::{find as find_language, Language, LanguageFilter, LanguageId, LANGUAGES};
 pub use sweep::Liveness;
 pub use verdict::signal_number;

@@ -23,11 +23,18 @@ pub(super) fn nonce() -> String {
 }
 
 /// Everything the supervisor reads, written at once: the header `<nonce> <payload_len>`,
-/// the payload, then the program's stdin, which the supervisor leaves in the pipe. The
+/// (then ` cpu=<s>` when the program's CPU time is limited), the payload, then the
+/// program's stdin, which the supervisor leaves in the pipe. The
 /// payload is records `<name> <size>\n<bytes>`: one per source file, then the commands
 /// (`:compile` once, `:run` once per word), which a warm container, started before its
 /// run was known, cannot have in its argv.
-pub(super) fn input(nonce: &str, program: &Program, commands: &Commands, stdin: &str) -> Vec<u8> {
+pub(super) fn input(
+    nonce: &str,
+    program: &Program,
+    commands: &Commands,
+    stdin: &str,
+    cpu_limit_s: Option<u64>,
+) -> Vec<u8> {
     let mut payload = Vec::new();
     let mut record = |name: &str, bytes: &[u8]| {
         payload.extend_from_slice(format!("{name} {}\n", bytes.len()).as_bytes());
@@ -42,7 +49,8 @@ pub(super) fn input(nonce: &str, program: &Program, commands: &Commands, stdin: 
     for word in &commands.run {
         record(":run", word.as_bytes());
     }
-    let mut all = format!("{nonce} {}\n", payload.len()).into_bytes();
+    let cpu = cpu_limit_s.map(|s| format!(" cpu={s}")).unwrap_or_default();
+    let mut all = format!("{nonce} {}{cpu}\n", payload.len()).into_bytes();
     all.extend_from_slice(&payload);
     all.extend_from_slice(stdin.as_bytes());
     all
@@ -282,7 +290,7 @@ mod tests {
         let c = commands(py, &p);
         assert_eq!(c.compile, None);
         assert_eq!(c.run, ["python3", "-u", "main.py", "a b"]);
-        let framed = String::from_utf8(input("abc", &p, &c, "x\ny")).unwrap();
+        let framed = String::from_utf8(input("abc", &p, &c, "x\ny", None)).unwrap();
         assert_eq!(
             framed,
             "abc 65\nmain.py 8\nprint(1):run 7\npython3:run 2\n-u:run 7\nmain.py:run 3\na bx\ny"

@@ -9,8 +9,10 @@ use super::protocol::{self, Report};
 use bollard::container::LogOutput;
 use futures::StreamExt;
 use std::ops::ControlFlow;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
@@ -119,19 +121,28 @@ pub(super) struct Attached<'a> {
 
 impl<'a> Attached<'a> {
     /// Takes the container's streams and feeds the supervisor its input (nonce,
-    /// files, commands, `stdin`); `None` if the streams were already taken.
+    /// files, commands, `stdin`, then whatever is `typed`, with the CPU limit in seconds
+    /// for an interactive run); `None` if the streams were already taken.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         container: &'a Container,
         program: &Program,
         commands: &protocol::Commands,
         stdin: &str,
+        typed: Option<&Typed>,
+        cpu_limit_s: u64,
         cap: usize,
         cancel: &'a CancellationToken,
     ) -> Option<Self> {
         let since = std::time::SystemTime::now();
         let io = container.take_io()?;
         let nonce = protocol::nonce();
-        let feeder = feed(io.input, protocol::input(&nonce, program, commands, stdin));
+        let feeder = feed(
+            io.input,
+            // Typed input makes the wall-clock limit a person's: CPU time keeps the usual one.
+            protocol::input(&nonce, program, commands, stdin, typed.map(|_| cpu_limit_s)),
+            typed.cloned(),
+        );
         Some(Attached {
             container,
             output: io.output,
@@ -296,14 +307,33 @@ impl<'a> Attached<'a> {
     }
 }
 
-/// Writes `input` to a process's stdin, then closes it, from its own task: a program that
-/// writes before it reads must not dead-lock against us. Dropping the handle stops it.
+/// Input typed while the program runs (an interactive run): chunks in the order they
+/// were sent; the channel's end is the program's end of input. Shared, so that a run
+/// retried on a fresh container (see `DeadOnArrival`) reads the same channel.
+pub type Typed = Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Vec<u8>>>>;
+
+/// Writes `input` to a process's stdin, then whatever is `typed` (if the run is
+/// interactive) as it comes, then closes it, from its own task: a program that writes
+/// before it reads must not dead-lock against us. Each chunk is flushed on its own, so
+/// the program sees a line as soon as it was sent. Dropping the handle stops it.
 fn feed(
     mut writer: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
     input: Vec<u8>,
+    typed: Option<Typed>,
 ) -> AbortOnDropHandle<()> {
     AbortOnDropHandle::new(tokio::spawn(async move {
-        let _ = writer.write_all(&input).await;
+        if writer.write_all(&input).await.is_err() {
+            return;
+        }
+        if let Some(typed) = typed {
+            let _ = writer.flush().await;
+            let mut typed = typed.lock_owned().await;
+            while let Some(chunk) = typed.recv().await {
+                if writer.write_all(&chunk).await.is_err() || writer.flush().await.is_err() {
+                    return;
+                }
+            }
+        }
         let _ = writer.shutdown().await;
     }))
 }

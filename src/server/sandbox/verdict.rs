@@ -82,6 +82,23 @@ pub(super) fn judge(step: Step, end: &StepEnd, memory_limit_kb: u64) -> Judgemen
     }
 }
 
+/// An interactive run's program has a CPU-time limit (its wall-clock limit is a
+/// person's): killed by it (`SIGXCPU`, or `SIGKILL` a second later) after using that much
+/// CPU, which only `wait4` measures, is a time limit. A program that raises either signal
+/// itself without the CPU time stays a runtime error.
+pub(super) fn cpu_limited(j: Judgement, limit_ms: u64) -> Judgement {
+    let by_limit = matches!(j.signal.as_deref(), Some("SIGXCPU" | "SIGKILL"))
+        && j.cpu_time_ms.is_some_and(|cpu| cpu + 100 >= limit_ms);
+    if j.verdict == Verdict::RuntimeError && by_limit {
+        Judgement {
+            verdict: Verdict::TimeLimit,
+            ..j
+        }
+    } else {
+        j
+    }
+}
+
 /// The usual name of a signal number.
 pub fn signal_name(sig: i64) -> String {
     let name = match sig {
@@ -114,6 +131,34 @@ pub fn signal_number(name: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cpu_limit_of_an_interactive_run_is_a_time_limit() {
+        let killed = |signal: &str, cpu: u64| Judgement {
+            verdict: Verdict::RuntimeError,
+            exit_code: None,
+            signal: Some(signal.into()),
+            memory_kb: Some(1),
+            cpu_time_ms: Some(cpu),
+        };
+        assert_eq!(
+            cpu_limited(killed("SIGXCPU", 5003), 5000).verdict,
+            Verdict::TimeLimit
+        );
+        assert_eq!(
+            cpu_limited(killed("SIGKILL", 6001), 5000).verdict,
+            Verdict::TimeLimit
+        );
+        // Raised by the program itself, without the CPU time: its own doing.
+        assert_eq!(
+            cpu_limited(killed("SIGXCPU", 20), 5000).verdict,
+            Verdict::RuntimeError
+        );
+        assert_eq!(
+            cpu_limited(killed("SIGSEGV", 9000), 5000).verdict,
+            Verdict::RuntimeError
+        );
+    }
     use crate::server::sandbox::protocol::Report;
 
     const LIMIT_KB: u64 = 256 * 1024;
