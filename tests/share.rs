@@ -299,7 +299,7 @@ async fn mongodb_down_is_a_503_that_stores_and_counts_nothing() {
 async fn the_shared_page_is_complete_without_javascript() {
     let state = common::state().await;
     let mut guest = Client::new(&state);
-    let code = "# greets\nname = input()\nprint(f'Hi <{name}>')\n";
+    let code = "# greets\nname = input()\nprint(f'Hi <{name}>')  # \"/><script>alert(1)</script>\n";
     let run = guest.run("python", code, "Ada").await;
     let slug = share(&mut guest, run["id"].as_str().unwrap()).await;
 
@@ -329,6 +329,8 @@ async fn the_shared_page_is_complete_without_javascript() {
         "{html}"
     );
     assert!(html.contains(r#"name="twitter:card""#), "{html}");
+    // Code is text everywhere, in the page and in the preview tags.
+    assert!(!html.contains("<script>alert(1)"), "{html}");
     // A fork starts a new draft from it, with or without JavaScript.
     assert!(html.contains(&format!(r#"href="/?fork={slug}""#)), "{html}");
     let r = reader.page(&format!("/?fork={slug}")).await;
