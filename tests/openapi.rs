@@ -97,6 +97,11 @@ async fn the_description_names_every_route_with_its_statuses_and_headers() {
             &["204", "401", "403", "404", "503"],
         ),
         ("/api/v1/openapi.json", "get", &["200", "401"]),
+        (
+            "/api/v1/runs/{id}/stdin",
+            "post",
+            &["202", "400", "401", "403", "404", "409", "413", "415", "422"],
+        ),
     ];
     for (path, method, statuses) in expect {
         let op = &doc["paths"][path][method];
@@ -128,7 +133,7 @@ async fn the_description_names_every_route_with_its_statuses_and_headers() {
         }
     }
     let paths = doc["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 12, "{:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(paths.len(), 13, "{:?}", paths.keys().collect::<Vec<_>>());
     // The rate-limit headers, old and new, on a run's answers.
     for status in ["200", "202", "429"] {
         let headers = &doc["paths"]["/api/v1/runs"]["post"]["responses"][status]["headers"];
