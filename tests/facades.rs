@@ -408,9 +408,14 @@ async fn refusals_are_in_judge0_shapes() {
             "must be less than or equal to 262144",
         ),
         (
-            json!({"language_id": 71, "source_code": "print(1)", "wall_time_limit": 1}),
+            json!({"language_id": 71, "source_code": "print(1)", "wall_time_limit": 0.01}),
             "wall_time_limit",
-            "must be greater than or equal to 5",
+            "must be greater than or equal to 0.1",
+        ),
+        (
+            json!({"language_id": 71, "source_code": "print(1)", "memory_limit": 1000}),
+            "memory_limit",
+            "must be greater than or equal to 16384",
         ),
         (
             json!({"language_id": 9999, "source_code": "print(1)"}),
@@ -419,9 +424,9 @@ async fn refusals_are_in_judge0_shapes() {
         ),
         (json!({"language_id": 71}), "source_code", "can't be blank"),
         (
-            json!({"language_id": 71, "source_code": "print(1)", "command_line_arguments": "a b"}),
+            json!({"language_id": 71, "source_code": "print(1)", "command_line_arguments": "a 'b"}),
             "command_line_arguments",
-            "setting command line arguments is not allowed",
+            "has a quote that is not closed",
         ),
         (
             json!({"language_id": 71, "source_code": "print(1)", "additional_files": "UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA=="}),
@@ -744,5 +749,123 @@ async fn piston_runtimes_and_execute() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json()["run"]["stdout"], "5\n");
+    common::finish(state).await;
+}
+
+/// A Python program that keeps a CPU busy for two seconds, then says so.
+const BUSY_2S: &str =
+    "import time\nt = time.time()\nwhile time.time() - t < 2:\n    pass\nprint('done')\n";
+/// A Python program that fills 100 MB, then says so.
+const FILL_100MB: &str = "x = b'x' * (100 * 1024 * 1024)\nprint('done')\n";
+
+#[tokio::test]
+async fn judge0_limits_and_arguments_reach_the_run() {
+    let state = common::state().await;
+    let mut j = Judge0::user(&state).await;
+
+    // The same programs finish within the defaults and are stopped by lower limits.
+    let s = j.run(python(BUSY_2S)).await;
+    assert_eq!(
+        (s["status"]["id"].clone(), s["stdout"].clone()),
+        (json!(3), json!("done\n")),
+        "{s}"
+    );
+    let s = j
+        .run(json!({"language_id": 71, "source_code": BUSY_2S, "cpu_time_limit": 1}))
+        .await;
+    assert_eq!(s["status"]["id"], 5, "{s}");
+    assert_eq!(s["cpu_time_limit"], "1.0");
+    let s = j
+        .run(json!({"language_id": 71, "source_code": BUSY_2S, "wall_time_limit": "1.5"}))
+        .await;
+    assert_eq!(s["status"]["id"], 5, "{s}");
+    assert_eq!(s["wall_time_limit"], "1.5");
+    let s = j.run(python(FILL_100MB)).await;
+    assert_eq!(s["status"]["id"], 3, "{s}");
+    let s = j
+        .run(json!({"language_id": 71, "source_code": FILL_100MB, "memory_limit": 65536}))
+        .await;
+    assert_eq!(s["status"]["id"], 12, "{s}");
+    assert_eq!(s["message"], "Memory limit exceeded");
+    assert_eq!(s["memory_limit"], 65536);
+
+    // Arguments split as bash splits them, after Judge0 deletes $ & ; < > | `.
+    let s = j
+        .run(json!({
+            "language_id": 71,
+            "source_code": "import sys\nprint(sys.argv[1:])",
+            "command_line_arguments": "  a 'b c' \"d e\" f$x;g  ",
+        }))
+        .await;
+    assert_eq!(s["status"]["id"], 3, "{s}");
+    assert_eq!(s["stdout"], "['a', 'b c', 'd e', 'fxg']\n");
+    assert_eq!(s["command_line_arguments"], Value::Null, "not kept: {s}");
+    common::finish(state).await;
+}
+
+#[tokio::test]
+async fn piston_files_args_and_limits_reach_the_run() {
+    let state = common::state().await;
+    let mut p = Piston(Client::new(&state));
+    let r = p
+        .execute(json!({
+            "language": "python",
+            "version": "3",
+            "files": [
+                {"name": "main.py", "content": "import sys, helper\nprint(helper.greet(input()), sys.argv[1:])"},
+                {"name": "helper.py", "content": "def greet(n):\n    return 'Hello, ' + n"},
+            ],
+            "stdin": "Ada\n",
+            "args": ["x", "y z"],
+        }))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["run"]["stdout"], "Hello, Ada ['x', 'y z']\n");
+
+    // C++ of two translation units; the first file unnamed takes the language's name.
+    let r = p
+        .execute(json!({
+            "language": "c++",
+            "version": "*",
+            "files": [
+                {"content": "int twice(int);\n#include <cstdio>\nint main(int c, char** v) { std::printf(\"%d %s\\n\", twice(21), v[1]); }"},
+                {"name": "twice.cpp", "content": "int twice(int x) { return 2 * x; }"},
+            ],
+            "args": ["arg"],
+        }))
+        .await;
+    assert_eq!(r.json()["run"]["stdout"], "42 arg\n", "{}", r.text());
+
+    // Lower limits stop what the defaults let finish.
+    let files = json!([{"content": BUSY_2S}]);
+    let r = p
+        .execute(json!({"language": "python", "version": "*", "files": files}))
+        .await;
+    assert_eq!(r.json()["run"]["stdout"], "done\n", "{}", r.text());
+    let r = p
+        .execute(json!({"language": "python", "version": "*", "files": files, "run_timeout": 1000}))
+        .await;
+    let out = r.json();
+    assert_eq!(
+        (out["run"]["signal"].clone(), out["run"]["status"].clone()),
+        (json!("SIGKILL"), json!("TO")),
+        "{out}"
+    );
+    let files = json!([{"content": FILL_100MB}]);
+    let r = p
+        .execute(json!({"language": "python", "version": "*", "files": files, "run_memory_limit": 64 * 1024 * 1024}))
+        .await;
+    let out = r.json();
+    assert_eq!(out["run"]["message"], "Memory limit exceeded", "{out}");
+    let r = p
+        .execute(
+            json!({"language": "python", "version": "*", "files": files, "compile_timeout": 1000}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("compiling has fixed limits"));
     common::finish(state).await;
 }

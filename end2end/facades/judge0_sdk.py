@@ -100,6 +100,16 @@ check("async_run returns at once with a token", submission.token is not None and
 judge0.wait(client=client, submissions=submission)
 check("a time limit", submission.status == judge0.Status.TIME_LIMIT_EXCEEDED, submission)
 
+# Arguments and a lower time limit, as Submission fields.
+result = judge0.run(client=client, submissions=judge0.Submission(
+    source_code="import sys\nprint(sys.argv[1:])", language=judge0.PYTHON,
+    command_line_arguments="a 'b c'"))
+check("command line arguments", result.stdout == "['a', 'b c']\n", result)
+result = judge0.run(client=client, submissions=judge0.Submission(
+    source_code="import time\nt = time.time()\nwhile time.time() - t < 3:\n    pass\n",
+    language=judge0.PYTHON, cpu_time_limit=1))
+check("a lower time limit", result.status == judge0.Status.TIME_LIMIT_EXCEEDED, result)
+
 # A limit beyond our cap: Judge0's 422 shape, raised by the SDK as an HTTP error.
 try:
     judge0.run(client=client, submissions=judge0.Submission(

@@ -32,16 +32,29 @@ function check(what, ok, detail) {
   }
 }
 
-// Each language reads its input and prints it back with a greeting.
+// Each language reads its input, greets it from a second file where the language has
+// modules, and prints its arguments.
 const programs = {
-  python: ["main.py", "print('Hello, ' + input() + '!')"],
-  "c++": ["main.cpp", "#include <iostream>\n#include <string>\nint main() { std::string s; std::getline(std::cin, s); std::cout << \"Hello, \" << s << \"!\" << std::endl; }\n"],
-  c: ["main.c", "#include <stdio.h>\n#include <string.h>\nint main(void) { char s[64]; if (!fgets(s, sizeof s, stdin)) return 1; s[strcspn(s, \"\\n\")] = 0; printf(\"Hello, %s!\\n\", s); return 0; }\n"],
-  java: ["Main.java", "public class Main { public static void main(String[] a) { System.out.println(\"Hello, \" + new java.util.Scanner(System.in).nextLine() + \"!\"); } }\n"],
-  javascript: ["main.js", "const s = require('fs').readFileSync(0, 'utf8').trim(); console.log(`Hello, ${s}!`);\n"],
-  typescript: ["main.ts", "const s: string = require('fs').readFileSync(0, 'utf8').trim(); console.log(`Hello, ${s}!`);\n"],
-  go: ["main.go", "package main\nimport (\"bufio\"; \"fmt\"; \"os\")\nfunc main() { s := bufio.NewScanner(os.Stdin); s.Scan(); fmt.Printf(\"Hello, %s!\\n\", s.Text()) }\n"],
-  rust: ["main.rs", "use std::io::BufRead;\nfn main() { let mut s = String::new(); std::io::stdin().lock().read_line(&mut s).unwrap(); println!(\"Hello, {}!\", s.trim()); }\n"],
+  python: [
+    ["main.py", "import sys\nfrom greet import greet\nprint(greet(input()), *sys.argv[1:])\n"],
+    ["greet.py", "def greet(name):\n    return 'Hello, ' + name + '!'\n"],
+  ],
+  "c++": [
+    ["main.cpp", "#include <iostream>\n#include <string>\nstd::string greet(const std::string&);\nint main(int argc, char** argv) { std::string s; std::getline(std::cin, s); std::cout << greet(s); for (int i = 1; i < argc; i++) std::cout << ' ' << argv[i]; std::cout << std::endl; }\n"],
+    ["greet.cpp", "#include <string>\nstd::string greet(const std::string& n) { return \"Hello, \" + n + \"!\"; }\n"],
+  ],
+  c: [["main.c", "#include <stdio.h>\n#include <string.h>\nint main(int argc, char** argv) { char s[64]; if (!fgets(s, sizeof s, stdin)) return 1; s[strcspn(s, \"\\n\")] = 0; printf(\"Hello, %s!\", s); for (int i = 1; i < argc; i++) printf(\" %s\", argv[i]); printf(\"\\n\"); return 0; }\n"]],
+  java: [
+    ["Main.java", "public class Main { public static void main(String[] a) { System.out.println(Greet.greet(new java.util.Scanner(System.in).nextLine()) + (a.length > 0 ? \" \" + String.join(\" \", a) : \"\")); } }\n"],
+    ["Greet.java", "public class Greet { static String greet(String n) { return \"Hello, \" + n + \"!\"; } }\n"],
+  ],
+  javascript: [
+    ["main.js", "const { greet } = require('./greet.js');\nconst s = require('fs').readFileSync(0, 'utf8').trim();\nconsole.log([greet(s), ...process.argv.slice(2)].join(' '));\n"],
+    ["greet.js", "exports.greet = (n) => `Hello, ${n}!`;\n"],
+  ],
+  typescript: [["main.ts", "const s: string = require('fs').readFileSync(0, 'utf8').trim();\nconsole.log([`Hello, ${s}!`, ...process.argv.slice(2)].join(' '));\n"]],
+  go: [["main.go", "package main\nimport (\"bufio\"; \"fmt\"; \"os\"; \"strings\")\nfunc main() { s := bufio.NewScanner(os.Stdin); s.Scan(); fmt.Println(strings.Join(append([]string{\"Hello, \" + s.Text() + \"!\"}, os.Args[1:]...), \" \")) }\n"]],
+  rust: [["main.rs", "use std::io::BufRead;\nfn main() { let mut s = String::new(); std::io::stdin().lock().read_line(&mut s).unwrap(); let mut out = vec![format!(\"Hello, {}!\", s.trim())]; out.extend(std::env::args().skip(1)); println!(\"{}\", out.join(\" \")); }\n"]],
 };
 
 const runtimes = await client.runtimes();
@@ -53,23 +66,20 @@ for (const rt of runtimes) {
   const program = programs[rt.language];
   check(`a program for ${rt.language}`, program !== undefined, rt);
   if (!program) continue;
-  // Arguments and limits below the server's are refused until runs take them (issue 15):
-  // the client's defaults (args 1 2 3, run_timeout 3000) are replaced by none and by 0,
-  // Piston's "the server's default".
+  // The client's defaults stand (args 1 2 3, run_timeout 3000, memory -1) except the
+  // compile timeout: compiling has the server's fixed limit, so 0 asks for it.
   const result = await client.execute(rt.language, {
-    files: [{ name: program[0], content: program[1] }],
+    files: program.map(([name, content]) => ({ name, content })),
     stdin: "Piston\n",
-    args: [],
     compileTimeout: 0,
-    runTimeout: 0,
   });
-  check(`execute() ${rt.language} ${rt.version}`,
-    result.run && result.run.stdout === "Hello, Piston!\n" && result.run.code === 0 &&
+  check(`execute() ${rt.language} ${rt.version}, ${program.length} file(s), args and stdin`,
+    result.run && result.run.stdout === "Hello, Piston! 1 2 3\n" && result.run.code === 0 &&
     result.language === rt.language && result.version === rt.version,
     result);
 }
 // An alias and a version range, as Piston resolves them.
-const viaAlias = await client.execute({ language: "py", version: "3.x", files: [{ content: "print(6 * 7)" }], args: [], runTimeout: 0, compileTimeout: 0 });
+const viaAlias = await client.execute({ language: "py", version: "3.x", files: [{ content: "print(6 * 7)" }], compileTimeout: 0 });
 check("an alias and a version range", viaAlias.run && viaAlias.run.stdout === "42\n" && viaAlias.language === "python", viaAlias);
 // Piston's error shape.
 const unknown = await client.execute({ language: "cobol", version: "*", files: [{ content: "" }] });

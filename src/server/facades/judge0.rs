@@ -4,7 +4,7 @@
 //! beside a run (its language id, the expected output, the limits asked for) is a small
 //! record in Redis under the run's id. Tokens are run ids written as UUIDs.
 
-use super::{available, caps, new_run, refusal, submit_in_turn, Face, Program};
+use super::{available, caps, new_run, refusal, submit_in_turn, Face, Program, Source};
 use crate::error::AppError;
 use crate::model::{Run, RunStatus, Verdict};
 use crate::server::auth::{Caller, Owner};
@@ -149,7 +149,7 @@ async fn config_info(State(state): State<AppState>) -> Json<Value> {
         "enable_wait_result": true,
         "enable_compiler_options": false,
         "allowed_languages_for_compile_options": [],
-        "enable_command_line_arguments": false,
+        "enable_command_line_arguments": true,
         "enable_submission_delete": true,
         "enable_callbacks": false,
         "callbacks_max_tries": 0,
@@ -687,12 +687,14 @@ fn check(state: &AppState, body: &Value, base64: bool) -> Result<Checked, Value>
             "setting compiler options is not allowed",
         );
     }
-    if !blank("command_line_arguments") {
-        bad.add(
-            "command_line_arguments",
-            "setting command line arguments is not allowed",
-        );
-    }
+    let args = command_line(text_param(body, "command_line_arguments").as_deref());
+    let args = match args {
+        Ok(a) => a,
+        Err(m) => {
+            bad.add("command_line_arguments", m);
+            vec![]
+        }
+    };
     if !blank("callback_url") {
         bad.add("callback_url", "setting callback is not allowed");
     }
@@ -733,32 +735,51 @@ fn check(state: &AppState, body: &Value, base64: bool) -> Result<Checked, Value>
         Ok(Some(_)) => {}
         Err(()) => bad.add("number_of_runs", "is not a number"),
     }
-    // Limits: within the caps, and (until runs take limits of their own) equal to them.
+    // Limits: from the run service's least values up to the caps. Judge0's CPU and wall
+    // time limits both bound the run's time here (the engine limits wall-clock time):
+    // the smaller one applies.
     let mut record = Record::default();
+    let (mut time_ms, mut memory_mb) = (None, None);
     if let Some((id, l)) = lang {
         let c = caps(state, l);
-        let run = secs(c.run_ms);
-        let memory = c.memory_mb * 1024;
         record.language_id = id;
-        record.cpu_time_limit = run;
-        record.wall_time_limit = run;
-        record.memory_limit = memory;
-        for (f, cap) in [
-            ("cpu_time_limit", run),
-            ("wall_time_limit", run),
-            ("memory_limit", memory as f64),
+        record.cpu_time_limit = secs(c.run_ms);
+        record.wall_time_limit = secs(c.run_ms);
+        record.memory_limit = c.memory_mb * 1024;
+        for (f, min, max) in [
+            ("cpu_time_limit", secs(c.min_run_ms), secs(c.run_ms)),
+            ("wall_time_limit", secs(c.min_run_ms), secs(c.run_ms)),
+            (
+                "memory_limit",
+                (c.min_memory_mb * 1024) as f64,
+                (c.memory_mb * 1024) as f64,
+            ),
         ] {
             match number(body, f) {
                 Ok(None) => {}
-                Ok(Some(v)) if v > cap => bad.add(
+                Ok(Some(v)) if v > max => bad.add(
                     f,
-                    format!("must be less than or equal to {}", ruby_number(cap)),
+                    format!("must be less than or equal to {}", ruby_number(max)),
                 ),
-                Ok(Some(v)) if v < cap => bad.add(
+                Ok(Some(v)) if v < min => bad.add(
                     f,
-                    format!("must be greater than or equal to {}", ruby_number(cap)),
+                    format!("must be greater than or equal to {}", ruby_number(min)),
                 ),
-                Ok(Some(_)) => {}
+                Ok(Some(v)) => match f {
+                    "memory_limit" => {
+                        record.memory_limit = v.ceil() as u64;
+                        memory_mb = Some((v / 1024.0).ceil() as u64);
+                    }
+                    _ => {
+                        if f == "cpu_time_limit" {
+                            record.cpu_time_limit = v;
+                        } else {
+                            record.wall_time_limit = v;
+                        }
+                        let ms = (v * 1000.0).ceil() as u64;
+                        time_ms = Some(time_ms.map_or(ms, |t: u64| t.min(ms)));
+                    }
+                },
                 Err(()) => bad.add(f, "is not a number"),
             }
         }
@@ -773,11 +794,31 @@ fn check(state: &AppState, body: &Value, base64: bool) -> Result<Checked, Value>
     Ok(Checked {
         program: Program {
             language,
-            code,
+            source: Source::Code(code),
+            args,
+            time_ms,
+            memory_mb,
             stdin: stdin.unwrap_or_default(),
         },
         record,
     })
+}
+
+/// Judge0's `command_line_arguments` as the program's arguments. Judge0 strips the text,
+/// deletes `$ & ; < > | \``, and lets bash split the rest after the run command; here the
+/// same text is split into words as a shell splits them (quotes and backslashes), with
+/// no expansion (no globs, braces or `~`).
+fn command_line(text: Option<&str>) -> Result<Vec<String>, &'static str> {
+    let Some(text) = text else { return Ok(vec![]) };
+    if text.chars().count() > 512 {
+        return Err("is too long (maximum is 512 characters)");
+    }
+    let kept: String = text
+        .trim()
+        .chars()
+        .filter(|c| !matches!(c, '$' | '&' | ';' | '<' | '>' | '|' | '`'))
+        .collect();
+    crate::model::split_args(&kept).ok_or("has a quote that is not closed")
 }
 
 /// A number as Rails prints it in a validation message (`15`, `2.5`).

@@ -11,11 +11,11 @@ pub mod judge0;
 pub mod piston;
 
 use super::auth::{self, Caller};
-use super::runs::{LiveRun, NewRun, Refused, Runs, Submitted};
+use super::runs::{program, LiveRun, NewRun, Refused, Runs, Submitted};
 use super::sandbox::{self, Language};
 use super::state::AppState;
 use crate::error::AppError;
-use crate::model::RunStatus;
+use crate::model::{RunStatus, SourceFile};
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -100,45 +100,67 @@ pub fn available() -> impl Iterator<Item = (&'static Face, &'static Language)> {
 /// A program as a face received it, decoded and checked in that face's terms.
 pub struct Program {
     pub language: &'static Language,
-    pub code: String,
+    /// The program as one file (the language's `source_file`), or several `files`.
+    pub source: Source,
+    pub args: Vec<String>,
+    /// The run's own limits, where the client chose them (else the language's defaults).
+    pub time_ms: Option<u64>,
+    pub memory_mb: Option<u64>,
     pub stdin: String,
+}
+
+/// What a program is made of.
+pub enum Source {
+    Code(String),
+    /// Files, the entry file first.
+    Files(Vec<SourceFile>),
 }
 
 /// The run request for a program: the one place where a face's program becomes a run
 /// of the run service. It is written as the `/api/v1` request body a client would send,
-/// so that a face asks exactly what that API can be asked, and gains its new fields
-/// (files, args, limits) by naming them here.
+/// so that a face asks exactly what that API can be asked, and every check of that API
+/// (names, sizes, counts, caps) applies to it unchanged.
 pub fn new_run(p: Program) -> Result<NewRun, AppError> {
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "language": p.language.id,
-        "code": p.code,
         "stdin": p.stdin,
+        "args": p.args,
+        "limits": { "time_ms": p.time_ms, "memory_mb": p.memory_mb },
     });
+    match p.source {
+        Source::Code(code) => body["code"] = code.into(),
+        Source::Files(files) => {
+            body["main"] = files.first().map(|f| f.name.clone()).into();
+            body["files"] = serde_json::to_value(files).unwrap_or_default();
+        }
+    }
     serde_json::from_value(body).map_err(|e| {
         tracing::error!(error = %e, "a face built a run request the run service does not read");
         AppError::Internal
     })
 }
 
-/// The caps a face reports and checks per-run limits against: today the engine's fixed
-/// limits, which a run can neither raise nor lower.
+/// The limits a face checks per-run limits against: a run may lower its time and memory
+/// (down to the run service's least values), never raise them; compile limits are the
+/// server's.
 pub struct Caps {
     pub run_ms: u64,
+    pub min_run_ms: u64,
     pub compile_ms: u64,
     pub memory_mb: u64,
+    pub min_memory_mb: u64,
 }
 
 /// The limits that apply to runs of `lang`.
 pub fn caps(state: &AppState, lang: &Language) -> Caps {
     let cfg = state.engine.config();
+    let limits = lang.limits(cfg);
     Caps {
-        run_ms: cfg.run_time_limit.as_millis() as u64,
+        run_ms: limits.time_ms.max,
+        min_run_ms: program::MIN_TIME_MS,
         compile_ms: cfg.compile_time_limit.as_millis() as u64,
-        memory_mb: if lang.big_memory {
-            cfg.java_memory_mb
-        } else {
-            cfg.memory_mb
-        },
+        memory_mb: limits.memory_mb.max,
+        min_memory_mb: program::MIN_MEMORY_MB,
     }
 }
 

@@ -2,8 +2,8 @@
 //! in Piston's shapes (`{"message"}` errors, status 400 for a refused job, 415 for a body
 //! that is not JSON). Each execution is one run of the run service, awaited.
 
-use super::{available, caps, new_run, refusal, semver_of, Face, Program};
-use crate::model::{Run, Verdict};
+use super::{available, caps, new_run, refusal, semver_of, Face, Program, Source};
+use crate::model::{Run, SourceFile, Verdict};
 use crate::server::auth::Caller;
 use crate::server::sandbox::Language;
 use crate::server::state::AppState;
@@ -140,6 +140,7 @@ fn check(
     }
     let c = caps(state, lang);
     let memory = c.memory_mb * 1024 * 1024;
+    let (mut time_ms, mut memory_mb) = (None::<u64>, None::<u64>);
     for (name, cap) in [
         ("compile_timeout", c.compile_ms),
         ("run_timeout", c.run_ms),
@@ -169,43 +170,71 @@ fn check(
         if value < 0.0 {
             return Err(format!("{name} must be non-negative"));
         }
-        if value < cap as f64 {
-            return Err(format!(
-                "{name} below the configured limit of {cap} is not supported on this server: runs have fixed limits"
-            ));
+        if value == cap as f64 {
+            continue;
         }
-    }
-    if let Some(args) = body.get("args") {
-        match args {
-            Value::Null => {}
-            Value::Array(a) if a.is_empty() => {}
-            Value::Array(_) => {
-                return Err(String::from(
-                    "args are not supported on this server yet: programs run without arguments",
+        match name {
+            "run_timeout" | "run_cpu_time" => {
+                let ms = value.ceil() as u64;
+                if ms < c.min_run_ms {
+                    return Err(format!("{name} must be at least {} on this server", c.min_run_ms));
+                }
+                // Both bound the run's time here (the engine limits wall-clock time).
+                time_ms = Some(time_ms.map_or(ms, |t| t.min(ms)));
+            }
+            "run_memory_limit" => {
+                let mb = (value / (1024.0 * 1024.0)).ceil() as u64;
+                if mb < c.min_memory_mb {
+                    return Err(format!(
+                        "{name} must be at least {} on this server",
+                        c.min_memory_mb * 1024 * 1024
+                    ));
+                }
+                memory_mb = Some(mb);
+            }
+            // Compiling has the server's fixed limits.
+            _ => {
+                return Err(format!(
+                    "{name} below the configured limit of {cap} is not supported on this server: compiling has fixed limits"
                 ))
             }
-            _ => return Err(String::from("args must be an array of strings")),
         }
     }
+    let args = match body.get("args") {
+        None | Some(Value::Null) => vec![],
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| v.as_str().map(String::from))
+            .collect::<Option<Vec<String>>>()
+            .ok_or_else(|| "args must be an array of strings".to_string())?,
+        Some(_) => return Err("args must be an array of strings".into()),
+    };
     let stdin = match body.get("stdin") {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s.clone(),
-        Some(_) => return Err(String::from("stdin must be a string")),
+        Some(_) => return Err("stdin must be a string".into()),
     };
-    if files.len() > 1 {
-        return Err(String::from(
-            "only one file per run is supported on this server yet: send the program as files[0]",
-        ));
+    // Piston runs the first file; an unnamed one is `file{i}.code` there, and here the
+    // language's source file when it is the first (so that its extension is right).
+    let mut files_out = Vec::with_capacity(files.len());
+    for (i, f) in files.iter().enumerate() {
+        let name = match f.get("name").and_then(Value::as_str) {
+            Some(n) if !n.is_empty() => n.to_string(),
+            _ if i == 0 => lang.source_file.to_string(),
+            _ => format!("file{i}.code"),
+        };
+        files_out.push(SourceFile {
+            name,
+            content: file_text(f, i)?,
+        });
     }
-    let code = files
-        .first()
-        .map(|f| file_text(f, 0))
-        .transpose()?
-        .unwrap_or_default();
     Ok((
         Program {
             language: lang,
-            code,
+            source: Source::Files(files_out),
+            args,
+            time_ms,
+            memory_mb,
             stdin,
         },
         face,
