@@ -3,14 +3,10 @@
 
 mod common;
 
-use common::{finish, Client};
+use common::{assert_verdict, finish, Client};
 use serde_json::{json, Value};
 use std::time::Duration;
 
-fn assert_verdict(run: &Value, verdict: &str) {
-    assert_eq!(run["verdict"], verdict, "unexpected verdict: {run:#}");
-    assert_eq!(run["status"], "finished");
-}
 
 #[tokio::test]
 async fn every_language_runs_hello_echo_and_errors() {
@@ -627,7 +623,8 @@ async fn bad_requests_get_exact_errors_and_change_nothing() {
     let r = c
         .post_json("/api/v1/runs", &json!({"language": "python"}))
         .await;
-    assert_eq!(r.status, 400);
+    assert_eq!(r.status, 422);
+    assert_eq!(r.json()["error"]["code"], "empty_code");
     let r = c.get("/api/v1/runs/0123456789abcdef0123456789abcdef").await;
     assert_eq!(r.status, 404);
     assert_eq!(r.json()["error"]["code"], "not_found");

@@ -49,6 +49,7 @@ fn made_up(i: usize, language: &str, minutes_ago: i64) -> Run {
         code: Some(format!("print({i})\n# more")),
         stdin: Some(String::new()),
         saved: None,
+        ..Run::new("", language, "")
     }
 }
 

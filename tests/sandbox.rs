@@ -4,13 +4,9 @@
 
 mod common;
 
-use common::{finish, Client};
+use common::{assert_verdict, finish, Client};
 use serde_json::Value;
 
-fn assert_verdict(run: &Value, verdict: &str) {
-    assert_eq!(run["verdict"], verdict, "unexpected verdict: {run:#}");
-    assert_eq!(run["status"], "finished");
-}
 
 /// The program reads and writes its supervisor through /proc and ptrace: every door is
 /// shut, and its own exit code is reported.

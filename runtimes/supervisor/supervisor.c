@@ -33,8 +33,15 @@
 #define MAX_PAYLOAD (64LL * 1024 * 1024)
 #define MAX_NAME 64
 #define MAX_FILES 256
+/* Words of a run command given in the payload (the program and its arguments). */
+#define MAX_RUN_WORDS 256
+#define MAX_COMMAND (64LL * 1024)
 
 static char nonce[NONCE_LEN + 1];
+/* Commands given in the payload (`:compile`, `:run` records); they replace argv's. */
+static char *payload_compile;
+static char *payload_run[MAX_RUN_WORDS + 1];
+static int payload_run_words;
 
 static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 static void die(const char *fmt, ...)
@@ -154,6 +161,22 @@ static int check_name(const char *name)
     return (int)(slash - name);
 }
 
+/* Reads a command record's bytes as a NUL-terminated string; a NUL inside is refused (it
+ * would silently cut the word short). */
+static char *read_command(long long size, const char *what)
+{
+    if (size > MAX_COMMAND)
+        die("%s record is too long", what);
+    char *s = malloc((size_t)size + 1);
+    if (s == NULL)
+        die("out of memory");
+    read_exact(s, (size_t)size);
+    s[size] = '\0';
+    if (memchr(s, '\0', (size_t)size) != NULL)
+        die("%s record holds a NUL byte", what);
+    return s;
+}
+
 static void read_header_and_files(void)
 {
     /* Header: "<nonce> <len>" -> 32 + 1 + up to 20 digits. */
@@ -184,6 +207,21 @@ static void read_header_and_files(void)
         long long size = parse_size(sp + 1, MAX_PAYLOAD);
         if (size < 0 || size > budget)
             die("bad file size for '%s'", rec);
+        /* Command records: names cannot start with ':', so they never collide with a file. */
+        if (strcmp(rec, ":compile") == 0) {
+            if (payload_compile != NULL)
+                die("a second :compile record");
+            budget -= size;
+            payload_compile = read_command(size, ":compile");
+            continue;
+        }
+        if (strcmp(rec, ":run") == 0) {
+            if (payload_run_words == MAX_RUN_WORDS)
+                die("too many :run records");
+            budget -= size;
+            payload_run[payload_run_words++] = read_command(size, ":run");
+            continue;
+        }
         int slash = check_name(rec);
         if (slash < 0)
             die("refused file name '%s'", rec);
@@ -395,6 +433,9 @@ int main(int argc, char **argv)
     /* A closed reader must give EPIPE on the report write, not kill us silently. */
     signal(SIGPIPE, SIG_IGN);
 
+    /* The commands come from argv, or from the payload (which a warm container, started
+     * before its run was known, needs): a `:compile` record replaces --compile and `:run`
+     * records (one per word) replace the program and its arguments. */
     const char *compile_cmd = NULL;
     int i = 1;
     if (i < argc && strcmp(argv[i], "--compile") == 0) {
@@ -403,11 +444,22 @@ int main(int argc, char **argv)
         compile_cmd = argv[i + 1];
         i += 2;
     }
-    if (i >= argc || strcmp(argv[i], "--") != 0 || i + 1 >= argc)
-        die("usage: supervisor [--compile CMD] -- PROGRAM [ARGS...]");
-    char **prog = argv + i + 1;
+    char **prog = NULL;
+    if (i < argc) {
+        if (strcmp(argv[i], "--") != 0 || i + 1 >= argc)
+            die("usage: supervisor [--compile CMD] [-- PROGRAM [ARGS...]]");
+        prog = argv + i + 1;
+    }
 
     read_header_and_files();
+    if (payload_compile != NULL)
+        compile_cmd = payload_compile;
+    if (payload_run_words > 0) {
+        payload_run[payload_run_words] = NULL;
+        prog = payload_run;
+    }
+    if (prog == NULL)
+        die("no program to run: neither argv nor the payload names one");
     if (compile_cmd != NULL)
         compile(compile_cmd);
     run(prog);

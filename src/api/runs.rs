@@ -8,9 +8,11 @@ use leptos::prelude::*;
 pub async fn get_languages() -> Result<Vec<LanguageInfo>, crate::error::AppError> {
     crate::api::respond(
         async move {
+            let state = expect_context::<crate::server::state::AppState>();
+            let cfg = state.runs.engine().config();
             Ok(crate::server::sandbox::LANGUAGES
                 .iter()
-                .map(|l| l.info())
+                .map(|l| l.info(cfg))
                 .collect())
         }
         .await,
@@ -51,8 +53,9 @@ pub async fn run_form(
                     &caller,
                     NewRun {
                         language: language.clone(),
-                        code,
+                        code: Some(code),
                         stdin,
+                        ..NewRun::default()
                     },
                 )
                 .await;

@@ -11,6 +11,44 @@ pub struct LanguageInfo {
     pub name: String,
     pub version: String,
     pub template: String,
+    /// The file a single `code` is written to (`main.py`, `Main.java`).
+    pub source_file: String,
+    /// The limits a run may choose: defaults and caps.
+    pub limits: LanguageLimits,
+}
+
+/// One file of a program (`files` in a run request).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceFile {
+    /// Path inside the work dir: `[A-Za-z0-9_.-]{1,64}`, at most one directory level.
+    pub name: String,
+    pub content: String,
+}
+
+/// Limits of one run: as requested (absent fields take the language's defaults), and as
+/// applied (both set) in a user's run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunLimits {
+    /// Wall-clock time of the program, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_ms: Option<u64>,
+    /// Memory of the program's container, in MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mb: Option<u64>,
+}
+
+/// One limit's default and the most a run may ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitRange {
+    pub default: u64,
+    pub max: u64,
+}
+
+/// A language's limits (`GET /api/v1/languages`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LanguageLimits {
+    pub time_ms: LimitRange,
+    pub memory_mb: LimitRange,
 }
 
 /// Where a run is in its life.
@@ -96,6 +134,18 @@ pub struct Run {
     /// The input, on a user's own runs (history).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stdin: Option<String>,
+    /// The files, on a user's own runs made of files (instead of `code`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<Vec<SourceFile>>,
+    /// The entry file, on a user's own runs made of files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub main: Option<String>,
+    /// The program's arguments, on a user's own runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub args: Option<Vec<String>>,
+    /// The limits the run had (both set), on a user's own runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<RunLimits>,
     /// For a user's run: whether it is stored in the history. `false` means the history
     /// store was unavailable when the run finished and this run is not kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -127,6 +177,10 @@ impl Run {
             finished_at: None,
             code: None,
             stdin: None,
+            files: None,
+            main: None,
+            args: None,
+            limits: None,
             saved: None,
         }
     }
@@ -220,6 +274,100 @@ pub fn password_problem(password: &str) -> Option<&'static str> {
     }
 }
 
+/// Why a program's file name is refused, or `None`: one or two parts (`dir/name`) of 1
+/// to 64 of `[A-Za-z0-9_.-]`, none starting with `.` or `-` (so no `..`, no hidden files,
+/// and no name a compiler could read as an option).
+pub fn file_name_problem(name: &str) -> Option<&'static str> {
+    let parts: Vec<&str> = name.split('/').collect();
+    if parts.len() > 2 {
+        return Some("at most one directory level (dir/name).");
+    }
+    for part in parts {
+        if part.is_empty() || part.len() > 64 {
+            return Some("each part of a name has 1 to 64 characters.");
+        }
+        if !part
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        {
+            return Some("use only letters, digits, and _ . - (and one / for a directory).");
+        }
+        if part.starts_with('.') || part.starts_with('-') {
+            return Some("a name may not start with . or -.");
+        }
+    }
+    None
+}
+
+/// Splits an arguments line as a shell would split words (no expansion): blanks
+/// separate, single quotes keep everything, double quotes keep all but `\"` and `\\`,
+/// a backslash outside quotes keeps the next character. `None` for an open quote.
+pub fn split_args(line: &str) -> Option<Vec<String>> {
+    let mut args = Vec::new();
+    let mut word: Option<String> = None;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' | '\n' | '\r' => {
+                if let Some(w) = word.take() {
+                    args.push(w);
+                }
+            }
+            '\'' => {
+                let w = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next()? {
+                        '\'' => break,
+                        c => w.push(c),
+                    }
+                }
+            }
+            '"' => {
+                let w = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next()? {
+                        '"' => break,
+                        '\\' => match chars.next()? {
+                            c @ ('"' | '\\') => w.push(c),
+                            c => {
+                                w.push('\\');
+                                w.push(c);
+                            }
+                        },
+                        c => w.push(c),
+                    }
+                }
+            }
+            '\\' => {
+                let w = word.get_or_insert_with(String::new);
+                if let Some(c) = chars.next() {
+                    w.push(c);
+                }
+            }
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    args.extend(word);
+    Some(args)
+}
+
+/// The arguments as one line that [`split_args`] splits back into them.
+pub fn join_args(args: &[String]) -> String {
+    args.iter()
+        .map(|a| {
+            let plain = !a.is_empty()
+                && a.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_-.,/:=+@%".contains(&b));
+            if plain {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// "24 hours", "1 hour", "15 minutes", "1 minute", "30 seconds".
 pub fn wait_words(secs: u64) -> String {
     if secs >= 5400 {
@@ -279,6 +427,36 @@ mod tests {
         assert_eq!(password_problem("12345678"), None);
         assert!(password_problem("1234567").is_some());
         assert!(password_problem(&"x".repeat(129)).is_some());
+    }
+
+    #[test]
+    fn argument_lines_split_like_a_shell_and_join_back() {
+        let split = |s: &str| split_args(s).unwrap();
+        assert_eq!(split("  a  b\tc "), ["a", "b", "c"]);
+        assert_eq!(split("'one two' \"x \\\"y\\\"\" z\\ w ''"), ["one two", "x \"y\"", "z w", ""]);
+        assert_eq!(split("a'b'\"c\""), ["abc"]);
+        assert!(split("").is_empty());
+        assert_eq!(split_args("'open"), None);
+        assert_eq!(split_args("\"open"), None);
+        for args in [
+            vec!["plain", "with space", "", "it's", "$HOME", "a\"b", "back\\slash"],
+            vec!["héllo", "*", "--flag=1"],
+        ] {
+            let args: Vec<String> = args.into_iter().map(String::from).collect();
+            assert_eq!(split(&join_args(&args)), args);
+        }
+    }
+
+    #[test]
+    fn file_names_are_checked() {
+        for ok in ["main.py", "util/helper.py", "Main.java", "a-b_c.d", "x"] {
+            assert_eq!(file_name_problem(ok), None, "{ok}");
+        }
+        for bad in ["", "/a", "a/", "a/b/c", "..", "../a", ".env", "-o", "a b", "é", "a\\b"] {
+            assert!(file_name_problem(bad).is_some(), "{bad}");
+        }
+        assert!(file_name_problem(&"x".repeat(65)).is_some());
+        assert!(file_name_problem(&"x".repeat(64)).is_none());
     }
 
     #[test]

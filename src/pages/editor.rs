@@ -242,6 +242,17 @@ mod tests {
                 name: id.to_uppercase(),
                 version: "1".into(),
                 template: format!("// {id} template"),
+                source_file: format!("main.{id}"),
+                limits: crate::model::LanguageLimits {
+                    time_ms: crate::model::LimitRange {
+                        default: 5000,
+                        max: 5000,
+                    },
+                    memory_mb: crate::model::LimitRange {
+                        default: 256,
+                        max: 256,
+                    },
+                },
             })
             .to_vec()
     }

@@ -135,8 +135,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
-async fn languages() -> Json<Vec<LanguageInfo>> {
-    Json(LANGUAGES.iter().map(|l| l.info()).collect())
+async fn languages(State(state): State<AppState>) -> Json<Vec<LanguageInfo>> {
+    let cfg = state.runs.engine().config();
+    Json(LANGUAGES.iter().map(|l| l.info(cfg)).collect())
 }
 
 #[derive(Deserialize)]

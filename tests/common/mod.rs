@@ -347,6 +347,12 @@ impl Client {
     }
 }
 
+/// Asserts that a run finished with `verdict` (showing the whole run when not).
+pub fn assert_verdict(run: &Value, verdict: &str) {
+    assert_eq!(run["verdict"], verdict, "unexpected verdict: {run:#}");
+    assert_eq!(run["status"], "finished");
+}
+
 /// Waits until run `id` has finished (as its events stream says) and returns it.
 pub async fn wait_finished(client: &mut Client, id: &str) -> Value {
     let mut events = client.events(id).await;

@@ -5,17 +5,18 @@
 //! what instances share through Redis.
 
 mod live;
+pub mod program;
 mod shared;
 
 pub use live::{LiveRun, RunEvent};
 
 use crate::error::AppError;
-use crate::model::{HistoryPage, QuotaInfo, Run, RunStatus, Verdict};
+use crate::model::{HistoryPage, QuotaInfo, Run, RunLimits, RunStatus, SourceFile, Verdict};
 use crate::server::auth::{Caller, Owner};
 use crate::server::limits::{InFlight, Lease, UserRate};
 use crate::server::quota::{self, Quota};
 use crate::server::redis::Redis;
-use crate::server::sandbox::{self, Engine, Event, Outcome, Refusal, Ticket};
+use crate::server::sandbox::{self, Engine, Event, Outcome, Program, Refusal, Ticket};
 use crate::server::store::{RunStore, MAX_PER_PAGE};
 use futures::stream::{self, BoxStream, StreamExt};
 use serde::Deserialize;
@@ -27,11 +28,22 @@ use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::task::TaskTracker;
 
-/// What a run request carries.
-#[derive(Clone, Debug, Deserialize)]
+/// What a run request carries (checked by [`program::check`]).
+#[derive(Clone, Debug, Default, Deserialize)]
 pub struct NewRun {
     pub language: String,
-    pub code: String,
+    /// The program as one file (the language's `source_file`); or else `files`.
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub files: Option<Vec<SourceFile>>,
+    /// The entry file among `files` (default: the first).
+    #[serde(default)]
+    pub main: Option<String>,
+    #[serde(default)]
+    pub args: Option<Vec<String>>,
+    #[serde(default)]
+    pub limits: Option<RunLimits>,
     #[serde(default)]
     pub stdin: Option<String>,
 }
@@ -136,45 +148,13 @@ impl Runs {
         &self.store
     }
 
-    /// Checks a request without side effects: language, sizes, empty code.
-    pub fn validate(&self, req: &NewRun) -> Result<&'static sandbox::Language, AppError> {
-        let cfg = self.engine.config();
-        let lang = sandbox::find_language(&req.language).ok_or_else(|| {
-            let known: Vec<&str> = sandbox::LANGUAGES.iter().map(|l| l.id).collect();
-            AppError::invalid(
-                "unknown_language",
-                format!(
-                    "Unknown language \"{}\". Choose one of: {}.",
-                    req.language,
-                    known.join(", ")
-                ),
-            )
-        })?;
-        if req.code.len() > cfg.max_code_bytes {
-            return Err(AppError::PayloadTooLarge(format!(
-                "The code is {} bytes; the limit is {} bytes.",
-                req.code.len(),
-                cfg.max_code_bytes
-            )));
-        }
-        let stdin = req.stdin.as_deref().unwrap_or("");
-        if stdin.len() > cfg.max_stdin_bytes {
-            return Err(AppError::PayloadTooLarge(format!(
-                "The input is {} bytes; the limit is {} bytes.",
-                stdin.len(),
-                cfg.max_stdin_bytes
-            )));
-        }
-        if req.code.trim().is_empty() {
-            return Err(AppError::invalid("empty_code", "There is no code to run."));
-        }
-        if req.code.contains('\0') {
-            return Err(AppError::invalid(
-                "invalid_code",
-                "The code contains a NUL character.",
-            ));
-        }
-        Ok(lang)
+    /// Checks a request without side effects (see [`program::check`]): its language
+    /// and the program to run.
+    pub fn validate(
+        &self,
+        req: &NewRun,
+    ) -> Result<(&'static sandbox::Language, Program), AppError> {
+        program::check(req, self.engine.config())
     }
 
     /// Accepts a run and starts it in the background; returns at once. In order: the
@@ -186,7 +166,7 @@ impl Runs {
         caller: &Caller,
         req: NewRun,
     ) -> Result<Submitted, Refused> {
-        let lang = self.validate(&req)?;
+        let (lang, program) = self.validate(&req)?;
         if self.closing.load(Ordering::SeqCst) {
             return Err(AppError::unavailable(
                 "shutting_down",
@@ -215,10 +195,22 @@ impl Runs {
         };
         let owner = caller.owner();
         let is_user = matches!(owner, Owner::User(_));
-        let run = Run {
-            code: is_user.then(|| req.code.clone()),
-            stdin: is_user.then(|| req.stdin.clone().unwrap_or_default()),
-            ..Run::new(id, lang.id, now_rfc3339())
+        // A user's run keeps what made it (the history reopens it); a guest's does not.
+        let run = if is_user {
+            Run {
+                code: req.code.clone(),
+                stdin: Some(req.stdin.clone().unwrap_or_default()),
+                files: req.files.is_some().then(|| program.files.clone()),
+                main: req.files.is_some().then(|| program.main.clone()),
+                args: Some(program.args.clone()),
+                limits: Some(RunLimits {
+                    time_ms: Some(program.time.as_millis() as u64),
+                    memory_mb: Some(program.memory_mb),
+                }),
+                ..Run::new(id, lang.id, now_rfc3339())
+            }
+        } else {
+            Run::new(id, lang.id, now_rfc3339())
         };
         let live = Arc::new(LiveRun::new(owner, run.clone()));
         self.live
@@ -239,7 +231,10 @@ impl Runs {
         let this = self.clone();
         let task_live = live.clone();
         self.tasks.spawn(async move {
-            let outcome = this.execute(&task_live, ticket, lang, req).await;
+            let stdin = req.stdin.unwrap_or_default();
+            let outcome = this
+                .execute(&task_live, ticket, lang, &program, &stdin)
+                .await;
             // Whether the run is in the history already decides how the final state is
             // written: over the first copy only (a run deleted while it ran stays
             // deleted), or from scratch when the first write did not get through.
@@ -286,7 +281,8 @@ impl Runs {
         live: &Arc<LiveRun>,
         ticket: Ticket,
         lang: &'static sandbox::Language,
-        req: NewRun,
+        program: &Program,
+        stdin: &str,
     ) -> Outcome {
         let (started_tx, started_rx) = tokio::sync::oneshot::channel::<Run>();
         let started_tx = Mutex::new(Some(started_tx));
@@ -315,13 +311,12 @@ impl Runs {
                 Some(RunEvent::Stderr(s))
             }),
         };
-        let stdin = req.stdin.unwrap_or_default();
         // A panic inside the engine must still finish the run (as internal_error).
         let exec = std::panic::AssertUnwindSafe(self.engine.execute(
             ticket,
             lang,
-            &req.code,
-            &stdin,
+            program,
+            stdin,
             &on_event,
             &live.cancel,
         ));

@@ -49,15 +49,16 @@ pub fn memory_bytes(cfg: &SandboxConfig, lang: &Language) -> i64 {
 /// first in line for the OOM killer, and an environment with nothing from the host.
 ///
 /// `main` is the container's own process (the run's supervisor), waiting on an open
-/// stdin that is closed when the one attached client closes it.
+/// stdin that is closed when the one attached client closes it. `memory` is the limit
+/// in bytes (the language's default, or what the run chose).
 pub fn spec(
     cfg: &SandboxConfig,
     lang: &Language,
     instance: &str,
     pooled: bool,
+    memory: i64,
     main: Vec<String>,
 ) -> ContainerCreateBody {
-    let memory = memory_bytes(cfg, lang);
     // An inode limit, so that a program creating empty files in a loop fills its own
     // tmpfs and not the host's memory; nothing is ever executed from /tmp.
     let tmpfs_opts = |exec: &str| {
@@ -152,6 +153,7 @@ pub async fn create_started(
     cfg: &SandboxConfig,
     lang: &Language,
     holder: Holder<'_>,
+    memory: i64,
     main: Vec<String>,
 ) -> Result<Container, bollard::errors::Error> {
     let Holder {
@@ -163,7 +165,7 @@ pub async fn create_started(
     let name = format!("own-ide-{}-{}", lang.id, uuid::Uuid::new_v4().simple());
     let opts = CreateContainerOptionsBuilder::default().name(&name).build();
     let created = docker
-        .create_container(Some(opts), spec(cfg, lang, instance, pooled, main))
+        .create_container(Some(opts), spec(cfg, lang, instance, pooled, memory, main))
         .await?;
     owned
         .lock()
@@ -307,7 +309,14 @@ mod tests {
     fn spec_is_locked_down() {
         let cfg = SandboxConfig::default();
         let lang = super::super::languages::find("python").unwrap();
-        let s = spec(&cfg, lang, "test", true, vec!["true".into()]);
+        let s = spec(
+            &cfg,
+            lang,
+            "test",
+            true,
+            memory_bytes(&cfg, lang),
+            vec!["true".into()],
+        );
         let labels = s.labels.clone().unwrap();
         assert_eq!(labels[LABEL], "1");
         assert_eq!(labels[INSTANCE_LABEL], "test");
@@ -345,7 +354,14 @@ mod tests {
         assert!(s.env.unwrap().iter().all(|e| !e.contains("SECRET")));
         let java = super::super::languages::find("java").unwrap();
         assert_eq!(
-            spec(&cfg, java, "t", false, vec!["true".into()])
+            spec(
+                &cfg,
+                java,
+                "t",
+                false,
+                memory_bytes(&cfg, java),
+                vec!["true".into()]
+            )
                 .host_config
                 .unwrap()
                 .memory,

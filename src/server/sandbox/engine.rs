@@ -35,6 +35,22 @@ pub enum Event {
     Stderr(String),
 }
 
+/// One checked program as the engine runs it (the run service checks requests, see
+/// `runs::program`): its files, entry file, arguments and limits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Program {
+    /// Written into the work dir, in this order.
+    pub files: Vec<crate::model::SourceFile>,
+    /// The entry file, one of `files`.
+    pub main: String,
+    /// The program's arguments (after its name in argv).
+    pub args: Vec<String>,
+    /// Wall-clock limit of the run step.
+    pub time: Duration,
+    /// Memory limit of the container.
+    pub memory_mb: u64,
+}
+
 /// Everything measured about one finished run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Outcome {
@@ -158,7 +174,9 @@ impl Engine {
                 let lang = refill.0;
                 engine.tracker.spawn(async move {
                     e.pools
-                        .refill(refill, &e.shutdown, || e.fresh_container(lang, true))
+                        .refill(refill, &e.shutdown, || {
+                            e.fresh_container(lang, true, container::memory_bytes(&e.cfg, lang))
+                        })
                         .await
                 });
             }
@@ -257,7 +275,12 @@ impl Engine {
         })
     }
 
-    async fn fresh_container(&self, lang: &Language, pooled: bool) -> Result<Container, String> {
+    async fn fresh_container(
+        &self,
+        lang: &Language,
+        pooled: bool,
+        memory: i64,
+    ) -> Result<Container, String> {
         let docker = self.client()?;
         let made = tokio::time::timeout(
             DOCKER_CALL_TIMEOUT,
@@ -271,7 +294,8 @@ impl Engine {
                     owned: &self.owned,
                     tracker: &self.tracker,
                 },
-                protocol::command(lang, container::memory_bytes(&self.cfg, lang)),
+                memory,
+                protocol::command(),
             ),
         )
         .await;
@@ -296,8 +320,12 @@ impl Engine {
 
     /// A started container for one run: a pooled one that Docker still reports running
     /// (one that died in the pool, say with a restarted Docker engine, is removed),
-    /// else a fresh one.
-    async fn take_container(&self, lang: &Language) -> Result<Container, String> {
+    /// else a fresh one. Pooled containers have the language's default memory limit; a
+    /// run that chose another gets a fresh container made with it.
+    async fn take_container(&self, lang: &Language, memory: i64) -> Result<Container, String> {
+        if memory != container::memory_bytes(&self.cfg, lang) {
+            return self.fresh_container(lang, false, memory).await;
+        }
         while let Some(c) = self.pools.take(lang).await {
             if matches!(
                 tokio::time::timeout(DOCKER_CALL_TIMEOUT, c.is_running()).await,
@@ -307,16 +335,16 @@ impl Engine {
             }
             tracing::warn!(language = lang.id, container = %c.id, "a pooled sandbox container had died; removing it");
         }
-        self.fresh_container(lang, false).await
+        self.fresh_container(lang, false, memory).await
     }
 
-    /// Runs `code` with `stdin` in a fresh container. Waits for a free slot first (the
+    /// Runs `program` with `stdin` in a fresh container. Waits for a free slot first (the
     /// ticket proves there is room in the queue). `cancel` stops the run at any point.
     pub async fn execute(
         &self,
         ticket: Ticket,
         lang: &'static Language,
-        code: &str,
+        program: &Program,
         stdin: &str,
         on_event: &(dyn Fn(Event) + Send + Sync),
         cancel: &CancellationToken,
@@ -345,7 +373,8 @@ impl Engine {
         // Not raced against the cancel token: a container creation dropped half-way
         // would leave a container no guard holds. A stop that came meanwhile is seen
         // right after, and the container's guard removes it.
-        let container = match self.take_container(lang).await {
+        let memory = (program.memory_mb * 1024 * 1024) as i64;
+        let container = match self.take_container(lang, memory).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(language = lang.id, error = %e, "no sandbox container for a run");
@@ -366,7 +395,7 @@ impl Engine {
         };
         let mut _demote = demote_later(&container);
         let outcome = match self
-            .run_in(&container, lang, code, stdin, on_event, cancel)
+            .run_in(&container, lang, program, stdin, on_event, cancel)
             .await
         {
             Ok(outcome) => outcome,
@@ -374,7 +403,7 @@ impl Engine {
             Err(DeadOnArrival) => {
                 tracing::warn!(language = lang.id, container = %container.id, "a sandbox container was dead before its run began; retrying on a fresh one");
                 drop(container);
-                container = match self.fresh_container(lang, false).await {
+                container = match self.fresh_container(lang, false, memory).await {
                     Ok(c) => c,
                     Err(e) => {
                         tracing::error!(language = lang.id, error = %e, "no sandbox container for a run");
@@ -382,7 +411,7 @@ impl Engine {
                     }
                 };
                 _demote = demote_later(&container);
-                self.run_in(&container, lang, code, stdin, on_event, cancel)
+                self.run_in(&container, lang, program, stdin, on_event, cancel)
                     .await
                     .unwrap_or_else(|DeadOnArrival| Outcome::bare(Verdict::InternalError))
             }
@@ -403,21 +432,27 @@ impl Engine {
         &self,
         c: &Container,
         lang: &Language,
-        code: &str,
+        program: &Program,
         stdin: &str,
         on_event: &(dyn Fn(Event) + Send + Sync),
         cancel: &CancellationToken,
     ) -> Result<Outcome, DeadOnArrival> {
-        let Some(mut attached) =
-            Attached::new(c, lang, code, stdin, self.cfg.max_output_bytes, cancel)
-        else {
+        let commands = protocol::commands(lang, program);
+        let Some(mut attached) = Attached::new(
+            c,
+            program,
+            &commands,
+            stdin,
+            self.cfg.max_output_bytes,
+            cancel,
+        ) else {
             tracing::error!(container = %c.id, "a sandbox container without its attached streams");
             return Ok(Outcome::bare(Verdict::InternalError));
         };
-        let limit_kb = (container::memory_bytes(&self.cfg, lang) / 1024) as u64;
+        let limit_kb = program.memory_mb * 1024;
         let mut compile_output = String::new();
         let mut early = Vec::new();
-        if lang.compile.is_some() {
+        if commands.compile.is_some() {
             let compiled = attached.compile(self.cfg.compile_time_limit).await;
             if matches!(compiled.end, StepEnd::DeadOnArrival) {
                 return Err(DeadOnArrival);
@@ -451,7 +486,7 @@ impl Engine {
                 Stream::Err => Event::Stderr(text),
             })
         };
-        let ran = attached.run(self.cfg.run_time_limit, early, &on_text).await;
+        let ran = attached.run(program.time, early, &on_text).await;
         if matches!(ran.end, StepEnd::DeadOnArrival) {
             return Err(DeadOnArrival);
         }

@@ -12,6 +12,6 @@ mod step;
 mod sweep;
 mod verdict;
 
-pub use engine::{Engine, Event, Outcome, Refusal, Ticket};
+pub use engine::{Engine, Event, Outcome, Program, Refusal, Ticket};
 pub use languages::{find as find_language, Language, LANGUAGES};
 pub use sweep::Liveness;

@@ -11,6 +11,7 @@
 //! write. The program can kill the supervisor (same user): then there is no report, and
 //! the engine reports no exit status rather than invent one.
 
+use super::engine::Program;
 use super::languages::Language;
 
 /// Where the supervisor lives in every runtime image.
@@ -22,35 +23,126 @@ pub(super) fn nonce() -> String {
 }
 
 /// Everything the supervisor reads, written at once: the header `<nonce> <payload_len>`,
-/// the payload (one record `<name> <size>\n<bytes>` for the source file), then the
-/// program's stdin, which the supervisor leaves in the pipe.
-pub(super) fn input(nonce: &str, lang: &Language, code: &str, stdin: &str) -> Vec<u8> {
-    let mut payload = format!("{} {}\n", lang.source_file, code.len()).into_bytes();
-    payload.extend_from_slice(code.as_bytes());
+/// the payload, then the program's stdin, which the supervisor leaves in the pipe. The
+/// payload is records `<name> <size>\n<bytes>`: one per source file, then the commands
+/// (`:compile` once, `:run` once per word), which a warm container, started before its
+/// run was known, cannot have in its argv.
+pub(super) fn input(
+    nonce: &str,
+    program: &Program,
+    commands: &Commands,
+    stdin: &str,
+) -> Vec<u8> {
+    let mut payload = Vec::new();
+    let mut record = |name: &str, bytes: &[u8]| {
+        payload.extend_from_slice(format!("{name} {}\n", bytes.len()).as_bytes());
+        payload.extend_from_slice(bytes);
+    };
+    for f in &program.files {
+        record(&f.name, f.content.as_bytes());
+    }
+    if let Some(compile) = &commands.compile {
+        record(":compile", compile.as_bytes());
+    }
+    for word in &commands.run {
+        record(":run", word.as_bytes());
+    }
     let mut all = format!("{nonce} {}\n", payload.len()).into_bytes();
     all.extend_from_slice(&payload);
     all.extend_from_slice(stdin.as_bytes());
     all
 }
 
-/// The container's command: the supervisor, the compile command (if any) and the run
-/// command. The JVM gets a heap ceiling of twice the container's memory limit, so that a
-/// program exhausting memory is killed by the cgroup (a fact the supervisor reports)
-/// rather than ending in an `OutOfMemoryError` it could as well print.
-pub(super) fn command(lang: &Language, memory_bytes: i64) -> Vec<String> {
-    let mut argv = vec![SUPERVISOR.to_string()];
-    if let Some(compile) = lang.compile {
-        argv.push("--compile".into());
-        argv.push(compile.into());
-    }
-    argv.push("--".into());
-    for (i, arg) in lang.run.iter().enumerate() {
-        argv.push(arg.to_string());
-        if i == 0 && *arg == "java" {
-            argv.push(format!("-Xmx{}m", memory_bytes * 2 / (1024 * 1024)));
+/// The container's command: the supervisor alone; each run gives it its commands.
+pub(super) fn command() -> Vec<String> {
+    vec![SUPERVISOR.to_string()]
+}
+
+/// One run's commands, filled in from the language table's templates.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Commands {
+    /// For `/bin/sh -c`.
+    pub compile: Option<String>,
+    /// The program, its fixed arguments, then the run's own.
+    pub run: Vec<String>,
+}
+
+/// Fills the language's templates (see `languages`) for `program`. The JVM gets a heap
+/// ceiling of twice the container's memory limit, so that a program exhausting memory is
+/// killed by the cgroup (a fact the supervisor reports) rather than ending in an
+/// `OutOfMemoryError` it could as well print.
+pub(super) fn commands(lang: &Language, program: &Program) -> Commands {
+    let ext = format!(".{}", lang.extension());
+    let main = program.main.as_str();
+    // The main file first, then the others as given.
+    let sources: Vec<&str> = std::iter::once(main)
+        .chain(program.files.iter().map(|f| f.name.as_str()))
+        .filter(|n| n.ends_with(&ext))
+        .enumerate()
+        .filter(|(i, n)| *i == 0 || *n != main)
+        .map(|(_, n)| n)
+        .collect();
+    let main_class = || {
+        let stem = main.rsplit('/').next().unwrap_or(main);
+        let stem = stem.strip_suffix(&ext).unwrap_or(stem);
+        let content = program
+            .files
+            .iter()
+            .find(|f| f.name == main)
+            .map_or("", |f| f.content.as_str());
+        match declared_package(content) {
+            Some(package) => format!("{package}.{stem}"),
+            None => stem.to_string(),
+        }
+    };
+    let fill = |t: &str| {
+        let mut t = t.replace("{sources}", &sources.join(" ")).replace("{main}", main);
+        if t.contains("{main_class}") {
+            t = t.replace("{main_class}", &main_class());
+        }
+        t
+    };
+    let mut run = Vec::new();
+    for (i, word) in lang.run.iter().enumerate() {
+        run.push(fill(word));
+        if i == 0 && *word == "java" {
+            run.push(format!("-Xmx{}m", program.memory_mb * 2));
         }
     }
-    argv
+    run.extend(program.args.iter().cloned());
+    Commands {
+        compile: lang.compile.map(fill),
+        run,
+    }
+}
+
+/// The `package` a Java-like source declares (`package a.b;` on a line of its own, before
+/// any type), if it is made of identifier characters only.
+fn declared_package(content: &str) -> Option<&str> {
+    let mut in_comment = false;
+    for line in content.lines() {
+        let line = line.trim();
+        if in_comment {
+            if line.contains("*/") {
+                in_comment = false;
+            }
+            continue;
+        }
+        if line.is_empty() || line.starts_with("//") {
+            continue;
+        }
+        if line.starts_with("/*") {
+            in_comment = !line.contains("*/");
+            continue;
+        }
+        let name = line.strip_prefix("package ")?.split(';').next()?.trim();
+        let ok = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'$');
+        return ok.then_some(name);
+    }
+    None
 }
 
 /// What the supervisor reported about one step (`C` or `R`).
@@ -170,19 +262,70 @@ mod tests {
         assert_eq!(Report::parse(b"", 'R'), None);
     }
 
+    fn program(files: &[(&str, &str)], main: &str, args: &[&str]) -> Program {
+        Program {
+            files: files
+                .iter()
+                .map(|(n, c)| crate::model::SourceFile {
+                    name: n.to_string(),
+                    content: c.to_string(),
+                })
+                .collect(),
+            main: main.into(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            time: std::time::Duration::from_secs(1),
+            memory_mb: 256,
+        }
+    }
+
     #[test]
-    fn input_and_command_follow_the_protocol() {
+    fn input_and_commands_follow_the_protocol() {
         let py = find("python").unwrap();
-        let framed = String::from_utf8(input("abc", py, "print(1)", "x\ny")).unwrap();
-        assert_eq!(framed, "abc 18\nmain.py 8\nprint(1)x\ny");
+        let p = program(&[("main.py", "print(1)")], "main.py", &["a b"]);
+        let c = commands(py, &p);
+        assert_eq!(c.compile, None);
+        assert_eq!(c.run, ["python3", "-u", "main.py", "a b"]);
+        let framed = String::from_utf8(input("abc", &p, &c, "x\ny")).unwrap();
         assert_eq!(
-            command(py, 256 << 20),
-            [SUPERVISOR, "--", "python3", "-u", "main.py"]
+            framed,
+            "abc 65\nmain.py 8\nprint(1):run 7\npython3:run 2\n-u:run 7\nmain.py:run 3\na bx\ny"
+        );
+        assert_eq!(command(), [SUPERVISOR]);
+    }
+
+    #[test]
+    fn templates_name_every_source_and_the_main_class() {
+        let cpp = find("cpp").unwrap();
+        let p = program(
+            &[("util/a.cpp", ""), ("b.h", ""), ("main.cpp", "")],
+            "main.cpp",
+            &[],
+        );
+        assert_eq!(
+            commands(cpp, &p).compile.unwrap(),
+            "g++ -O2 -std=c++17 -pipe -o main main.cpp util/a.cpp"
         );
         let java = find("java").unwrap();
-        let argv = command(java, 512 << 20);
-        assert_eq!(argv[1], "--compile");
-        let run = argv.iter().position(|a| a == "--").unwrap();
-        assert_eq!(&argv[run + 1..run + 3], ["java", "-Xmx1024m"]);
+        let p = program(
+            &[
+                ("Helper.java", "class Helper {}"),
+                ("app/Main.java", "// x\n/* y\n z */\npackage app;\npublic class Main {}"),
+            ],
+            "app/Main.java",
+            &["1"],
+        );
+        let c = commands(java, &p);
+        assert!(c
+            .compile
+            .unwrap()
+            .ends_with("-d . app/Main.java Helper.java"));
+        assert_eq!(&c.run[..2], ["java", "-Xmx512m"]);
+        assert_eq!(&c.run[c.run.len() - 2..], ["app.Main", "1"]);
+        let p = program(&[("Main.java", "public class Main {}")], "Main.java", &[]);
+        assert_eq!(commands(java, &p).run.last().unwrap(), "Main");
+        assert_eq!(declared_package("package a.b;\nclass X{}"), Some("a.b"));
+        assert_eq!(declared_package("import x;\npackage a;"), None);
+        assert_eq!(declared_package("package a;b; rm -rf"), Some("a"));
+        assert_eq!(declared_package("package $(x);"), None);
     }
 }

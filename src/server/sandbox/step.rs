@@ -3,7 +3,7 @@
 //! supervisor's report, the time limit, a stop or the output cap ends the step.
 
 use super::container::Container;
-use super::languages::Language;
+use super::engine::Program;
 use super::output::{Capture, Splitter};
 use super::protocol::{self, Report};
 use bollard::container::LogOutput;
@@ -119,11 +119,11 @@ pub(super) struct Attached<'a> {
 
 impl<'a> Attached<'a> {
     /// Takes the container's streams and feeds the supervisor its input (nonce,
-    /// source, `stdin`); `None` if the streams were already taken.
+    /// files, commands, `stdin`); `None` if the streams were already taken.
     pub fn new(
         container: &'a Container,
-        lang: &Language,
-        code: &str,
+        program: &Program,
+        commands: &protocol::Commands,
         stdin: &str,
         cap: usize,
         cancel: &'a CancellationToken,
@@ -131,7 +131,7 @@ impl<'a> Attached<'a> {
         let since = std::time::SystemTime::now();
         let io = container.take_io()?;
         let nonce = protocol::nonce();
-        let feeder = feed(io.input, protocol::input(&nonce, lang, code, stdin));
+        let feeder = feed(io.input, protocol::input(&nonce, program, commands, stdin));
         Some(Attached {
             container,
             output: io.output,
