@@ -127,8 +127,9 @@ pub static LANGUAGES: &[Language] = &[
         // A module named `prog` unless the program brings its own go.mod, so packages in
         // a directory import as "prog/<dir>". The build cache and GOPATH live in /tmp (the
         // root is read-only); no proxy, no network; `-p 1` keeps the build's processes
-        // within the pids limit.
-        compile: Some("[ -e go.mod ] || printf 'module prog\\n\\ngo 1.19\\n' > go.mod; GOCACHE=/tmp/go-cache GOPATH=/tmp/go GOTMPDIR=/tmp GOPROXY=off GOFLAGS=-mod=mod GO111MODULE=on go build -p 1 -trimpath -o main ."),
+        // within the pids limit. No -trimpath: it would rebuild the whole standard library
+        // (25 s) instead of using the precompiled one (0.6 s).
+        compile: Some("[ -e go.mod ] || printf 'module prog\\n\\ngo 1.19\\n' > go.mod; GOCACHE=/tmp/go-cache GOPATH=/tmp/go GOTMPDIR=/tmp GOPROXY=off GOFLAGS=-mod=mod GO111MODULE=on go build -p 1 -o main ."),
         run: &["./main"],
         template: "package main\n\nimport (\n\t\"bufio\"\n\t\"fmt\"\n\t\"os\"\n\t\"strings\"\n)\n\nfunc main() {\n\tname, _ := bufio.NewReader(os.Stdin).ReadString('\\n')\n\tname = strings.TrimSpace(name)\n\tif name == \"\" {\n\t\tname = \"world\"\n\t}\n\tfmt.Printf(\"Hello, %s!\\n\", name)\n}\n",
         big_memory: false,
