@@ -88,7 +88,8 @@ pub static LANGUAGES: &[Language] = &[
         version: "Node.js 18",
         source_file: "main.js",
         compile: None,
-        run: &["node", "{main}"],
+        // The image's start-up snapshot (runtimes/Dockerfile): Debian's node has none.
+        run: &["node", "--snapshot-blob", "/usr/local/libexec/own-ide/node.blob", "{main}"],
         template: "const lines = require(\"fs\").readFileSync(0, \"utf8\").split(\"\\n\");\nconst name = lines[0].trim() || \"world\";\nconsole.log(`Hello, ${name}!`);\n",
         big_memory: false,
         libraries: &[],
@@ -144,7 +145,7 @@ pub static LANGUAGES: &[Language] = &[
         // do): esbuild bundles the main file and what it imports into one script in
         // milliseconds, where tsc would take seconds per run.
         compile: Some("esbuild {main} --bundle --platform=node --format=cjs --target=node18 --log-level=warning --outfile=/tmp/main.js"),
-        run: &["node", "/tmp/main.js"],
+        run: &["node", "--snapshot-blob", "/usr/local/libexec/own-ide/node.blob", "/tmp/main.js"],
         template: "const lines: string[] = require(\"fs\").readFileSync(0, \"utf8\").split(\"\\n\");\nconst name: string = lines[0].trim() || \"world\";\nconsole.log(`Hello, ${name}!`);\n",
         big_memory: false,
         libraries: &[],
