@@ -150,7 +150,10 @@ async fn each_new_language_greets_fails_and_builds_several_files() {
         assert_eq!(r.status, 200, "{lang}: {}", r.text());
         let run = r.json();
         assert_verdict(&run, "ok");
-        assert_eq!(run["stdout"], "hello from main and helper\n", "{lang}: {run:#}");
+        assert_eq!(
+            run["stdout"], "hello from main and helper\n",
+            "{lang}: {run:#}"
+        );
     }
     finish(state).await;
 }

@@ -160,9 +160,7 @@ pub fn find(id: &str) -> Option<&'static Language> {
 impl Language {
     /// The extension of the language's source files, without the dot (`"py"`).
     pub fn extension(&self) -> &'static str {
-        self.source_file
-            .rsplit_once('.')
-            .map_or("", |(_, ext)| ext)
+        self.source_file.rsplit_once('.').map_or("", |(_, ext)| ext)
     }
 
     /// The limits a run of this language may choose: the configured settings are both
@@ -206,9 +204,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_four_languages_are_there() {
+    fn the_eight_languages_are_there() {
         for id in [
-            "python", "cpp", "java", "javascript", "c", "rust", "go", "typescript",
+            "python",
+            "cpp",
+            "java",
+            "javascript",
+            "c",
+            "rust",
+            "go",
+            "typescript",
         ] {
             assert!(find(id).is_some(), "{id}");
         }
