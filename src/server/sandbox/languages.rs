@@ -114,7 +114,7 @@ pub static LANGUAGES: &[Language] = &[
         source_file: "main.rs",
         // The crate root is the main file; `mod util;` finds util.rs beside it. rustc
         // links with cc, whose temporary files go to /tmp (nothing runs from there).
-        compile: Some("rustc --edition 2021 -O -C codegen-units=1 -C debuginfo=0 -o main {main}"),
+        compile: Some("rustc --edition 2021 -O -C debuginfo=0 -o main {main}"),
         run: &["./main"],
         template: "use std::io::BufRead;\n\nfn main() {\n    let mut name = String::new();\n    std::io::stdin().lock().read_line(&mut name).ok();\n    let name = match name.trim() {\n        \"\" => \"world\",\n        n => n,\n    };\n    println!(\"Hello, {name}!\");\n}\n",
         big_memory: false,
