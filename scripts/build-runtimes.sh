@@ -10,7 +10,7 @@
 # Debian security update rebuilds the image and an unchanged archive costs about a second.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-langs=("$@"); [ ${#langs[@]} -gt 0 ] || langs=(python cpp java javascript)
+langs=("$@"); [ ${#langs[@]} -gt 0 ] || langs=(python cpp java javascript c rust go typescript)
 suite="${OWN_IDE_DEBIAN_SUITE:-bookworm}"
 prefix="${SANDBOX_IMAGE_PREFIX:-${OWN_IDE_IMAGE_PREFIX:-own-ide-}}"  # the engine reads SANDBOX_IMAGE_PREFIX too
 mirror="${OWN_IDE_DEBIAN_MIRROR:-http://deb.debian.org/debian}"

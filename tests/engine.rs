@@ -684,7 +684,10 @@ async fn bad_requests_get_exact_errors_and_change_nothing() {
         .iter()
         .map(|l| l["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, vec!["python", "cpp", "java", "javascript"]);
+    assert_eq!(
+        ids,
+        vec!["python", "cpp", "java", "javascript", "c", "rust", "go", "typescript"]
+    );
     assert!(langs[0]["template"].as_str().unwrap().contains("print"));
     finish(state).await;
 }

@@ -18,6 +18,11 @@ pub struct LanguageInfo {
     pub template: String,
     /// The file a single `code` is written to (`main.py`, `Main.java`).
     pub source_file: String,
+    /// The extension of the language's source files, without the dot (`"py"`).
+    pub extension: String,
+    /// What the image holds beyond the standard library (`"numpy 1.24"`); empty if nothing.
+    #[serde(default)]
+    pub libraries: Vec<String>,
     /// The limits a run may choose: defaults and caps.
     pub limits: LanguageLimits,
 }

@@ -324,6 +324,8 @@ mod tests {
                 version: "1".into(),
                 template: format!("// {id} template"),
                 source_file: format!("main.{id}"),
+                extension: id.into(),
+                libraries: Vec::new(),
                 limits: crate::model::LanguageLimits {
                     time_ms: crate::model::LimitRange {
                         default: 5000,
