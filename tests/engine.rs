@@ -686,7 +686,16 @@ async fn bad_requests_get_exact_errors_and_change_nothing() {
         .collect();
     assert_eq!(
         ids,
-        vec!["python", "cpp", "java", "javascript", "c", "rust", "go", "typescript"]
+        vec![
+            "python",
+            "cpp",
+            "java",
+            "javascript",
+            "c",
+            "rust",
+            "go",
+            "typescript"
+        ]
     );
     assert!(langs[0]["template"].as_str().unwrap().contains("print"));
     finish(state).await;

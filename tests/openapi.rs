@@ -100,7 +100,9 @@ async fn the_description_names_every_route_with_its_statuses_and_headers() {
         (
             "/api/v1/runs/{id}/stdin",
             "post",
-            &["202", "400", "401", "403", "404", "409", "413", "415", "422"],
+            &[
+                "202", "400", "401", "403", "404", "409", "413", "415", "422",
+            ],
         ),
     ];
     for (path, method, statuses) in expect {

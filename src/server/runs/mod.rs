@@ -449,7 +449,7 @@ impl Runs {
             ticket,
             lang,
             program,
-            &stdin,
+            stdin,
             live.take_typed(),
             &on_event,
             &live.cancel,
