@@ -7,7 +7,6 @@ use common::{assert_verdict, finish, Client};
 use serde_json::{json, Value};
 use std::time::Duration;
 
-
 #[tokio::test]
 async fn every_language_runs_hello_echo_and_errors() {
     let state = common::state_with(&[("POOL_SIZE", "1")]).await;

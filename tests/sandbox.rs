@@ -7,7 +7,6 @@ mod common;
 use common::{assert_verdict, finish, Client};
 use serde_json::Value;
 
-
 /// The program reads and writes its supervisor through /proc and ptrace: every door is
 /// shut, and its own exit code is reported.
 #[tokio::test]

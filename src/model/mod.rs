@@ -433,13 +433,24 @@ mod tests {
     fn argument_lines_split_like_a_shell_and_join_back() {
         let split = |s: &str| split_args(s).unwrap();
         assert_eq!(split("  a  b\tc "), ["a", "b", "c"]);
-        assert_eq!(split("'one two' \"x \\\"y\\\"\" z\\ w ''"), ["one two", "x \"y\"", "z w", ""]);
+        assert_eq!(
+            split("'one two' \"x \\\"y\\\"\" z\\ w ''"),
+            ["one two", "x \"y\"", "z w", ""]
+        );
         assert_eq!(split("a'b'\"c\""), ["abc"]);
         assert!(split("").is_empty());
         assert_eq!(split_args("'open"), None);
         assert_eq!(split_args("\"open"), None);
         for args in [
-            vec!["plain", "with space", "", "it's", "$HOME", "a\"b", "back\\slash"],
+            vec![
+                "plain",
+                "with space",
+                "",
+                "it's",
+                "$HOME",
+                "a\"b",
+                "back\\slash",
+            ],
             vec!["héllo", "*", "--flag=1"],
         ] {
             let args: Vec<String> = args.into_iter().map(String::from).collect();
@@ -452,7 +463,9 @@ mod tests {
         for ok in ["main.py", "util/helper.py", "Main.java", "a-b_c.d", "x"] {
             assert_eq!(file_name_problem(ok), None, "{ok}");
         }
-        for bad in ["", "/a", "a/", "a/b/c", "..", "../a", ".env", "-o", "a b", "é", "a\\b"] {
+        for bad in [
+            "", "/a", "a/", "a/b/c", "..", "../a", ".env", "-o", "a b", "é", "a\\b",
+        ] {
             assert!(file_name_problem(bad).is_some(), "{bad}");
         }
         assert!(file_name_problem(&"x".repeat(65)).is_some());

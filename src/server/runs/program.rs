@@ -26,10 +26,7 @@ fn invalid(code: &'static str, message: String) -> AppError {
 }
 
 /// Checks `req` against the configuration and returns its language and program.
-pub fn check(
-    req: &NewRun,
-    cfg: &SandboxConfig,
-) -> Result<(&'static Language, Program), AppError> {
+pub fn check(req: &NewRun, cfg: &SandboxConfig) -> Result<(&'static Language, Program), AppError> {
     let lang = sandbox::find_language(&req.language).ok_or_else(|| {
         let known: Vec<&str> = sandbox::LANGUAGES.iter().map(|l| l.id).collect();
         invalid(
@@ -361,7 +358,10 @@ mod tests {
         assert!(msg.contains("\"b.py\""), "{msg}");
         let (code, msg) = refused(&req(&[("notes.txt", "1"), ("a.py", "2")]));
         assert_eq!(code, "invalid_main");
-        assert!(msg.contains("\"notes.txt\"") && msg.contains(".py"), "{msg}");
+        assert!(
+            msg.contains("\"notes.txt\"") && msg.contains(".py"),
+            "{msg}"
+        );
         assert_eq!(
             refused(&NewRun {
                 code: Some("1".into()),
@@ -382,7 +382,10 @@ mod tests {
             args: Some(args),
             ..req(&[("a.py", "1")])
         };
-        assert_eq!(refused(&with_args(vec![String::new(); 33])).0, "too_many_args");
+        assert_eq!(
+            refused(&with_args(vec![String::new(); 33])).0,
+            "too_many_args"
+        );
         let (code, msg) = refused(&with_args(vec!["x".into(), "y".repeat(1025)]));
         assert_eq!(code, "invalid_arg");
         assert!(msg.contains("Argument 2"), "{msg}");

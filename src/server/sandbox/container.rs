@@ -362,9 +362,9 @@ mod tests {
                 memory_bytes(&cfg, java),
                 vec!["true".into()]
             )
-                .host_config
-                .unwrap()
-                .memory,
+            .host_config
+            .unwrap()
+            .memory,
             Some(512 * 1024 * 1024)
         );
     }

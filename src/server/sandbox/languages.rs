@@ -95,9 +95,7 @@ pub fn find(id: &str) -> Option<&'static Language> {
 impl Language {
     /// The extension of the language's source files, without the dot (`"py"`).
     pub fn extension(&self) -> &'static str {
-        self.source_file
-            .rsplit_once('.')
-            .map_or("", |(_, ext)| ext)
+        self.source_file.rsplit_once('.').map_or("", |(_, ext)| ext)
     }
 
     /// The limits a run of this language may choose: the configured settings are both

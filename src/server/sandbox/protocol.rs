@@ -27,12 +27,7 @@ pub(super) fn nonce() -> String {
 /// payload is records `<name> <size>\n<bytes>`: one per source file, then the commands
 /// (`:compile` once, `:run` once per word), which a warm container, started before its
 /// run was known, cannot have in its argv.
-pub(super) fn input(
-    nonce: &str,
-    program: &Program,
-    commands: &Commands,
-    stdin: &str,
-) -> Vec<u8> {
+pub(super) fn input(nonce: &str, program: &Program, commands: &Commands, stdin: &str) -> Vec<u8> {
     let mut payload = Vec::new();
     let mut record = |name: &str, bytes: &[u8]| {
         payload.extend_from_slice(format!("{name} {}\n", bytes.len()).as_bytes());
@@ -96,7 +91,9 @@ pub(super) fn commands(lang: &Language, program: &Program) -> Commands {
         }
     };
     let fill = |t: &str| {
-        let mut t = t.replace("{sources}", &sources.join(" ")).replace("{main}", main);
+        let mut t = t
+            .replace("{sources}", &sources.join(" "))
+            .replace("{main}", main);
         if t.contains("{main_class}") {
             t = t.replace("{main_class}", &main_class());
         }
@@ -309,7 +306,10 @@ mod tests {
         let p = program(
             &[
                 ("Helper.java", "class Helper {}"),
-                ("app/Main.java", "// x\n/* y\n z */\npackage app;\npublic class Main {}"),
+                (
+                    "app/Main.java",
+                    "// x\n/* y\n z */\npackage app;\npublic class Main {}",
+                ),
             ],
             "app/Main.java",
             &["1"],
