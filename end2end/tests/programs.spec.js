@@ -36,11 +36,12 @@ test('a reload keeps the files, the arguments and the limits', async ({ page }) 
   await page.reload();
   await expect(page.locator('.cm-host.mounted .cm-content')).toBeVisible();
   await expect(page.locator('.file-tab .tab-name')).toHaveText([/main\.py/, 'helper.py']);
-  await expect(page.locator('.cm-content')).toContainText('helper says hi');
+  // It opens on the entry file; the other is one tab away, with its text.
+  await expect(page.locator('.cm-content')).toContainText('from helper import greet');
   await expect(page.locator('#args')).toHaveValue("one 'two words'");
   await expect(page.locator('#time-limit')).toHaveValue('2000');
-  await page.locator('.file-tab .tab-name', { hasText: 'main.py' }).click();
-  await expect(page.locator('.cm-content')).toContainText('from helper import greet');
+  await page.locator('.file-tab .tab-name', { hasText: 'helper.py' }).click();
+  await expect(page.locator('.cm-content')).toContainText('helper says hi');
 });
 
 test('a time limit chosen in the options stops a long program', async ({ page }) => {
