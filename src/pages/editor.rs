@@ -7,7 +7,7 @@ use crate::api::shares::get_share;
 use crate::components::code_editor::CodeEditor;
 use crate::components::output::{OutputView, StatusLine};
 use crate::components::quota::QuotaNote;
-use crate::components::run_client::{Actions, Signals};
+use crate::components::run_client::{Actions, Draft, Signals};
 use crate::components::share::ShareButton;
 use crate::model::{LanguageInfo, QuotaInfo, Run};
 use leptos::prelude::*;
@@ -21,8 +21,8 @@ pub fn EditorPage() -> impl IntoView {
     let fork = query.read_untracked().get("fork");
     let langs = Resource::new(|| (), |_| get_languages());
     let quota = Resource::new(|| (), |_| my_quota());
-    // "Open in editor" from the history (`?from=`, that run's code, language and input)
-    // or from a shared run (`?fork=`, a new draft from its snapshot).
+    // "Open in editor" from the history (`?from=`, that run's program, language and
+    // input) or from a shared run (`?fork=`, a new draft from its snapshot).
     let opened = Resource::new(
         move || (from.clone(), fork.clone()),
         |(from, fork)| async move {
@@ -31,7 +31,7 @@ pub fn EditorPage() -> impl IntoView {
                     .await
                     .ok()
                     .flatten()
-                    .filter(|r| r.code.is_some()),
+                    .filter(|r| r.code.is_some() || r.files.is_some()),
                 (None, Some(slug)) => get_share(slug).await.ok().flatten().map(|s| s.as_run()),
                 (None, None) => None,
             }
@@ -56,31 +56,33 @@ pub fn EditorPage() -> impl IntoView {
 #[derive(Debug, PartialEq)]
 struct Start {
     language: String,
-    code: String,
+    draft: Draft,
     stdin: String,
     from_history: bool,
 }
 
 impl Start {
     fn choose(langs: &[LanguageInfo], opened: Option<Run>, asked: Option<String>) -> Start {
-        let known = |l: &String| langs.iter().any(|x| &x.id == l);
-        if let Some(r) = opened.filter(|r| known(&r.language)) {
-            return Start {
-                language: r.language,
-                code: r.code.unwrap_or_default(),
-                stdin: r.stdin.unwrap_or_default(),
-                from_history: true,
-            };
+        let find = |l: &str| langs.iter().find(|x| x.id == l);
+        if let Some(r) = opened {
+            if let Some(draft) = find(&r.language).and_then(|l| Draft::from_run(&r, l)) {
+                return Start {
+                    language: r.language,
+                    draft,
+                    stdin: r.stdin.unwrap_or_default(),
+                    from_history: true,
+                };
+            }
         }
-        let language = asked.filter(known).unwrap_or_else(|| "python".to_string());
-        let code = langs
-            .iter()
-            .find(|l| l.id == language)
-            .map(|l| l.template.clone())
+        let language = asked
+            .filter(|l| find(l).is_some())
+            .unwrap_or_else(|| "python".to_string());
+        let draft = find(&language)
+            .map(|l| Draft::single(&l.source_file, &l.template))
             .unwrap_or_default();
         Start {
             language,
-            code,
+            draft,
             stdin: String::new(),
             from_history: false,
         }
@@ -97,17 +99,9 @@ fn Editor(
 ) -> impl IntoView {
     let query = use_query_map();
     let start = Start::choose(&langs, opened, query.read_untracked().get("lang"));
-    let state = Signals {
-        language: RwSignal::new(start.language.clone()),
-        code: RwSignal::new(start.code),
-        stdin: RwSignal::new(start.stdin),
-        run: RwSignal::new(None),
-        running: RwSignal::new(false),
-        message: RwSignal::new(query.read_untracked().get("error")),
-        quota: RwSignal::new(quota),
-        typed: RwSignal::new(Vec::new()),
-        input_open: RwSignal::new(false),
-    };
+    let state = Signals::new(start.language.clone(), start.draft, start.stdin);
+    state.message.set(query.read_untracked().get("error"));
+    state.quota.set(quota);
     let actions = Actions::connect(state, &langs, start.from_history);
     let run = actions.start;
     view! {
@@ -127,8 +121,10 @@ fn Editor(
             }
         >
             <Toolbar state=state actions=actions langs=langs.clone() selected=start.language/>
+            <OptionsPanel state=state langs=langs.clone()/>
             <div class="panes">
                 <div class="pane code-pane">
+                    <FileTabs state=state/>
                     <CodeEditor code=state.code language=state.language on_run=run/>
                 </div>
                 <SidePane state=state actions=actions/>
@@ -192,8 +188,198 @@ fn Toolbar(
             <ShareButton quota=state.quota run_id=Signal::derive(move || {
                 state.run.with(|r| r.as_ref().filter(|r| r.verdict.is_some() && !r.id.is_empty()).map(|r| r.id.clone()))
             })/>
+            <button type="button" class="button options-toggle js-only" aria-controls="options"
+                aria-expanded=move || state.options.get().to_string()
+                on:click=move |_| state.options.update(|o| *o = !*o)>
+                "Options"
+            </button>
             <span class="spacer"></span>
             <QuotaNote quota=state.quota/>
+        </div>
+    }
+}
+
+/// Asks the person for a file name (the browser's prompt); `None` if they cancel.
+fn ask_name(question: &str, suggested: &str) -> Option<String> {
+    #[cfg(feature = "hydrate")]
+    {
+        web_sys::window()?
+            .prompt_with_message_and_default(question, suggested)
+            .ok()
+            .flatten()
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty())
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        let _ = (question, suggested);
+        None
+    }
+}
+
+/// A name for a new file: `helper.py`, `helper2.py`, ... (the entry's extension).
+fn new_file_name(state: Signals) -> String {
+    let main = state.main.get_untracked();
+    let ext = main.rsplit_once('.').map_or("txt", |(_, e)| e).to_string();
+    let taken = |n: &str| {
+        state
+            .files
+            .with_untracked(|f| f.iter().any(|f| f.name == n))
+    };
+    let mut name = format!("helper.{ext}");
+    let mut i = 2;
+    while taken(&name) {
+        name = format!("helper{i}.{ext}");
+        i += 1;
+    }
+    name
+}
+
+/// Tabs over the editor, one per file, once a program has more than one: select,
+/// rename (double-click or ✎), delete (×), and make a file the entry (the one run; ▶
+/// marks it).
+#[component]
+fn FileTabs(state: Signals) -> impl IntoView {
+    let rename = move |i: usize| {
+        let Some(old) = state
+            .files
+            .with_untracked(|f| f.get(i).map(|f| f.name.clone()))
+        else {
+            return;
+        };
+        if let Some(name) = ask_name("New name of the file", &old) {
+            if let Err(e) = state.rename_file(i, &name) {
+                state.message.set(Some(e));
+            }
+        }
+    };
+    let add = move |_| {
+        if let Some(name) = ask_name("Name of the new file", &new_file_name(state)) {
+            if let Err(e) = state.add_file(&name) {
+                state.message.set(Some(e));
+            }
+        }
+    };
+    // Re-rendered whole on a change: at most 20 small tabs.
+    let tabs = move || {
+        let (active, main) = (state.active.get(), state.main.get());
+        state
+            .files
+            .get()
+            .into_iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let is_main = f.name == main;
+                tab(state, i, f.name, i == active, is_main, rename)
+            })
+            .collect_view()
+    };
+    view! {
+        <Show when=move || state.files.with(|f| f.len() > 1)>
+            <div class="file-tabs" role="tablist" aria-label="Files">
+                {tabs}
+                <button type="button" class="tab-add" title="Add a file" aria-label="Add a file" on:click=add>"+"</button>
+            </div>
+        </Show>
+    }
+}
+
+/// One file's tab; the active one carries its actions.
+fn tab(
+    state: Signals,
+    i: usize,
+    name: String,
+    active: bool,
+    is_main: bool,
+    rename: impl Fn(usize) + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let actions = active.then(|| {
+        let make_main = (!is_main).then(|| {
+            let n = name.clone();
+            view! {
+                <button type="button" class="tab-action make-main" title="Run this file (make it the entry)"
+                    aria-label=format!("Make {n} the entry file")
+                    on:click=move |_| state.main.set(n.clone())>"▶"</button>
+            }
+        });
+        view! {
+            {make_main}
+            <button type="button" class="tab-action rename" title="Rename"
+                aria-label=format!("Rename {name}")
+                on:click=move |_| rename(i)>"✎"</button>
+            <button type="button" class="tab-action delete" title="Delete"
+                aria-label=format!("Delete {name}")
+                on:click=move |_| state.delete_file(i)>"×"</button>
+        }
+    });
+    view! {
+        <div class="file-tab" class:active=active class:main=is_main>
+            <button type="button" class="tab-name" role="tab"
+                aria-selected=active.to_string()
+                title=if is_main { "The entry file: this one runs" } else { "" }
+                on:click=move |_| state.select(i)
+                on:dblclick=move |_| rename(i)>
+                {is_main.then(|| view! { <span class="entry-mark" aria-label="entry file">"▶ "</span> })}
+                {name.clone()}
+            </button>
+            {actions}
+        </div>
+    }
+}
+
+/// The options under the control row (closed by default, remembered with the draft):
+/// the program's arguments, its time and memory limits (the caps as placeholders), and
+/// adding a file.
+#[component]
+fn OptionsPanel(state: Signals, langs: Vec<LanguageInfo>) -> impl IntoView {
+    let limits = move || {
+        let id = state.language.get();
+        langs.iter().find(|l| l.id == id).map(|l| l.limits)
+    };
+    let limits = Memo::new(move |_| limits());
+    let chips = move || match crate::model::split_args(&state.args.get()) {
+        Some(args) if !args.is_empty() => args
+            .into_iter()
+            .map(|a| view! { <span class="chip">{a}</span> })
+            .collect_view()
+            .into_any(),
+        Some(_) => ().into_any(),
+        None => view! { <span class="chip-error">"A quote is not closed."</span> }.into_any(),
+    };
+    let add = move |_| {
+        if let Some(name) = ask_name("Name of the new file", &new_file_name(state)) {
+            if let Err(e) = state.add_file(&name) {
+                state.message.set(Some(e));
+            }
+        }
+    };
+    view! {
+        <div id="options" class="options-panel js-only" hidden=move || !state.options.get()>
+            <label class="option args">
+                <span>"Arguments"</span>
+                <input id="args" type="text" spellcheck="false" autocomplete="off"
+                    placeholder="one \"two words\" three"
+                    prop:value=move || state.args.get()
+                    on:input=move |ev| state.args.set(event_target_value(&ev))/>
+            </label>
+            <span class="chips" aria-live="polite">{chips}</span>
+            <label class="option">
+                <span>"Time (ms)"</span>
+                <input id="time-limit" type="number" inputmode="numeric" min="100"
+                    max=move || limits.get().map(|l| l.time_ms.max)
+                    placeholder=move || limits.get().map(|l| l.time_ms.default.to_string())
+                    prop:value=move || state.time_ms.get()
+                    on:input=move |ev| state.time_ms.set(event_target_value(&ev))/>
+            </label>
+            <label class="option">
+                <span>"Memory (MB)"</span>
+                <input id="memory-limit" type="number" inputmode="numeric" min="16"
+                    max=move || limits.get().map(|l| l.memory_mb.max)
+                    placeholder=move || limits.get().map(|l| l.memory_mb.default.to_string())
+                    prop:value=move || state.memory_mb.get()
+                    on:input=move |ev| state.memory_mb.set(event_target_value(&ev))/>
+            </label>
+            <button type="button" class="button add-file" on:click=add>"+ Add a file"</button>
         </div>
     }
 }
@@ -354,9 +540,45 @@ mod tests {
             s,
             Start {
                 language: "python".into(),
-                code: "print(1)".into(),
+                draft: Draft::single("main.python", "print(1)"),
                 stdin: "in".into(),
                 from_history: true,
+            }
+        );
+    }
+
+    #[test]
+    fn a_saved_program_reopens_with_its_files_arguments_and_chosen_limits() {
+        let mut r = saved("python");
+        r.code = None;
+        let files = vec![
+            crate::model::SourceFile {
+                name: "a.py".into(),
+                content: "import b".into(),
+            },
+            crate::model::SourceFile {
+                name: "b.py".into(),
+                content: "print(2)".into(),
+            },
+        ];
+        r.files = Some(files.clone());
+        r.main = Some("b.py".into());
+        r.args = Some(vec!["one two".into(), "x".into()]);
+        r.limits = Some(crate::model::RunLimits {
+            time_ms: Some(5000),
+            memory_mb: Some(64),
+        });
+        let s = Start::choose(&langs(), Some(r), None);
+        assert_eq!(
+            s.draft,
+            Draft {
+                files,
+                main: "b.py".into(),
+                args: "'one two' x".into(),
+                // The default time is not a choice; the smaller memory is.
+                time_ms: String::new(),
+                memory_mb: "64".into(),
+                options: true,
             }
         );
     }
@@ -365,13 +587,13 @@ mod tests {
     fn an_unknown_language_falls_back_to_the_asked_one_then_python() {
         let s = Start::choose(&langs(), Some(saved("cobol")), Some("cpp".into()));
         assert_eq!(
-            (s.language.as_str(), s.code.as_str()),
+            (s.language.as_str(), s.draft.files[0].content.as_str()),
             ("cpp", "// cpp template")
         );
         assert!(!s.from_history && s.stdin.is_empty());
         let s = Start::choose(&langs(), None, Some("cobol".into()));
         assert_eq!(
-            (s.language.as_str(), s.code.as_str()),
+            (s.language.as_str(), s.draft.files[0].content.as_str()),
             ("python", "// python template")
         );
     }

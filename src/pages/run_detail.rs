@@ -29,9 +29,13 @@ pub fn RunPage() -> impl IntoView {
                                     <span class="lang-tag">{lang.clone()}</span>
                                     <a class="button" href=format!("/?lang={lang}")>"Back to the editor"</a>
                                     {(!running).then(|| view! { <ShareButton run_id=Signal::stored(Some(r.id.clone())) form=true back=format!("/runs/{}", r.id)/> })}
+                                    {(r.code.is_some() || r.files.is_some()).then(|| view! {
+                                        <a class="button" href=format!("/?from={}", r.id)>"Open in editor"</a>
+                                    })}
                                 </div>
                                 {running.then(|| view! { <p class="note">"This run has not finished yet. Reload to see more."</p> })}
                                 {unsaved.then(|| view! { <p class="note warning" role="alert">{crate::model::UNSAVED}</p> })}
+                                <ProgramView run=r.clone()/>
                                 <OutputView run=sig/>
                                 <StatusLine run=sig message=Signal::stored(None::<String>)/>
                             </section>
@@ -50,4 +54,52 @@ pub fn RunPage() -> impl IntoView {
             })}
         </Suspense>
     }
+}
+
+/// What made a user's run: its code or files (the entry marked), its arguments and the
+/// limits it ran with. Nothing for a guest's run (it keeps none of it).
+#[component]
+fn ProgramView(run: crate::model::Run) -> impl IntoView {
+    let files = match (&run.files, &run.code) {
+        (Some(files), _) => files.clone(),
+        (None, Some(code)) => vec![crate::model::SourceFile {
+            name: String::new(),
+            content: code.clone(),
+        }],
+        _ => return ().into_any(),
+    };
+    let main = run.main.clone().unwrap_or_default();
+    let several = files.len() > 1;
+    let files = files
+        .into_iter()
+        .map(|f| {
+            let title = (several || !f.name.is_empty()).then(|| {
+                let entry = (f.name == main).then_some(" (entry)");
+                view! { <h3 class="file-name">{f.name.clone()}{entry}</h3> }
+            });
+            view! { {title}<pre class="code" data-file=f.name.clone()>{f.content}</pre> }
+        })
+        .collect_view();
+    let args = run.args.as_deref().filter(|a| !a.is_empty()).map(
+        |a| view! { <p class="args">"Arguments: " <code>{crate::model::join_args(a)}</code></p> },
+    );
+    let limits = run.limits.map(|l| {
+        view! {
+            <p class="limits">
+                {format!(
+                    "Limits: {} ms · {} MB",
+                    l.time_ms.unwrap_or_default(),
+                    l.memory_mb.unwrap_or_default()
+                )}
+            </p>
+        }
+    });
+    view! {
+        <section class="program" aria-label="Program">
+            {files}
+            {args}
+            {limits}
+        </section>
+    }
+    .into_any()
 }

@@ -1,31 +1,26 @@
 //! The client: the editor's signals, the run it follows, and the starter templates.
 
 use super::drafts::Drafts;
-use super::{Actions, Signals};
+use super::{Actions, Draft, Signals};
 use crate::model::LanguageInfo;
 use gloo_net::http::Request;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use std::collections::HashMap;
 
 #[derive(Clone, Copy)]
 pub struct Client {
     pub(super) state: Signals,
     /// The run Stop stops.
     pub(super) run_id: RwSignal<Option<String>>,
-    templates: StoredValue<HashMap<String, String>>,
+    langs: StoredValue<Vec<LanguageInfo>>,
 }
 
 impl Client {
     pub fn new(state: Signals, langs: &[LanguageInfo], opened: bool) -> Client {
-        let templates = langs
-            .iter()
-            .map(|l| (l.id.clone(), l.template.clone()))
-            .collect();
         let c = Client {
             state,
             run_id: RwSignal::new(None),
-            templates: StoredValue::new(templates),
+            langs: StoredValue::new(langs.to_vec()),
         };
         c.restore_draft(opened);
         c.keep_drafts();
@@ -41,9 +36,20 @@ impl Client {
         }
     }
 
-    fn template(self, lang: &str) -> String {
-        self.templates
-            .with_value(|t| t.get(lang).cloned().unwrap_or_default())
+    /// The language `id` as the server described it.
+    pub(super) fn language(self, id: &str) -> Option<LanguageInfo> {
+        self.langs
+            .with_value(|l| l.iter().find(|l| l.id == id).cloned())
+    }
+
+    /// `lang`'s draft, or its starter template as its one file.
+    fn draft_or_template(self, drafts: Option<&Drafts>, lang: &str) -> Draft {
+        let Some(info) = self.language(lang) else {
+            return Draft::default();
+        };
+        drafts
+            .and_then(|d| d.get(lang, &info.source_file))
+            .unwrap_or_else(|| Draft::single(&info.source_file, &info.template))
     }
 
     /// After hydration (effects never run on the server), brings back the last language
@@ -53,7 +59,7 @@ impl Client {
             .read_untracked()
             .get("lang")
             .is_some();
-        let Signals { language, code, .. } = self.state;
+        let language = self.state.language;
         Effect::new(move |prev: Option<()>| {
             if prev.is_some() {
                 return;
@@ -62,31 +68,33 @@ impl Client {
             if opened {
                 let lang = language.get_untracked();
                 drafts.set_last_language(&lang);
-                drafts.set(&lang, &code.get_untracked());
+                drafts.set(&lang, &untrack(|| self.state.draft()));
                 return;
             }
             if !explicit {
                 if let Some(l) = drafts.last_language() {
-                    if self.templates.with_value(|t| t.contains_key(&l)) {
+                    if self.language(&l).is_some() {
                         language.set(l);
                     }
                 }
             }
             let lang = language.get_untracked();
-            code.set(drafts.get(&lang).unwrap_or_else(|| self.template(&lang)));
+            self.state
+                .load(self.draft_or_template(Some(&drafts), &lang));
         });
     }
 
-    /// Every edit is saved as the draft of the current language.
+    /// Every change (text, files, entry, arguments, limits, the options panel) is saved
+    /// as the draft of the current language.
     fn keep_drafts(self) {
-        let Signals { language, code, .. } = self.state;
+        let state = self.state;
         Effect::new(move |first: Option<()>| {
-            let doc = code.get();
+            let draft = state.draft();
             if first.is_none() {
                 return;
             }
             if let Some(drafts) = Drafts::open() {
-                drafts.set(&language.get_untracked(), &doc);
+                drafts.set(&state.language.get_untracked(), &draft);
             }
         });
     }
@@ -94,15 +102,12 @@ impl Client {
     fn switch(self) -> Callback<String> {
         Callback::new(move |lang: String| {
             let drafts = Drafts::open();
-            let doc = drafts
-                .as_ref()
-                .and_then(|d| d.get(&lang))
-                .unwrap_or_else(|| self.template(&lang));
+            let draft = self.draft_or_template(drafts.as_ref(), &lang);
             if let Some(d) = &drafts {
                 d.set_last_language(&lang);
             }
             self.state.language.set(lang);
-            self.state.code.set(doc);
+            self.state.load(draft);
         })
     }
 

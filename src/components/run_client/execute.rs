@@ -58,15 +58,60 @@ impl Client {
         }
     }
 
-    /// Sends the run: its id once accepted, `None` when the guest's daily quota refused it.
-    async fn submit(self) -> Result<Option<String>, String> {
-        let body = serde_json::json!({
-            "language": self.state.language.get_untracked(),
-            "code": self.state.code.get_untracked(),
+    /// The request body for the program on screen: a plain single file as `code`,
+    /// else `files` and `main`; arguments and limits when given. The error says what
+    /// to fix.
+    fn body(self) -> Result<serde_json::Value, String> {
+        let lang = self.state.language.get_untracked();
+        let draft = untrack(|| self.state.draft());
+        let mut body = serde_json::json!({
+            "language": lang,
             "stdin": self.state.stdin.get_untracked(),
             // Without input given up front, the program reads what is typed while it runs.
             "interactive": self.state.stdin.with_untracked(|s| s.is_empty()),
         });
+        match self.language(&lang) {
+            Some(info) if draft.is_single(&info) => {
+                body["code"] = draft.files[0].content.clone().into();
+            }
+            _ => {
+                body["files"] = serde_json::json!(draft.files);
+                body["main"] = draft.main.clone().into();
+            }
+        }
+        let args = crate::model::split_args(&draft.args)
+            .ok_or("The arguments have a quote that is not closed.")?;
+        if !args.is_empty() {
+            body["args"] = serde_json::json!(args);
+        }
+        let mut limits = serde_json::Map::new();
+        for (field, text, what) in [
+            (
+                "time_ms",
+                &draft.time_ms,
+                "The time limit is a whole number of milliseconds.",
+            ),
+            (
+                "memory_mb",
+                &draft.memory_mb,
+                "The memory limit is a whole number of megabytes.",
+            ),
+        ] {
+            let text = text.trim();
+            if !text.is_empty() {
+                let v: u64 = text.parse().map_err(|_| what.to_string())?;
+                limits.insert(field.into(), v.into());
+            }
+        }
+        if !limits.is_empty() {
+            body["limits"] = limits.into();
+        }
+        Ok(body)
+    }
+
+    /// Sends the run: its id once accepted, `None` when the guest's daily quota refused it.
+    async fn submit(self) -> Result<Option<String>, String> {
+        let body = self.body()?;
         let resp = Request::post("/api/v1/runs")
             .json(&body)
             .map_err(|_| "Could not send the code.".to_string())?
