@@ -62,8 +62,12 @@ impl Runs {
             lease_keys: lease.shared_keys(),
             quota_keys: quota_keys.clone(),
         };
-        let (mirror, _) = self.streams.writer(&id);
-        let live = Arc::new(LiveRun::new(owner.clone(), run.clone(), Some(mirror), true));
+        // Event 1 is in Redis before the run can be claimed, so the executor's events (2
+        // on) always come after it.
+        self.streams
+            .append_first(&id, &RunEvent::Status(run.status))
+            .await;
+        let live = Arc::new(LiveRun::new(owner.clone(), run.clone(), None, false));
         self.live
             .lock()
             .unwrap_or_else(|p| p.into_inner())
