@@ -328,14 +328,14 @@ impl Runs {
             if st.done {
                 self.finish_committed(&c, st.result.as_deref()).await;
             } else if st.started {
-                self.end_lost(&c).await;
+                self.end_lost(&c, &consumer).await;
             } else if !self.queue.requeue(&c).await {
                 // Changed meanwhile (started or ended by its holder coming back).
                 if let Some(st) = self.queue.claim_state(&c.job.id).await {
                     if st.done {
                         self.finish_committed(&c, st.result.as_deref()).await;
                     } else if st.started {
-                        self.end_lost(&c).await;
+                        self.end_lost(&c, &consumer).await;
                     }
                 }
             }
@@ -350,9 +350,9 @@ impl Runs {
         }
     }
 
-    /// Ends a started run whose executor died: `executor_lost`, not run again, a
-    /// guest's quota given back, the containers it left swept from this Docker host.
-    async fn end_lost(self: &Arc<Self>, c: &Claimed) {
+    /// Ends a started run whose executor `dead` died: `executor_lost`, not run again, a
+    /// guest's quota given back, the containers it left removed from this Docker host.
+    async fn end_lost(self: &Arc<Self>, c: &Claimed, dead: &str) {
         let mut run = match self.shared.load(&c.job.id).await {
             Some(s) => s.run,
             None => Run::new(c.job.id.clone(), &c.job.language, c.job.created_at.clone()),
@@ -378,9 +378,11 @@ impl Runs {
             self.quota.refund(&c.job.quota_keys).await;
         }
         self.complete(&c.job, Some(&c.entry), run, None).await;
-        let engine = self.engine.clone();
+        // The container it left, if the dead executor shared this Docker host (on
+        // another host the sweep there removes it once past the run limits).
+        let (engine, dead) = (self.engine.clone(), dead.to_string());
         tokio::spawn(async move {
-            engine.sweep().await;
+            engine.remove_instance(&dead).await;
         });
     }
 }
