@@ -14,6 +14,9 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 const REDIS_URL: &str = "redis://127.0.0.1:6379/11";
+/// A sandbox label of their own: engines whose heartbeats live in another Redis database
+/// see every other engine as dead, and must never sweep their containers.
+const LABEL: &str = "queue-tests";
 /// An executor's heartbeat life in these tests: short, so that a dead one is noticed soon.
 const LEASE_MS: &str = "1500";
 
@@ -21,13 +24,19 @@ const LEASE_MS: &str = "1500";
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn web() -> AppState {
-    common::state_with(&[("ROLE", "web"), ("REDIS_URL", REDIS_URL)]).await
+    common::state_with(&[
+        ("ROLE", "web"),
+        ("REDIS_URL", REDIS_URL),
+        ("SANDBOX_LABEL", LABEL),
+    ])
+    .await
 }
 
 async fn executor() -> AppState {
     common::state_with(&[
         ("ROLE", "executor"),
         ("REDIS_URL", REDIS_URL),
+        ("SANDBOX_LABEL", LABEL),
         ("POOL_SIZE", "1"),
         ("MAX_CONCURRENT_RUNS", "1"),
         ("EXECUTOR_LEASE_MS", LEASE_MS),
@@ -274,8 +283,18 @@ async fn a_started_run_of_a_dead_executor_ends_executor_lost_and_a_late_write_ch
 #[tokio::test]
 async fn an_all_in_one_run_has_event_ids_and_resumes_on_another_instance() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let a = common::state_with(&[("REDIS_URL", REDIS_URL), ("POOL_SIZE", "1")]).await;
-    let b = common::state_with(&[("REDIS_URL", REDIS_URL), ("POOL_SIZE", "0")]).await;
+    let a = common::state_with(&[
+        ("REDIS_URL", REDIS_URL),
+        ("SANDBOX_LABEL", LABEL),
+        ("POOL_SIZE", "1"),
+    ])
+    .await;
+    let b = common::state_with(&[
+        ("REDIS_URL", REDIS_URL),
+        ("SANDBOX_LABEL", LABEL),
+        ("POOL_SIZE", "0"),
+    ])
+    .await;
     let mut on_a = Client::new(&a);
     let run = on_a.run("python", "print('hi')", "").await;
     let id = run["id"].as_str().unwrap().to_string();
@@ -310,6 +329,7 @@ async fn a_guest_gets_a_lost_run_back_on_the_quota_and_keeps_what_it_printed() {
     let web = common::state_with(&[
         ("ROLE", "web"),
         ("REDIS_URL", REDIS_URL),
+        ("SANDBOX_LABEL", LABEL),
         ("GUEST_QUOTA", "10"),
     ])
     .await;

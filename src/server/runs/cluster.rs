@@ -57,14 +57,18 @@ impl Runs {
             lease_keys: lease.shared_keys(),
             quota_keys: quota_keys.clone(),
         };
-        let (mirror, _) = self.streams.writer(&id);
+        // Event 1 is in Redis before the run can be claimed, so the executor's events (2
+        // on) always come after it.
+        self.streams
+            .append_first(&id, &RunEvent::Status(run.status))
+            .await;
         let source = (!is_user).then(|| Source::of(&job.request));
         let live = Arc::new(LiveRun::new(
             owner.clone(),
             run.clone(),
             source,
-            Some(mirror),
-            true,
+            None,
+            false,
             None,
         ));
         self.live
@@ -340,14 +344,14 @@ impl Runs {
             if st.done {
                 self.finish_committed(&c, st.result.as_deref()).await;
             } else if st.started {
-                self.end_lost(&c).await;
+                self.end_lost(&c, &consumer).await;
             } else if !self.queue.requeue(&c).await {
                 // Changed meanwhile (started or ended by its holder coming back).
                 if let Some(st) = self.queue.claim_state(&c.job.id).await {
                     if st.done {
                         self.finish_committed(&c, st.result.as_deref()).await;
                     } else if st.started {
-                        self.end_lost(&c).await;
+                        self.end_lost(&c, &consumer).await;
                     }
                 }
             }
@@ -362,9 +366,9 @@ impl Runs {
         }
     }
 
-    /// Ends a started run whose executor died: `executor_lost`, not run again, a
-    /// guest's quota given back, the containers it left swept from this Docker host.
-    async fn end_lost(self: &Arc<Self>, c: &Claimed) {
+    /// Ends a started run whose executor `dead` died: `executor_lost`, not run again, a
+    /// guest's quota given back, the containers it left removed from this Docker host.
+    async fn end_lost(self: &Arc<Self>, c: &Claimed, dead: &str) {
         let mut run = match self.shared.load(&c.job.id).await {
             Some(s) => s.run,
             None => Run::new(
@@ -394,9 +398,11 @@ impl Runs {
             self.quota.refund(&c.job.quota_keys).await;
         }
         self.complete(&c.job, Some(&c.entry), run, None).await;
-        let engine = self.engine.clone();
+        // The container it left, if the dead executor shared this Docker host (on
+        // another host the sweep there removes it once past the run limits).
+        let (engine, dead) = (self.engine.clone(), dead.to_string());
         tokio::spawn(async move {
-            engine.sweep().await;
+            engine.remove_instance(&dead).await;
         });
     }
 }

@@ -93,6 +93,26 @@ impl EventStreams {
         (tx, written_rx)
     }
 
+    /// Writes event 1 of run `id` before anything else can be written to its stream (a
+    /// web node, before the run is queued: an executor continues from 2).
+    pub async fn append_first(&self, id: &str, ev: &RunEvent) -> bool {
+        let (Ok(mut conn), Ok(json)) = (self.redis.conn().await, serde_json::to_string(ev)) else {
+            return false;
+        };
+        let mut pipe = redis::pipe();
+        pipe.cmd("XADD")
+            .arg(key(id))
+            .arg("0-1")
+            .arg(FIELD)
+            .arg(json)
+            .ignore()
+            .cmd("EXPIRE")
+            .arg(key(id))
+            .arg(self.ttl)
+            .ignore();
+        pipe.query_async::<()>(&mut conn).await.is_ok()
+    }
+
     /// Appends `ev` as the next event of run `id` (`0-*`: Redis numbers it), for a node
     /// that ends a run it is not executing. Returns false when Redis did not take it.
     pub async fn append_next(&self, id: &str, ev: &RunEvent) -> bool {
