@@ -586,10 +586,29 @@ async fn a_run_is_stopped_through_another_instance() {
     let run = on_b.get(&format!("/api/v1/runs/{id}")).await.json();
     assert_verdict(&run, "stopped");
     assert!(stdout(&run).starts_with("up\n0\n1\n2\n"), "{run:#}");
+    // The second instance serves the run's events from the start (its Redis stream),
+    // numbered as on the first: queued, running, then the output as it came.
+    let blocks: Vec<&str> = events.split("\n\n").filter(|b| !b.is_empty()).collect();
     assert!(
-        events.starts_with("event: status\ndata: {\"status\":\"running\"}"),
+        blocks[0] == "event: status\ndata: {\"status\":\"queued\"}\nid: 1"
+            && blocks[1] == "event: status\ndata: {\"status\":\"running\"}\nid: 2",
         "{events}"
     );
+    for (i, b) in blocks.iter().enumerate() {
+        assert!(b.ends_with(&format!("\nid: {}", i + 1)), "{events}");
+    }
+    let streamed: String = blocks
+        .iter()
+        .filter(|b| b.starts_with("event: stdout\ndata: "))
+        .map(|b| {
+            let data = b.lines().nth(1).unwrap().trim_start_matches("data: ");
+            serde_json::from_str::<Value>(data).unwrap()["data"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert!(streamed.starts_with("up\n0\n1\n2\n"), "{events}");
     assert!(
         events.contains("event: result") && events.contains(r#""verdict":"stopped""#),
         "{events}"

@@ -14,6 +14,9 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 const REDIS_URL: &str = "redis://127.0.0.1:6379/11";
+/// A sandbox label of their own: engines whose heartbeats live in another Redis database
+/// see every other engine as dead, and must never sweep their containers.
+const LABEL: &str = "queue-tests";
 /// An executor's heartbeat life in these tests: short, so that a dead one is noticed soon.
 const LEASE_MS: &str = "1500";
 
@@ -21,13 +24,19 @@ const LEASE_MS: &str = "1500";
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn web() -> AppState {
-    common::state_with(&[("ROLE", "web"), ("REDIS_URL", REDIS_URL)]).await
+    common::state_with(&[
+        ("ROLE", "web"),
+        ("REDIS_URL", REDIS_URL),
+        ("SANDBOX_LABEL", LABEL),
+    ])
+    .await
 }
 
 async fn executor() -> AppState {
     common::state_with(&[
         ("ROLE", "executor"),
         ("REDIS_URL", REDIS_URL),
+        ("SANDBOX_LABEL", LABEL),
         ("POOL_SIZE", "1"),
         ("MAX_CONCURRENT_RUNS", "1"),
         ("EXECUTOR_LEASE_MS", LEASE_MS),
@@ -98,8 +107,15 @@ async fn a_web_node_needs_no_docker_and_an_executor_serves_only_health() {
     assert_eq!(c.get("/healthz").await.status, StatusCode::OK);
     let metrics = c.get("/metrics").await;
     assert_eq!(metrics.status, StatusCode::OK);
-    assert!(metrics.text().contains("own_ide_role{role=\"executor\"} 1"), "{}", metrics.text());
-    assert_eq!(c.get("/api/v1/languages").await.status, StatusCode::NOT_FOUND);
+    assert!(
+        metrics.text().contains("own_ide_role{role=\"executor\"} 1"),
+        "{}",
+        metrics.text()
+    );
+    assert_eq!(
+        c.get("/api/v1/languages").await.status,
+        StatusCode::NOT_FOUND
+    );
     stop_executor(exec).await;
 }
 
@@ -168,7 +184,12 @@ async fn a_stop_sent_to_one_web_node_ends_the_run_on_the_executor() {
         ..on1.clone_as_same_caller()
     };
     let stop = on2
-        .send("POST", &format!("/api/v1/runs/{id}/stop"), None, axum::body::Body::empty())
+        .send(
+            "POST",
+            &format!("/api/v1/runs/{id}/stop"),
+            None,
+            axum::body::Body::empty(),
+        )
         .await;
     assert_eq!(stop.status, StatusCode::ACCEPTED, "{}", stop.text());
     events.until_result().await;
@@ -184,7 +205,12 @@ async fn a_queued_run_stopped_before_any_executor_took_it_never_runs() {
     let mut guest = Client::new(&web);
     let id = submit(&mut guest, "print('ran')").await;
     let stop = guest
-        .send("POST", &format!("/api/v1/runs/{id}/stop"), None, axum::body::Body::empty())
+        .send(
+            "POST",
+            &format!("/api/v1/runs/{id}/stop"),
+            None,
+            axum::body::Body::empty(),
+        )
         .await;
     assert_eq!(stop.status, StatusCode::ACCEPTED, "{}", stop.text());
     let run = common::wait_finished(&mut guest, &id).await;
@@ -223,8 +249,7 @@ async fn a_run_claimed_by_an_executor_that_died_before_starting_it_runs_once_els
 }
 
 #[tokio::test]
-async fn a_started_run_of_a_dead_executor_ends_executor_lost_and_a_late_write_changes_nothing(
-) {
+async fn a_started_run_of_a_dead_executor_ends_executor_lost_and_a_late_write_changes_nothing() {
     let _one = ONE_AT_A_TIME.lock().await;
     let web = web().await;
     let mut user = Client::new(&web);
@@ -258,8 +283,18 @@ async fn a_started_run_of_a_dead_executor_ends_executor_lost_and_a_late_write_ch
 #[tokio::test]
 async fn an_all_in_one_run_has_event_ids_and_resumes_on_another_instance() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let a = common::state_with(&[("REDIS_URL", REDIS_URL), ("POOL_SIZE", "1")]).await;
-    let b = common::state_with(&[("REDIS_URL", REDIS_URL), ("POOL_SIZE", "0")]).await;
+    let a = common::state_with(&[
+        ("REDIS_URL", REDIS_URL),
+        ("SANDBOX_LABEL", LABEL),
+        ("POOL_SIZE", "1"),
+    ])
+    .await;
+    let b = common::state_with(&[
+        ("REDIS_URL", REDIS_URL),
+        ("SANDBOX_LABEL", LABEL),
+        ("POOL_SIZE", "0"),
+    ])
+    .await;
     let mut on_a = Client::new(&a);
     let run = on_a.run("python", "print('hi')", "").await;
     let id = run["id"].as_str().unwrap().to_string();
@@ -286,4 +321,91 @@ async fn an_all_in_one_run_has_event_ids_and_resumes_on_another_instance() {
     assert_eq!(bad.json()["error"]["code"], "invalid_last_event_id");
     common::finish(a).await;
     common::finish(b).await;
+}
+
+#[tokio::test]
+async fn a_guest_gets_a_lost_run_back_on_the_quota_and_keeps_what_it_printed() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let web = common::state_with(&[
+        ("ROLE", "web"),
+        ("REDIS_URL", REDIS_URL),
+        ("SANDBOX_LABEL", LABEL),
+        ("GUEST_QUOTA", "10"),
+    ])
+    .await;
+    let mut guest = Client::new(&web);
+    let r = guest
+        .post_json(
+            "/api/v1/runs",
+            &json!({"language": "python", "code": "print('partial')"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    assert_eq!(r.header("x-ratelimit-remaining").as_deref(), Some("9"));
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let queue = Queue::new(web.redis.clone(), 600);
+    let dead = format!("dead-{}", uuid::Uuid::new_v4().simple());
+    let claimed = claim_as(&queue, &dead, &id).await;
+    assert!(queue.start(&id, claimed.epoch).await);
+    // What the dead executor had streamed before it went.
+    let mut conn = web.redis.conn().await.unwrap();
+    let _: () = redis::cmd("XADD")
+        .arg(format!("own-ide:run:{id}:events"))
+        .arg("0-2")
+        .arg("e")
+        .arg(json!({"stdout": "partial\n"}).to_string())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let exec = executor().await;
+    let run = common::wait_finished(&mut guest, &id).await;
+    assert_eq!(run["verdict"], "executor_lost", "{run}");
+    assert_eq!(run["stdout"], "partial\n", "{run}");
+    // The lost run was given back: the next one leaves 9 again, not 8.
+    let next = guest
+        .post_json(
+            "/api/v1/runs?wait=true",
+            &json!({"language": "python", "code": "print('next')"}),
+        )
+        .await;
+    assert_eq!(next.status, StatusCode::OK, "{}", next.text());
+    assert_eq!(next.header("x-ratelimit-remaining").as_deref(), Some("9"));
+    assert_eq!(next.json()["stdout"], "next\n");
+    stop_executor(exec).await;
+}
+
+#[tokio::test]
+async fn an_executor_shutting_down_stops_its_runs_and_writes_their_end() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let (web, exec) = (web().await, executor().await);
+    let mut user = Client::new(&web);
+    user.sign_up("execdown").await;
+    let id = submit(
+        &mut user,
+        "import time\nprint('started', flush=True)\ntime.sleep(60)",
+    )
+    .await;
+    let mut events = user.events(&id).await;
+    events.until("started").await;
+    exec.runs.shutdown(Duration::from_millis(200)).await;
+    events.until_result().await;
+    let result = parse_events(&events.seen).last().unwrap().2.clone();
+    assert_eq!(result["verdict"], "stopped", "{result}");
+    assert_eq!(result["stdout"], "started\n", "{result}");
+    let listed = user.get("/api/v1/history").await.json();
+    let item = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id.as_str())
+        .cloned()
+        .expect("the run is in the history");
+    assert_eq!(item["verdict"], "stopped", "{item}");
+    // A run submitted now is taken by another executor.
+    let next = submit(&mut user, "print('later')").await;
+    let other = executor().await;
+    let run = common::wait_finished(&mut user, &next).await;
+    assert_eq!(run["stdout"], "later\n", "{run}");
+    common::finish(exec).await;
+    stop_executor(other).await;
 }

@@ -62,8 +62,12 @@ impl Runs {
             lease_keys: lease.shared_keys(),
             quota_keys: quota_keys.clone(),
         };
-        let (mirror, _) = self.streams.writer(&id);
-        let live = Arc::new(LiveRun::new(owner.clone(), run.clone(), Some(mirror), true));
+        // Event 1 is in Redis before the run can be claimed, so the executor's events (2
+        // on) always come after it.
+        self.streams
+            .append_first(&id, &RunEvent::Status(run.status))
+            .await;
+        let live = Arc::new(LiveRun::new(owner.clone(), run.clone(), None, false));
         self.live
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -91,18 +95,26 @@ impl Runs {
         let this = self.clone();
         let follow = live.clone();
         tokio::spawn(async move {
-            let mut events = this.remote_events(&follow.snapshot().id, follow.owner.clone(), 1);
-            while let Some((n, ev)) = events.next().await {
-                let end = matches!(ev, RunEvent::Result(_));
-                follow.apply(n, ev);
-                if end {
-                    break;
+            let id = follow.snapshot().id;
+            // Read again after a break (Redis away a moment), from the last event seen,
+            // until the result, for as long as a stream client would wait.
+            let deadline = tokio::time::Instant::now() + super::EVENTS_WAIT_LIMIT;
+            let mut last = 1;
+            'follow: while tokio::time::Instant::now() < deadline {
+                let mut events = this.remote_events(&id, follow.owner.clone(), last);
+                while let Some((n, ev)) = events.next().await {
+                    let end = matches!(ev, RunEvent::Result(_));
+                    follow.apply(n, ev);
+                    last = n;
+                    if end {
+                        break 'follow;
+                    }
                 }
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
             follow.mark_finished();
             // The node that wrote the outcome released the lease; this ends its renewal.
             lease.release().await;
-            let id = follow.snapshot().id;
             tokio::time::sleep(super::KEEP_FINISHED).await;
             this.live
                 .lock()
@@ -316,14 +328,14 @@ impl Runs {
             if st.done {
                 self.finish_committed(&c, st.result.as_deref()).await;
             } else if st.started {
-                self.end_lost(&c).await;
+                self.end_lost(&c, &consumer).await;
             } else if !self.queue.requeue(&c).await {
                 // Changed meanwhile (started or ended by its holder coming back).
                 if let Some(st) = self.queue.claim_state(&c.job.id).await {
                     if st.done {
                         self.finish_committed(&c, st.result.as_deref()).await;
                     } else if st.started {
-                        self.end_lost(&c).await;
+                        self.end_lost(&c, &consumer).await;
                     }
                 }
             }
@@ -338,13 +350,17 @@ impl Runs {
         }
     }
 
-    /// Ends a started run whose executor died: `executor_lost`, not run again, a
-    /// guest's quota given back, the containers it left swept from this Docker host.
-    async fn end_lost(self: &Arc<Self>, c: &Claimed) {
+    /// Ends a started run whose executor `dead` died: `executor_lost`, not run again, a
+    /// guest's quota given back, the containers it left removed from this Docker host.
+    async fn end_lost(self: &Arc<Self>, c: &Claimed, dead: &str) {
         let mut run = match self.shared.load(&c.job.id).await {
             Some(s) => s.run,
             None => Run::new(c.job.id.clone(), &c.job.language, c.job.created_at.clone()),
         };
+        // What it printed before its executor went is kept (as far as its stream has it).
+        let (stdout, stderr) = self.streams.output(&c.job.id).await;
+        run.stdout = stdout;
+        run.stderr = stderr;
         run.status = RunStatus::Finished;
         run.verdict = Some(Verdict::ExecutorLost);
         run.finished_at = Some(now_rfc3339());
@@ -362,9 +378,11 @@ impl Runs {
             self.quota.refund(&c.job.quota_keys).await;
         }
         self.complete(&c.job, Some(&c.entry), run, None).await;
-        let engine = self.engine.clone();
+        // The container it left, if the dead executor shared this Docker host (on
+        // another host the sweep there removes it once past the run limits).
+        let (engine, dead) = (self.engine.clone(), dead.to_string());
         tokio::spawn(async move {
-            engine.sweep().await;
+            engine.remove_instance(&dead).await;
         });
     }
 }

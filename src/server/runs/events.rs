@@ -30,6 +30,9 @@ pub struct EventStreams {
     ttl: u64,
 }
 
+/// An `XREAD` reply: per stream, its entries (id, then field and value pairs).
+type XReadReply = Option<Vec<(String, Vec<(String, Vec<String>)>)>>;
+
 /// The field that holds an event in a stream entry.
 const FIELD: &str = "e";
 
@@ -90,6 +93,26 @@ impl EventStreams {
         (tx, written_rx)
     }
 
+    /// Writes event 1 of run `id` before anything else can be written to its stream (a
+    /// web node, before the run is queued: an executor continues from 2).
+    pub async fn append_first(&self, id: &str, ev: &RunEvent) -> bool {
+        let (Ok(mut conn), Ok(json)) = (self.redis.conn().await, serde_json::to_string(ev)) else {
+            return false;
+        };
+        let mut pipe = redis::pipe();
+        pipe.cmd("XADD")
+            .arg(key(id))
+            .arg("0-1")
+            .arg(FIELD)
+            .arg(json)
+            .ignore()
+            .cmd("EXPIRE")
+            .arg(key(id))
+            .arg(self.ttl)
+            .ignore();
+        pipe.query_async::<()>(&mut conn).await.is_ok()
+    }
+
     /// Appends `ev` as the next event of run `id` (`0-*`: Redis numbers it), for a node
     /// that ends a run it is not executing. Returns false when Redis did not take it.
     pub async fn append_next(&self, id: &str, ev: &RunEvent) -> bool {
@@ -111,6 +134,31 @@ impl EventStreams {
             .arg(self.ttl)
             .ignore();
         pipe.query_async::<()>(&mut conn).await.is_ok()
+    }
+
+    /// The output run `id` streamed so far (stdout, stderr), as its stream still holds it:
+    /// what a node that ends the run for a dead executor puts in the result.
+    pub async fn output(&self, id: &str) -> (String, String) {
+        let (mut out, mut err) = (String::new(), String::new());
+        let Ok(mut conn) = self.redis.conn().await else {
+            return (out, err);
+        };
+        let entries: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
+            .arg(key(id))
+            .arg("-")
+            .arg("+")
+            .query_async(&mut conn)
+            .await
+            .unwrap_or_default();
+        let (_, events) = decode(Some(vec![(key(id), entries)]));
+        for (_, ev) in events {
+            match ev {
+                RunEvent::Stdout(t) => out.push_str(&t),
+                RunEvent::Stderr(t) => err.push_str(&t),
+                RunEvent::Status(_) | RunEvent::Result(_) => {}
+            }
+        }
+        (out, err)
     }
 
     /// Whether run `id` has an event stream (it had not expired).
@@ -165,17 +213,16 @@ impl EventStreams {
                 }
                 let read: Option<(u64, Vec<Numbered>)> = match st.conn.as_mut() {
                     Some(conn) => {
-                        let reply: Result<Option<Vec<(String, Vec<(String, Vec<String>)>)>>, _> =
-                            redis::cmd("XREAD")
-                                .arg("COUNT")
-                                .arg(256)
-                                .arg("BLOCK")
-                                .arg(BLOCK_MS)
-                                .arg("STREAMS")
-                                .arg(&st.key)
-                                .arg(format!("0-{}", st.last))
-                                .query_async(conn)
-                                .await;
+                        let reply: Result<XReadReply, _> = redis::cmd("XREAD")
+                            .arg("COUNT")
+                            .arg(256)
+                            .arg("BLOCK")
+                            .arg(BLOCK_MS)
+                            .arg("STREAMS")
+                            .arg(&st.key)
+                            .arg(format!("0-{}", st.last))
+                            .query_async(conn)
+                            .await;
                         match reply {
                             Ok(r) => Some(decode(r)),
                             Err(_) => {
@@ -234,7 +281,7 @@ impl EventStreams {
 
 /// The events of an `XREAD` reply, in order, with the last number seen; entries that
 /// cannot be read are skipped.
-fn decode(reply: Option<Vec<(String, Vec<(String, Vec<String>)>)>>) -> (u64, Vec<Numbered>) {
+fn decode(reply: XReadReply) -> (u64, Vec<Numbered>) {
     let mut out = Vec::new();
     let mut seen = 0;
     for (_, entries) in reply.unwrap_or_default() {

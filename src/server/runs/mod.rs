@@ -545,13 +545,21 @@ impl Runs {
 
     /// Forgets a run of `viewer`'s everywhere but the history (after it was deleted there).
     /// A run still in progress here is stopped: its owner threw it away.
-    async fn forget(&self, id: &str, viewer: &Owner) {
-        {
+    async fn forget(self: &Arc<Self>, id: &str, viewer: &Owner) {
+        let here = {
             let mut map = self.live.lock().unwrap_or_else(|p| p.into_inner());
             if map.get(id).is_some_and(|l| &l.owner == viewer) {
-                if let Some(l) = map.remove(id) {
-                    l.stop();
-                }
+                map.remove(id)
+            } else {
+                None
+            }
+        };
+        if let Some(l) = here {
+            if self.role == Role::Web && l.snapshot().status != RunStatus::Finished {
+                // A web node only follows it: the queue or an executor has it.
+                self.stop_in_cluster(id, viewer).await;
+            } else {
+                l.stop();
             }
         }
         if self
@@ -630,7 +638,7 @@ impl Runs {
     /// Deletes one of the signed-in caller's runs from the history and forgets it
     /// everywhere else (a run still in progress is stopped). 404 when there is no such
     /// run of theirs.
-    pub async fn delete(&self, caller: &Caller, id: &str) -> Result<(), AppError> {
+    pub async fn delete(self: &Arc<Self>, caller: &Caller, id: &str) -> Result<(), AppError> {
         let user_id = signed_in(caller)?;
         if !is_run_id(id) || !self.store.delete(user_id, id).await? {
             return Err(AppError::NotFound);

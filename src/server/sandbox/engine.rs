@@ -562,9 +562,8 @@ impl Engine {
     }
 
     /// Removes leftover sandbox containers (see `sweep::is_leftover`): this instance's
-    /// that neither a pool nor a run holds, once older than the compile and run limits
-    /// plus the margin, and those of instances whose heartbeat has lapsed, once older
-    /// than a heartbeat's life. A removal
+    /// that neither a pool nor a run holds, and those of instances whose heartbeat has
+    /// lapsed, once older than the compile and run limits plus the margin. A removal
     /// that fails is tried again by the next sweep. Returns how many were removed.
     pub async fn sweep(&self) -> usize {
         let filters = HashMap::from([(
@@ -605,10 +604,7 @@ impl Engine {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .contains(&id);
-            // A dead instance's containers go once older than a heartbeat's life (an
-            // instance beats before its first container exists), not after the run
-            // limits: nothing of it is running any more.
-            let live = if mine || age < self.cfg.heartbeat {
+            let live = if mine || age < threshold {
                 Some(true)
             } else if let Some(known) = alive.get(&instance) {
                 *known
@@ -620,11 +616,47 @@ impl Engine {
                 alive.insert(instance.clone(), known);
                 known
             };
-            if sweep::is_leftover(mine, owned, live, age, threshold, self.cfg.heartbeat) {
+            if sweep::is_leftover(mine, owned, live, age, threshold) {
                 tracing::info!(container = %id, instance = %instance, "removing a leftover sandbox container");
                 if container::remove(&docker, &id).await {
                     removed += 1;
                 }
+            }
+        }
+        removed
+    }
+
+    /// Removes every sandbox container (of this deployment's label) that engine
+    /// `instance` left on this Docker host, whatever its age: for an executor known to be
+    /// dead because its runs were just taken over (the sweep's age rule protects
+    /// instances whose liveness this engine cannot see, e.g. with another Redis).
+    /// Returns how many were removed.
+    pub async fn remove_instance(&self, instance: &str) -> usize {
+        if instance == self.instance {
+            return 0;
+        }
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec![
+                format!("{LABEL}={}", self.cfg.label),
+                format!("{INSTANCE_LABEL}={instance}"),
+            ],
+        )]);
+        let opts = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let Ok(docker) = self.client() else { return 0 };
+        let Ok(Ok(list)) =
+            tokio::time::timeout(DOCKER_CALL_TIMEOUT, docker.list_containers(Some(opts))).await
+        else {
+            return 0;
+        };
+        let mut removed = 0;
+        for id in list.into_iter().filter_map(|c| c.id) {
+            tracing::info!(container = %id, %instance, "removing a container of a lost executor");
+            if container::remove(&docker, &id).await {
+                removed += 1;
             }
         }
         removed

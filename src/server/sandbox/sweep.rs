@@ -17,25 +17,26 @@ pub trait Liveness: Send + Sync {
 
 /// Whether a sandbox container is a leftover to remove.
 ///
-/// Of this instance's own containers, those it does not hold (no pool, no run) are
-/// leftovers once older than `threshold` (the compile and run limits plus a margin): a
-/// removal that failed, or one that a crash interrupted. A live instance's containers
-/// are its own business (it sweeps them itself), and only a dead instance's are taken,
-/// once older than `dead_after` (a heartbeat's life: an instance beats before it makes
-/// its first container, so a younger one may belong to an instance just starting);
-/// when liveness is unknown, nothing is.
+/// Young containers are never leftovers: a run ends within the compile and run limits,
+/// and `threshold` adds a margin to those. Of this instance's own containers, those it
+/// does not hold (no pool, no run) are leftovers: a removal that failed, or one that a
+/// crash interrupted. A live instance's containers are its own business (it sweeps
+/// them itself), and only a dead instance's are taken; when liveness is unknown,
+/// nothing is.
 pub(super) fn is_leftover(
     mine: bool,
     owned: bool,
     alive: Option<bool>,
     age: Duration,
     threshold: Duration,
-    dead_after: Duration,
 ) -> bool {
+    if age < threshold {
+        return false;
+    }
     if mine {
-        age >= threshold && !owned
+        !owned
     } else {
-        age >= dead_after && alive == Some(false)
+        alive == Some(false)
     }
 }
 
@@ -46,42 +47,26 @@ mod tests {
     const T: Duration = Duration::from_secs(80);
     const OLD: Duration = Duration::from_secs(81);
     const YOUNG: Duration = Duration::from_secs(79);
-    /// A heartbeat's life.
-    const H: Duration = Duration::from_secs(10);
 
     #[test]
     fn young_containers_are_never_taken() {
         for mine in [true, false] {
             for alive in [None, Some(false), Some(true)] {
-                assert!(!is_leftover(
-                    mine,
-                    false,
-                    alive,
-                    Duration::from_secs(9),
-                    T,
-                    H
-                ));
+                assert!(!is_leftover(mine, false, alive, YOUNG, T));
             }
         }
     }
 
     #[test]
     fn own_containers_go_only_when_no_pool_or_run_holds_them() {
-        assert!(is_leftover(true, false, Some(true), OLD, T, H));
-        assert!(!is_leftover(true, true, Some(true), OLD, T, H));
-        assert!(!is_leftover(true, false, Some(true), YOUNG, T, H));
+        assert!(is_leftover(true, false, Some(true), OLD, T));
+        assert!(!is_leftover(true, true, Some(true), OLD, T));
     }
 
     #[test]
     fn others_go_only_when_their_instance_is_known_dead() {
-        assert!(is_leftover(false, false, Some(false), OLD, T, H));
-        assert!(!is_leftover(false, false, Some(true), OLD, T, H));
-        assert!(!is_leftover(false, false, None, OLD, T, H));
-    }
-
-    #[test]
-    fn a_dead_instances_containers_go_after_a_heartbeat_not_the_run_limits() {
-        assert!(is_leftover(false, false, Some(false), YOUNG, T, H));
-        assert!(!is_leftover(false, false, Some(true), YOUNG, T, H));
+        assert!(is_leftover(false, false, Some(false), OLD, T));
+        assert!(!is_leftover(false, false, Some(true), OLD, T));
+        assert!(!is_leftover(false, false, None, OLD, T));
     }
 }
