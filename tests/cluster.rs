@@ -81,6 +81,10 @@ async fn an_executor_killed_mid_run_ends_it_executor_lost_everywhere() {
     let result = events.result().await;
     assert_eq!(result["verdict"], "executor_lost", "{result}");
     assert_eq!(result["status"], "finished");
+    assert_eq!(
+        result["stdout"], "started\n",
+        "the output streamed before the loss is kept"
+    );
     // The run page and the history say what the stream said.
     let run = user.run(&cluster.web(1), &id).await;
     assert_eq!(run["verdict"], "executor_lost", "{run}");
@@ -179,6 +183,7 @@ async fn an_executor_paused_past_its_lease_changes_nothing_when_it_comes_back() 
     cluster.pause("executor-1").await;
     let result = events.result().await;
     assert_eq!(result["verdict"], "executor_lost", "{result}");
+    assert_eq!(result["stdout"], "started\n", "{result}");
     let claim_then = claim(&mut cluster_support::redis(), &id);
 
     // Back: its program has finished meanwhile (or its container is gone), and it tries
