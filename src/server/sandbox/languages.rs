@@ -19,6 +19,11 @@ pub struct Language {
     pub template: &'static str,
     /// Needs the larger memory limit (the JVM).
     pub big_memory: bool,
+    /// In an interactive run the program's stdin and stdout are a terminal, so that C
+    /// stdio flushes a prompt before reading, as at a terminal. Only for languages whose
+    /// runtimes buffer by the C library's rules: Python's `input()` would write its prompt
+    /// to stderr on a terminal, and Java and Node do not look.
+    pub tty: bool,
 }
 
 /// Every language the engine runs.
@@ -32,6 +37,7 @@ pub static LANGUAGES: &[Language] = &[
         run: &["python3", "-u", "main.py"],
         template: "import sys\n\nname = sys.stdin.readline().strip() or \"world\"\nprint(f\"Hello, {name}!\")\n",
         big_memory: false,
+        tty: false,
     },
     Language {
         id: "cpp",
@@ -42,6 +48,7 @@ pub static LANGUAGES: &[Language] = &[
         run: &["./main"],
         template: "#include <iostream>\n#include <string>\n\nint main() {\n    std::string name;\n    if (!std::getline(std::cin, name) || name.empty()) name = \"world\";\n    std::cout << \"Hello, \" << name << \"!\" << std::endl;\n    return 0;\n}\n",
         big_memory: false,
+        tty: true,
     },
     Language {
         id: "java",
@@ -54,6 +61,7 @@ pub static LANGUAGES: &[Language] = &[
         run: &["java", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto", "-Dfile.encoding=UTF-8", "Main"],
         template: "import java.util.Scanner;\n\npublic class Main {\n    public static void main(String[] args) {\n        Scanner in = new Scanner(System.in);\n        String name = in.hasNextLine() ? in.nextLine().trim() : \"\";\n        if (name.isEmpty()) name = \"world\";\n        System.out.println(\"Hello, \" + name + \"!\");\n    }\n}\n",
         big_memory: true,
+        tty: false,
     },
     Language {
         id: "javascript",
@@ -64,6 +72,7 @@ pub static LANGUAGES: &[Language] = &[
         run: &["node", "main.js"],
         template: "const lines = require(\"fs\").readFileSync(0, \"utf8\").split(\"\\n\");\nconst name = lines[0].trim() || \"world\";\nconsole.log(`Hello, ${name}!`);\n",
         big_memory: false,
+        tty: false,
     },
 ];
 

@@ -22,7 +22,8 @@ pub(super) fn nonce() -> String {
 }
 
 /// Everything the supervisor reads, written at once: the header `<nonce> <payload_len>`
-/// (then ` cpu=<s>` when the program's CPU time is limited), the payload (one record
+/// (then, for an interactive run, ` cpu=<s>`, the program's CPU-time limit, and ` tty`
+/// when the language wants a terminal), the payload (one record
 /// `<name> <size>\n<bytes>` for the source file), then the program's stdin, which the
 /// supervisor leaves in the pipe.
 pub(super) fn input(
@@ -34,7 +35,11 @@ pub(super) fn input(
 ) -> Vec<u8> {
     let mut payload = format!("{} {}\n", lang.source_file, code.len()).into_bytes();
     payload.extend_from_slice(code.as_bytes());
-    let cpu = cpu_limit_s.map(|s| format!(" cpu={s}")).unwrap_or_default();
+    let cpu = match cpu_limit_s {
+        Some(s) if lang.tty => format!(" cpu={s} tty"),
+        Some(s) => format!(" cpu={s}"),
+        None => String::new(),
+    };
     let mut all = format!("{nonce} {}{cpu}\n", payload.len()).into_bytes();
     all.extend_from_slice(&payload);
     all.extend_from_slice(stdin.as_bytes());
@@ -185,6 +190,12 @@ mod tests {
         assert_eq!(framed, "abc 18\nmain.py 8\nprint(1)x\ny");
         let framed = String::from_utf8(input("abc", py, "print(1)", "", Some(5))).unwrap();
         assert_eq!(framed, "abc 18 cpu=5\nmain.py 8\nprint(1)");
+        let cpp = find("cpp").unwrap();
+        let framed = String::from_utf8(input("abc", cpp, "int main(){}", "", Some(5))).unwrap();
+        assert!(
+            framed.starts_with("abc 24 cpu=5 tty\nmain.cpp 12\n"),
+            "{framed}"
+        );
         assert_eq!(
             command(py, 256 << 20),
             [SUPERVISOR, "--", "python3", "-u", "main.py"]
