@@ -53,7 +53,8 @@ port_open 127.0.0.1 "$port" && die "port $port is in use (set E2E_PORT to a free
 # which the app honours only because the test runner (127.0.0.1) is a trusted proxy.
 export LISTEN_ADDR="127.0.0.1:$port" OWN_IDE_BASE_URL="http://127.0.0.1:$port" \
   TRUSTED_PROXIES=127.0.0.1 GUEST_QUOTA=5 IP_EXPIRY_SECONDS=86400 \
-  RUN_TIME_LIMIT_MS="${E2E_RUN_TIME_LIMIT_MS:-15000}"
+  RUN_TIME_LIMIT_MS="${E2E_RUN_TIME_LIMIT_MS:-15000}" \
+  INTERACTIVE_TIME_LIMIT_MS="${E2E_INTERACTIVE_TIME_LIMIT_MS:-20000}"
 log="$OWN_IDE_LOGS/e2e-server.log"
 "$(target_dir)/debug/own-ide" >"$log" 2>&1 &
 server=$!

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,10 +23,12 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,8 +45,10 @@ static char nonce[NONCE_LEN + 1];
 static char *payload_compile;
 static char *payload_run[MAX_RUN_WORDS + 1];
 static int payload_run_words;
-/* Options from the header: the program's CPU-time limit in seconds (0: none). */
+/* Options from the header: the program's CPU-time limit in seconds (0: none), and whether
+ * its stdin and stdout are a terminal (see run_tty). */
 static long long cpu_limit_s;
+static int use_tty;
 
 static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 static void die(const char *fmt, ...)
@@ -181,7 +186,7 @@ static char *read_command(long long size, const char *what)
 
 static void read_header_and_files(void)
 {
-    /* Header: "<nonce> <len>[ cpu=<s>]" -> 32 + 1 + up to 20 digits + options. */
+    /* Header: "<nonce> <len>[ cpu=<s>][ tty]" -> 32 + 1 + up to 20 digits + options. */
     char line[NONCE_LEN + 1 + 24 + 32];
     read_line(line, sizeof line - 1, NULL, "header");
     if (strlen(line) < NONCE_LEN + 2 || line[NONCE_LEN] != ' ')
@@ -208,6 +213,8 @@ static void read_header_and_files(void)
             cpu_limit_s = parse_size(opt + 4, 86400);
             if (cpu_limit_s <= 0)
                 die("bad cpu limit");
+        } else if (strcmp(opt, "tty") == 0) {
+            use_tty = 1;
         } else {
             die("unknown header option");
         }
@@ -415,30 +422,220 @@ static void compile(const char *cmd)
         _exit(1);
 }
 
+/* The child's side of the run step: limits, then the program. */
+static void exec_program(char **argv) __attribute__((noreturn));
+static void exec_program(char **argv)
+{
+    child_setup();
+    if (cpu_limit_s > 0) {
+        /* SIGXCPU at the limit, SIGKILL a second later for a program that ignores it. */
+        struct rlimit rl = {(rlim_t)cpu_limit_s, (rlim_t)cpu_limit_s + 1};
+        if (setrlimit(RLIMIT_CPU, &rl) != 0)
+            _exit(126);
+    }
+    execvp(argv[0], argv);
+    char msg[320];
+    int n = snprintf(msg, sizeof msg, "cannot run '%s': %s\n", argv[0], strerror(errno));
+    if (n > 0)
+        write_all(2, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+    _exit(127);
+}
+
+/*
+ * A pseudo-terminal for the program's stdin and stdout (stderr stays the pipe), so that C
+ * stdio line-buffers stdout and flushes it before reading stdin, as at a terminal: a prompt
+ * printed without a newline shows before the program waits. Canonical mode (a read that
+ * starts in raw mode would not end at an EOF character), with no echo, no signals, no CR/LF
+ * mapping and no output processing; the line-editing characters that remain are escaped by
+ * tty_escape, so bytes pass unchanged. Returns the master; *slave gets the other end.
+ */
+static int open_pty(int *slave)
+{
+    int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (m < 0 || grantpt(m) != 0 || unlockpt(m) != 0)
+        die("cannot open a pseudo-terminal: %s", strerror(errno));
+    char name[64];
+    if (ptsname_r(m, name, sizeof name) != 0)
+        die("ptsname: %s", strerror(errno));
+    int s = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    struct termios t;
+    if (s < 0 || tcgetattr(s, &t) != 0)
+        die("cannot open the terminal's other end: %s", strerror(errno));
+    cfmakeraw(&t);
+    t.c_lflag |= ICANON | IEXTEN;
+    t.c_cc[VEOF] = 4;
+    t.c_cc[VLNEXT] = 0x16;
+    /* End-of-line characters: only the newline itself. */
+    t.c_cc[VEOL] = '\n';
+    t.c_cc[VEOL2] = '\n';
+    if (tcsetattr(s, TCSANOW, &t) != 0)
+        die("tcsetattr: %s", strerror(errno));
+    *slave = s;
+    return m;
+}
+
+/* Whether the line discipline would act on c in canonical mode with IEXTEN (EOF, erase,
+ * kill, word erase, reprint, literal next). */
+static int tty_special(unsigned char c)
+{
+    return c == 4 || c == 0x7f || c == 0x15 || c == 0x17 || c == 0x12 || c == 0x16 || c == 8;
+}
+
+/* Copies src into dst (room for 2 * len) with each special character preceded by the
+ * literal-next character; returns the length written. */
+static size_t tty_escape(char *dst, const char *src, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (tty_special((unsigned char)src[i]))
+            dst[n++] = 0x16;
+        dst[n++] = src[i];
+    }
+    return n;
+}
+
+/* Copies what is readable on the master to stdout; 0 once the terminal has no writer left
+ * (EIO) or nothing is there now. */
+static int drain_master(int m)
+{
+    static char buf[65536];
+    ssize_t n = read(m, buf, sizeof buf);
+    if (n > 0) {
+        /* A closed reader (the engine is gone) is no reason to stop supervising. */
+        (void)write_all(1, buf, (size_t)n);
+        return 1;
+    }
+    return 0;
+}
+
+/*
+ * supervise() for a program on a terminal: while it runs, copies the container's stdin to the
+ * terminal (never blocking on a program that does not read) and the terminal to stdout. The
+ * end of stdin becomes the terminal's end of input: EOF characters, so a read returns 0.
+ * After the program, everything of the uid is killed and reaped, then what the terminal still
+ * holds is copied, so the report comes after all of the program's output.
+ */
+static struct outcome supervise_tty(pid_t pid, int m, int sfd, long long oom_before,
+                                    const struct timespec *t0)
+{
+    struct outcome o;
+    memset(&o, 0, sizeof o);
+    setpgid(pid, pid);
+    if (fcntl(m, F_SETFL, fcntl(m, F_GETFL) | O_NONBLOCK) != 0)
+        die("fcntl: %s", strerror(errno));
+    static char raw[2048], in[4096];
+    size_t in_len = 0, in_off = 0;
+    int in_open = 1, eof_due = 0, master_open = 1, done = 0;
+    while (!done) {
+        struct pollfd p[3] = {
+            {master_open ? m : -1, (short)(POLLIN | (in_off < in_len || eof_due ? POLLOUT : 0)), 0},
+            {in_open && in_off == in_len ? 0 : -1, POLLIN, 0},
+            {sfd, POLLIN, 0},
+        };
+        if (poll(p, 3, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            die("poll: %s", strerror(errno));
+        }
+        if (p[0].revents & POLLIN)
+            drain_master(m);
+        else if (p[0].revents & (POLLHUP | POLLERR))
+            master_open = drain_master(m); /* no writer left: stop polling a hung-up master */
+        if ((p[0].revents & POLLOUT) && in_off < in_len) {
+            ssize_t w = write(m, in + in_off, in_len - in_off);
+            if (w > 0)
+                in_off += (size_t)w;
+        }
+        if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+            ssize_t r = read(0, raw, sizeof raw);
+            if (r > 0) {
+                in_len = tty_escape(in, raw, (size_t)r);
+                in_off = 0;
+            } else if (r == 0 || errno != EINTR) {
+                in_open = 0;
+                eof_due = 2;
+            }
+        }
+        if (eof_due && in_off == in_len) {
+            /* Two EOF characters: the first only ends an unfinished last line, if there is
+             * one; a second end of input, if the program reads on, is one more 0 from read. */
+            static const char eot[2] = {4, 4};
+            ssize_t w = write(m, eot + (2 - eof_due), (size_t)eof_due);
+            if (w > 0)
+                eof_due -= (int)w;
+        }
+        if (p[2].revents & POLLIN) {
+            struct signalfd_siginfo si;
+            ssize_t ignored = read(sfd, &si, sizeof si);
+            (void)ignored;
+            for (;;) {
+                int st;
+                struct rusage ru;
+                pid_t r = wait4(-1, &st, WNOHANG, &ru);
+                if (r <= 0)
+                    break;
+                if (r == pid) {
+                    o.status = st;
+                    o.ru = ru;
+                    done = 1;
+                }
+            }
+        }
+    }
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    o.wall_ms = ms_between(t0, &t1);
+    kill(-pid, SIGKILL);
+    kill(-1, SIGKILL);
+    /* Every process of the uid is dead once reaped: no writer is left on the terminal. */
+    for (;;) {
+        pid_t r = wait4(-1, NULL, 0, NULL);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            break;
+    }
+    while (drain_master(m))
+        ;
+    long long oom_after = read_oom_kills();
+    o.oom = oom_before >= 0 && oom_after > oom_before;
+    return o;
+}
+
 static void run(char **argv)
 {
     long long oom_before = read_oom_kills();
+    int m = -1, slave = -1, sfd = -1;
+    sigset_t chld, old;
+    if (use_tty) {
+        m = open_pty(&slave);
+        /* SIGCHLD through a descriptor, so one poll waits for output, input and the end. */
+        sigemptyset(&chld);
+        sigaddset(&chld, SIGCHLD);
+        if (sigprocmask(SIG_BLOCK, &chld, &old) != 0 ||
+            (sfd = signalfd(-1, &chld, SFD_CLOEXEC)) < 0)
+            die("signalfd: %s", strerror(errno));
+    }
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     pid_t pid = fork();
     if (pid < 0)
         die("fork: %s", strerror(errno));
     if (pid == 0) {
-        child_setup();
-        if (cpu_limit_s > 0) {
-            /* SIGXCPU at the limit, SIGKILL a second later for a program that ignores it. */
-            struct rlimit rl = {(rlim_t)cpu_limit_s, (rlim_t)cpu_limit_s + 1};
-            if (setrlimit(RLIMIT_CPU, &rl) != 0)
+        if (use_tty) {
+            sigprocmask(SIG_SETMASK, &old, NULL);
+            if (dup2(slave, 0) < 0 || dup2(slave, 1) < 0)
                 _exit(126);
         }
-        execvp(argv[0], argv);
-        char msg[320];
-        int n = snprintf(msg, sizeof msg, "cannot run '%s': %s\n", argv[0], strerror(errno));
-        if (n > 0)
-            write_all(2, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
-        _exit(127);
+        exec_program(argv);
     }
-    struct outcome o = supervise(pid, oom_before, &t0);
+    struct outcome o;
+    if (use_tty) {
+        close(slave);
+        o = supervise_tty(pid, m, sfd, oom_before, &t0);
+    } else {
+        o = supervise(pid, oom_before, &t0);
+    }
     char buf[256];
     report(1, buf, fmt_status(buf, sizeof buf, 'R', &o, 1));
     int n = snprintf(buf, sizeof buf, "\x1e%s\x1e\x1e%s\x1e", nonce, nonce);

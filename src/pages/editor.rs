@@ -443,11 +443,14 @@ fn InputLine(state: Signals, actions: Actions) -> impl IntoView {
     let open = move || state.running.get() && state.input_open.get();
     let input = NodeRef::<leptos::html::Input>::new();
     // Typing goes straight to the program once it starts.
+    // (On the next frame: the line is still disabled while this effect runs.)
     Effect::new(move |_| {
         if open() {
-            if let Some(el) = input.get() {
-                let _ = el.focus();
-            }
+            request_animation_frame(move || {
+                if let Some(el) = input.get_untracked() {
+                    let _ = el.focus();
+                }
+            });
         }
     });
     let send = move |eof: bool| {

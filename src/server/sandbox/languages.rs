@@ -39,6 +39,11 @@ pub struct Language {
     pub big_memory: bool,
     /// What the image holds beyond the language's standard library (`"numpy 1.24"`).
     pub libraries: &'static [&'static str],
+    /// In an interactive run the program's stdin and stdout are a terminal, so that C
+    /// stdio flushes a prompt before reading, as at a terminal. Only for languages whose
+    /// runtimes buffer by the C library's rules: Python's `input()` would write its prompt
+    /// to stderr on a terminal, and Java and Node do not look.
+    pub tty: bool,
 }
 
 /// Every language the engine runs.
@@ -53,6 +58,7 @@ pub static LANGUAGES: &[Language] = &[
         template: "import sys\n\nname = sys.stdin.readline().strip() or \"world\"\nprint(f\"Hello, {name}!\")\n",
         big_memory: false,
         libraries: &["numpy 1.24"],
+        tty: false,
     },
     Language {
         id: "cpp",
@@ -65,6 +71,7 @@ pub static LANGUAGES: &[Language] = &[
         template: "#include <iostream>\n#include <string>\n\nint main() {\n    std::string name;\n    if (!std::getline(std::cin, name) || name.empty()) name = \"world\";\n    std::cout << \"Hello, \" << name << \"!\" << std::endl;\n    return 0;\n}\n",
         big_memory: false,
         libraries: &[],
+        tty: true,
     },
     Language {
         id: "java",
@@ -81,6 +88,7 @@ pub static LANGUAGES: &[Language] = &[
         template: "import java.util.Scanner;\n\npublic class Main {\n    public static void main(String[] args) {\n        Scanner in = new Scanner(System.in);\n        String name = in.hasNextLine() ? in.nextLine().trim() : \"\";\n        if (name.isEmpty()) name = \"world\";\n        System.out.println(\"Hello, \" + name + \"!\");\n    }\n}\n",
         big_memory: true,
         libraries: &[],
+        tty: false,
     },
     Language {
         id: "javascript",
@@ -93,6 +101,7 @@ pub static LANGUAGES: &[Language] = &[
         template: "const lines = require(\"fs\").readFileSync(0, \"utf8\").split(\"\\n\");\nconst name = lines[0].trim() || \"world\";\nconsole.log(`Hello, ${name}!`);\n",
         big_memory: false,
         libraries: &[],
+        tty: false,
     },
     Language {
         id: "c",
@@ -106,6 +115,7 @@ pub static LANGUAGES: &[Language] = &[
         template: "#include <stdio.h>\n#include <string.h>\n\nint main(void) {\n    char name[256];\n    if (!fgets(name, sizeof name, stdin)) name[0] = '\\0';\n    name[strcspn(name, \"\\r\\n\")] = '\\0';\n    printf(\"Hello, %s!\\n\", name[0] ? name : \"world\");\n    return 0;\n}\n",
         big_memory: false,
         libraries: &[],
+        tty: true,
     },
     Language {
         id: "rust",
@@ -119,6 +129,7 @@ pub static LANGUAGES: &[Language] = &[
         template: "use std::io::BufRead;\n\nfn main() {\n    let mut name = String::new();\n    std::io::stdin().lock().read_line(&mut name).ok();\n    let name = match name.trim() {\n        \"\" => \"world\",\n        n => n,\n    };\n    println!(\"Hello, {name}!\");\n}\n",
         big_memory: false,
         libraries: &[],
+        tty: false,
     },
     Language {
         id: "go",
@@ -135,6 +146,7 @@ pub static LANGUAGES: &[Language] = &[
         template: "package main\n\nimport (\n\t\"bufio\"\n\t\"fmt\"\n\t\"os\"\n\t\"strings\"\n)\n\nfunc main() {\n\tname, _ := bufio.NewReader(os.Stdin).ReadString('\\n')\n\tname = strings.TrimSpace(name)\n\tif name == \"\" {\n\t\tname = \"world\"\n\t}\n\tfmt.Printf(\"Hello, %s!\\n\", name)\n}\n",
         big_memory: false,
         libraries: &[],
+        tty: false,
     },
     Language {
         id: "typescript",
@@ -149,6 +161,7 @@ pub static LANGUAGES: &[Language] = &[
         template: "const lines: string[] = require(\"fs\").readFileSync(0, \"utf8\").split(\"\\n\");\nconst name: string = lines[0].trim() || \"world\";\nconsole.log(`Hello, ${name}!`);\n",
         big_memory: false,
         libraries: &[],
+        tty: false,
     },
 ];
 

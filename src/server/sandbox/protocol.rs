@@ -22,12 +22,12 @@ pub(super) fn nonce() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
-/// Everything the supervisor reads, written at once: the header `<nonce> <payload_len>`,
-/// (then ` cpu=<s>` when the program's CPU time is limited), the payload, then the
-/// program's stdin, which the supervisor leaves in the pipe. The
-/// payload is records `<name> <size>\n<bytes>`: one per source file, then the commands
-/// (`:compile` once, `:run` once per word), which a warm container, started before its
-/// run was known, cannot have in its argv.
+/// Everything the supervisor reads, written at once: the header `<nonce> <payload_len>`
+/// (then, for an interactive run, ` cpu=<s>`, the program's CPU-time limit, and ` tty`
+/// when the language wants a terminal), the payload, then the program's stdin, which the
+/// supervisor leaves in the pipe. The payload is records `<name> <size>\n<bytes>`: one
+/// per source file, then the commands (`:compile` once, `:run` once per word), which a
+/// warm container, started before its run was known, cannot have in its argv.
 pub(super) fn input(
     nonce: &str,
     program: &Program,
@@ -49,7 +49,11 @@ pub(super) fn input(
     for word in &commands.run {
         record(":run", word.as_bytes());
     }
-    let cpu = cpu_limit_s.map(|s| format!(" cpu={s}")).unwrap_or_default();
+    let cpu = match cpu_limit_s {
+        Some(s) if commands.tty => format!(" cpu={s} tty"),
+        Some(s) => format!(" cpu={s}"),
+        None => String::new(),
+    };
     let mut all = format!("{nonce} {}{cpu}\n", payload.len()).into_bytes();
     all.extend_from_slice(&payload);
     all.extend_from_slice(stdin.as_bytes());
@@ -68,6 +72,8 @@ pub(super) struct Commands {
     pub compile: Option<String>,
     /// The program, its fixed arguments, then the run's own.
     pub run: Vec<String>,
+    /// An interactive run gets a terminal (the language's `tty`).
+    pub tty: bool,
 }
 
 /// Fills the language's templates (see `languages`) for `program`. The JVM gets a heap
@@ -118,6 +124,7 @@ pub(super) fn commands(lang: &Language, program: &Program) -> Commands {
     Commands {
         compile: lang.compile.map(fill),
         run,
+        tty: lang.tty,
     }
 }
 
@@ -290,6 +297,15 @@ mod tests {
         let c = commands(py, &p);
         assert_eq!(c.compile, None);
         assert_eq!(c.run, ["python3", "-u", "main.py", "a b"]);
+        let framed = String::from_utf8(input("abc", &p, &c, "x\ny", None)).unwrap();
+        assert!(framed.starts_with("abc 65\nmain.py 8\n"), "{framed}");
+        let framed = String::from_utf8(input("abc", &p, &c, "", Some(5))).unwrap();
+        assert!(framed.starts_with("abc 65 cpu=5\nmain.py 8\n"), "{framed}");
+        let cpp = find("cpp").unwrap();
+        let p = program(&[("main.cpp", "int main(){}")], "main.cpp", &[]);
+        let c = commands(cpp, &p);
+        let framed = String::from_utf8(input("abc", &p, &c, "", Some(5))).unwrap();
+        assert!(framed.contains(" cpu=5 tty\nmain.cpp 12\n"), "{framed}");
         let framed = String::from_utf8(input("abc", &p, &c, "x\ny", None)).unwrap();
         assert_eq!(
             framed,
