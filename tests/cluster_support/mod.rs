@@ -42,21 +42,18 @@ pub fn unique_ip() -> String {
     format!("10.{}.{}.{}", (n >> 16) as u8, (n >> 8) as u8, n as u8)
 }
 
-/// A port nothing listens on right now.
+/// A port nothing listens on right now, below the kernel's ephemeral range (32768 and
+/// up here), so that no outgoing connection of another process can take it before the
+/// node that is given it listens (that happened with ports the kernel handed out).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    free_ports(1)
 }
 
-/// `count` ports in a row that are free right now (the script numbers nodes from a base).
+/// `count` ports in a row that are free right now (the script numbers nodes from a base),
+/// picked at random in 20000..32000.
 fn free_ports(count: u16) -> u16 {
     loop {
-        let base = free_port();
-        if base.checked_add(count).is_none() {
-            continue;
-        }
+        let base = 20000 + (uuid::Uuid::new_v4().as_u128() % 12000) as u16;
         let all_free =
             (0..count).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok());
         if all_free {

@@ -202,13 +202,16 @@ impl Reply {
     }
 }
 
-/// A TCP port nothing listens on right now.
+/// A TCP port nothing listens on right now, picked at random in 20000..32000, below the
+/// kernel's ephemeral range: a port the kernel hands out can be taken by another
+/// process's outgoing connection before the server given it listens.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    loop {
+        let port = 20000 + (uuid::Uuid::new_v4().as_u128() % 12000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// A private Redis on `port` that a test may stop and start again.
