@@ -791,6 +791,8 @@ async fn the_sweep_removes_leftovers_of_dead_instances_only() {
         ("SANDBOX_LABEL", &realm),
         ("COMPILE_TIME_LIMIT_MS", "100"),
         ("RUN_TIME_LIMIT_MS", "100"),
+        // An interactive run may last this long: the sweep waits for it too.
+        ("INTERACTIVE_TIME_LIMIT_MS", "100"),
         ("SANDBOX_SWEEP_MARGIN_MS", "0"),
         ("SANDBOX_SWEEP_INTERVAL_MS", "300"),
     ])
