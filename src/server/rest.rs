@@ -467,11 +467,11 @@ async fn create_token(
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct HistoryQuery {
-    /// The page, from 1 (default 1).
-    #[param(value_type = Option<u64>, minimum = 1, maximum = 1000000)]
+    /// The page, from 1 (empty or absent: 1).
+    #[param(value_type = Option<String>, pattern = "^([1-9][0-9]{0,6})?$")]
     page: Option<String>,
-    /// Runs per page, 1 to 100 (default 20).
-    #[param(value_type = Option<u64>, minimum = 1, maximum = 100)]
+    /// Runs per page, 1 to 100 (empty or absent: 20).
+    #[param(value_type = Option<String>, pattern = "^([1-9][0-9]?|100)?$")]
     per_page: Option<String>,
     /// Only runs in this language (empty: all).
     #[param(value_type = Option<LanguageFilter>, inline)]

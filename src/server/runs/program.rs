@@ -73,6 +73,7 @@ pub fn check(req: &NewRun, cfg: &SandboxConfig) -> Result<(&'static Language, Pr
             main,
             args,
             time: Duration::from_millis(time_ms),
+            time_chosen: asked.time_ms.is_some(),
             memory_mb,
         },
     ))

@@ -48,6 +48,9 @@ pub struct Program {
     pub args: Vec<String>,
     /// Wall-clock limit of the run step.
     pub time: Duration,
+    /// Whether the caller chose `time` (then it bounds an interactive run too, instead of
+    /// the longer limit that lets a person type).
+    pub time_chosen: bool,
     /// Memory limit of the container.
     pub memory_mb: u64,
 }
@@ -503,7 +506,7 @@ impl Engine {
         cancel: &CancellationToken,
     ) -> Result<Outcome, DeadOnArrival> {
         let commands = protocol::commands(lang, program);
-        let run_limit = if typed.is_some() {
+        let run_limit = if typed.is_some() && !program.time_chosen {
             self.cfg.interactive_time_limit.max(program.time)
         } else {
             program.time

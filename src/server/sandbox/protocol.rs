@@ -286,6 +286,7 @@ mod tests {
             main: main.into(),
             args: args.iter().map(|a| a.to_string()).collect(),
             time: std::time::Duration::from_secs(1),
+            time_chosen: false,
             memory_mb: 256,
         }
     }
