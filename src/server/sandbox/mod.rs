@@ -6,6 +6,7 @@ pub mod engine;
 pub mod languages;
 pub mod output;
 mod pool;
+mod program;
 mod protocol;
 pub mod slots;
 mod step;

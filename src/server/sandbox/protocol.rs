@@ -11,8 +11,8 @@
 //! write. The program can kill the supervisor (same user): then there is no report, and
 //! the engine reports no exit status rather than invent one.
 
-use super::engine::Program;
 use super::languages::Language;
+use super::program::Program;
 
 /// Where the supervisor lives in every runtime image.
 pub(super) const SUPERVISOR: &str = "/usr/local/libexec/own-ide/supervisor";

@@ -3,8 +3,8 @@
 //! supervisor's report, the time limit, a stop or the output cap ends the step.
 
 use super::container::Container;
-use super::engine::Program;
 use super::output::{Capture, Splitter};
+use super::program::Program;
 use super::protocol::{self, Report};
 use bollard::container::LogOutput;
 use futures::StreamExt;
