@@ -114,3 +114,35 @@ fn bad_configuration_stops_start_up_with_one_line() {
         }
     }
 }
+
+/// A health probe stores no session (a load balancer's probes would otherwise write a
+/// MongoDB document each); the API's first contact still sets the guest cookie, and the
+/// guest reads its run with it.
+#[tokio::test]
+async fn probes_and_reads_store_no_session() {
+    let state = common::state_with(&[("POOL_SIZE", "0")]).await;
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        let mut c = Client::new(&state);
+        let r = c.get(path).await;
+        assert!(
+            !r.status.is_server_error() || path == "/readyz",
+            "{path}: {}",
+            r.status
+        );
+        assert!(r.header("set-cookie").is_none(), "{path} set a cookie");
+    }
+    let mut reader = Client::new(&state);
+    reader.get("/api/v1/languages").await;
+    assert!(
+        reader.cookie.is_some(),
+        "first contact sets the guest cookie"
+    );
+    let mut guest = Client::new(&state);
+    let run = guest.run("python", "print(1)", "").await;
+    assert!(guest.cookie.is_some(), "a run starts a guest session");
+    let id = run["id"].as_str().unwrap().to_string();
+    let again = guest.get(&format!("/api/v1/runs/{id}")).await;
+    assert_eq!(again.status, 200, "{}", again.text());
+    assert_eq!(again.json()["stdout"], "1\n");
+    state.engine.shutdown().await;
+}

@@ -30,6 +30,15 @@ fn is_asset(path: &str) -> bool {
         || path == "/robots.txt"
 }
 
+/// A health probe: it needs no identity, and a load balancer's probes would otherwise
+/// store a session (a MongoDB document) each. (Any other first contact, an API read
+/// included, gets its guest cookie, as the API contract says.)
+fn is_health_probe(method: &axum::http::Method, path: &str) -> bool {
+    use axum::http::Method;
+    (method == Method::GET || method == Method::HEAD)
+        && matches!(path, "/healthz" | "/readyz" | "/metrics")
+}
+
 /// Middleware: works out the caller (bearer token, else the browser session), and puts
 /// a guest identity into a new session on first contact.
 pub async fn identify(State(state): State<Identify>, mut req: Request, next: Next) -> Response {
@@ -53,9 +62,11 @@ pub async fn identify(State(state): State<Identify>, mut req: Request, next: Nex
         };
     }
     let session = req.extensions().get::<Session>().cloned();
+    // A health probe by a new visitor has nothing to keep: no session is stored for it.
+    let keep_new = !is_health_probe(req.method(), req.uri().path());
     let (caller, fresh) = match &session {
         None => (guest_of_cookie(req.headers(), ip), None),
-        Some(session) => session_caller(session, req.headers(), ip).await,
+        Some(session) => session_caller(session, req.headers(), ip, keep_new).await,
     };
     req.extensions_mut().insert(caller);
     let res = next.run(req).await;
@@ -103,11 +114,13 @@ fn guest_of_cookie(headers: &HeaderMap, ip: IpAddr) -> Caller {
 }
 
 /// The caller a browser session names; on first contact a new guest identity, with the
-/// session to save once the request is answered.
+/// session to save once the request is answered (unless `keep_new` is false: then the new
+/// guest is served once and nothing is stored).
 async fn session_caller(
     session: &Session,
     headers: &HeaderMap,
     ip: IpAddr,
+    keep_new: bool,
 ) -> (Caller, Option<Session>) {
     match session.get::<SessionData>(SESSION_KEY).await {
         Ok(Some(SessionData {
@@ -123,6 +136,13 @@ async fn session_caller(
         Ok(Some(data)) => (
             Caller::Guest {
                 guest_id: data.guest_id,
+                ip,
+            },
+            None,
+        ),
+        Ok(None) if !keep_new => (
+            Caller::Guest {
+                guest_id: new_guest_id(),
                 ip,
             },
             None,

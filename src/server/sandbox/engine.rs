@@ -136,21 +136,7 @@ impl Engine {
         }
         let docker = connect(docker_host);
         let (pools, refills) = Pools::new(cfg.pool_size);
-        let engine = Arc::new(Engine {
-            docker: RwLock::new(docker),
-            docker_host: docker_host.map(str::to_string),
-            negotiated: AtomicBool::new(false),
-            healthy: AtomicBool::new(false),
-            slots: Slots::new(cfg.max_concurrent_runs),
-            in_flight: Arc::new(AtomicUsize::new(0)),
-            instance: uuid::Uuid::new_v4().simple().to_string(),
-            pools,
-            cfg,
-            tracker: TaskTracker::new(),
-            shutdown: CancellationToken::new(),
-            owned: Owned::default(),
-            liveness: OnceLock::new(),
-        });
+        let engine = Arc::new(Engine::new(cfg, docker, docker_host, pools));
         if engine.ping().await {
             engine.check_runtime().await?;
         }
@@ -174,9 +160,19 @@ impl Engine {
     /// are checked against, never connects to Docker and keeps no pool.
     pub fn idle(cfg: SandboxConfig) -> Arc<Engine> {
         let (pools, _) = Pools::new(0);
-        Arc::new(Engine {
-            docker: RwLock::new(None),
-            docker_host: None,
+        Arc::new(Engine::new(cfg, None, None, pools))
+    }
+
+    /// An engine with nothing running yet: a new instance id, free slots, no containers.
+    fn new(
+        cfg: SandboxConfig,
+        docker: Option<Docker>,
+        docker_host: Option<&str>,
+        pools: Pools,
+    ) -> Engine {
+        Engine {
+            docker: RwLock::new(docker),
+            docker_host: docker_host.map(str::to_string),
             negotiated: AtomicBool::new(false),
             healthy: AtomicBool::new(false),
             slots: Slots::new(cfg.max_concurrent_runs),
@@ -188,7 +184,7 @@ impl Engine {
             shutdown: CancellationToken::new(),
             owned: Owned::default(),
             liveness: OnceLock::new(),
-        })
+        }
     }
 
     /// Refuses a `SANDBOX_RUNTIME` the Docker engine does not have (a typo, or gVisor
