@@ -25,8 +25,23 @@ async fn a_run_finished_while_mongodb_is_away_reaches_the_history_later() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let run = r.json();
-    assert_eq!(run["saved"], false, "the truth at that moment");
+    assert_eq!(run["stdout"], "kept\n");
+    assert_eq!(
+        run["saved"], false,
+        "the user is told the run was not kept yet"
+    );
     let id = run["id"].as_str().unwrap().to_string();
+    // Guests run too; the history itself answers 503, on the API and the page.
+    let mut guest = Client::new(&down);
+    assert_eq!(guest.run("python", "print(3)", "").await["stdout"], "3\n");
+    let h = c.get("/api/v1/history").await;
+    assert_eq!(h.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(h.json()["error"]["code"], "mongodb_unavailable");
+    let mut page = Client::for_app(&down);
+    page.bearer = user.bearer.clone();
+    let p = page.page("/history").await;
+    assert_eq!(p.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(p.text().contains("History is unavailable"));
 
     // MongoDB answers (here: through the instance that reaches it): the run is written.
     let mut found = None;

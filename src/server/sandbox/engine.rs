@@ -421,33 +421,11 @@ impl Engine {
                 .ok()
                 .map(|d| demote::after(d, c.id.clone(), demote_after))
         };
-        let mut _demote = demote_later(&container);
-        let outcome = match self
-            .run_in(
-                &container,
-                lang,
-                program,
-                stdin,
-                typed.as_ref(),
-                on_event,
-                cancel,
-            )
-            .await
-        {
-            Ok(outcome) => outcome,
-            // Nothing of the program ran: once more, on a fresh container.
-            Err(DeadOnArrival) => {
-                tracing::warn!(language = lang.id, container = %container.id, "a sandbox container was dead before its run began; retrying on a fresh one");
-                drop(container);
-                container = match self.fresh_container(lang, false, memory).await {
-                    Ok(c) => c,
-                    Err(e) => {
-                        tracing::error!(language = lang.id, error = %e, "no sandbox container for a run");
-                        return Outcome::bare(Verdict::InternalError);
-                    }
-                };
-                _demote = demote_later(&container);
-                self.run_in(
+        let mut retried = false;
+        let outcome = loop {
+            let _demote = demote_later(&container);
+            match self
+                .run_in(
                     &container,
                     lang,
                     program,
@@ -457,7 +435,21 @@ impl Engine {
                     cancel,
                 )
                 .await
-                .unwrap_or_else(|DeadOnArrival| Outcome::bare(Verdict::InternalError))
+            {
+                Ok(outcome) => break outcome,
+                Err(DeadOnArrival) if retried => break Outcome::bare(Verdict::InternalError),
+                // Nothing of the program ran: once more, on a fresh container.
+                Err(DeadOnArrival) => {
+                    tracing::warn!(language = lang.id, container = %container.id, "a sandbox container was dead before its run began; retrying on a fresh one");
+                    retried = true;
+                    container = match self.fresh_container(lang, false, memory).await {
+                        Ok(c) => c,
+                        Err(e) => {
+                            tracing::error!(language = lang.id, error = %e, "no sandbox container for a run");
+                            return Outcome::bare(Verdict::InternalError);
+                        }
+                    };
+                }
             }
         };
         if outcome.truncated
