@@ -242,6 +242,18 @@ async fn every_rejection_is_the_json_error_object() {
             "{wait}: {code}"
         );
     }
+    // A limit written with a zero fraction is the whole number (JSON does not tell them
+    // apart, and the description's `integer` allows it).
+    let r = c
+        .send(
+            "POST",
+            "/api/v1/runs?wait=true",
+            Some("application/json"),
+            r#"{"language": "python", "code": "print(1)", "limits": {"time_ms": 2000.0}}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["stdout"], "1\n");
     let r = user.get("/api/v1/history?page=0").await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(error_code(&r), "invalid_page");
@@ -288,6 +300,23 @@ async fn every_rejection_is_the_json_error_object() {
             r#"{"language": 1, "code": "x"}"#.to_string(),
         ),
         (Some("application/json"), "[]".to_string()),
+        // Objects written as arrays of their fields (serde's derive would take them).
+        (
+            Some("application/json"),
+            r#"["python", "print(1)"]"#.to_string(),
+        ),
+        (
+            Some("application/json"),
+            r#"{"language": "python", "code": "print(1)", "limits": [1000, 64]}"#.to_string(),
+        ),
+        (
+            Some("application/json"),
+            r#"{"language": "python", "files": [["main.py", "print(1)"]]}"#.to_string(),
+        ),
+        (
+            Some("application/json"),
+            r#"{"language": "python", "code": "print(1)", "limits": {"time_ms": 1.5}}"#.to_string(),
+        ),
     ] {
         let r = c.send("POST", "/api/v1/runs", ct, b.clone()).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{b}");

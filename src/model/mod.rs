@@ -42,11 +42,39 @@ pub struct SourceFile {
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct RunLimits {
     /// Wall-clock time of the program, in milliseconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "whole_number"
+    )]
     pub time_ms: Option<u64>,
     /// Memory of the program's container, in MiB.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "whole_number"
+    )]
     pub memory_mb: Option<u64>,
+}
+
+/// A JSON number that is a whole number, however written (`2000` or `2000.0`: JSON does
+/// not tell them apart, and JSON Schema's `integer` takes both); `null` is none.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Number {
+        Whole(u64),
+        Written(f64),
+    }
+    match Option::<Number>::deserialize(d)? {
+        None => Ok(None),
+        Some(Number::Whole(v)) => Ok(Some(v)),
+        // Saturates above u64::MAX: the cap check then names the cap.
+        Some(Number::Written(v)) if v >= 0.0 && v.fract() == 0.0 => Ok(Some(v as u64)),
+        Some(Number::Written(v)) => Err(serde::de::Error::custom(format!(
+            "expected a whole number of at least 0, found {v}"
+        ))),
+    }
 }
 
 /// One limit's default and the most a run may ask for.
@@ -417,6 +445,26 @@ pub fn wait_words(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn limits_are_whole_numbers_however_written() {
+        let limits = |s: &str| serde_json::from_str::<RunLimits>(s);
+        let l = limits(r#"{"time_ms": 2000.0, "memory_mb": 64}"#).unwrap();
+        assert_eq!((l.time_ms, l.memory_mb), (Some(2000), Some(64)));
+        assert_eq!(limits(r#"{"time_ms": null}"#).unwrap().time_ms, None);
+        assert_eq!(limits("{}").unwrap().time_ms, None);
+        assert_eq!(
+            limits(r#"{"time_ms": 1e30}"#).unwrap().time_ms,
+            Some(u64::MAX)
+        );
+        for bad in [
+            r#"{"time_ms": 1.5}"#,
+            r#"{"time_ms": -1}"#,
+            r#"{"time_ms": "5"}"#,
+        ] {
+            assert!(limits(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn verdict_serialises_in_snake_case() {

@@ -150,8 +150,21 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(ApiJson(v)),
+        // Through a JSON value first: every body of this API is an object, and serde's
+        // derive would also take a struct from an array of its fields in order.
+        match Json::<serde_json::Value>::from_request(req, state).await {
+            Ok(Json(serde_json::Value::Object(fields))) => {
+                serde_json::from_value(serde_json::Value::Object(fields))
+                    .map(ApiJson)
+                    .map_err(|e| {
+                        AppError::BadRequest(format!(
+                            "The JSON body does not have the expected fields: {e}"
+                        ))
+                    })
+            }
+            Ok(Json(_)) => Err(AppError::BadRequest(
+                "The JSON body must be an object ({...}).".into(),
+            )),
             Err(JsonRejection::MissingJsonContentType(_)) => Err(AppError::UnsupportedMediaType(
                 "Send the body as JSON with Content-Type: application/json.".into(),
             )),
@@ -468,7 +481,7 @@ async fn create_token(
 #[into_params(parameter_in = Query)]
 struct HistoryQuery {
     /// The page, from 1 (empty or absent: 1).
-    #[param(value_type = Option<String>, pattern = "^([1-9][0-9]{0,6})?$")]
+    #[param(value_type = Option<String>, pattern = "^([1-9][0-9]{0,5}|1000000)?$")]
     page: Option<String>,
     /// Runs per page, 1 to 100 (empty or absent: 20).
     #[param(value_type = Option<String>, pattern = "^([1-9][0-9]?|100)?$")]

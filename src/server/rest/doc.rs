@@ -15,7 +15,7 @@ use utoipa::OpenApi;
     info(
         title = "Own-IDE API",
         version = "1",
-        description = "Run Python, C++, Java and JavaScript in a sandbox, follow runs live, keep a history and share runs by link.\n\nGuests are known by a cookie and their client IP and get `GUEST_QUOTA` runs a day (shares count like runs); users send `Authorization: Bearer <token>` from `POST /api/v1/token` and have a per-minute rate instead. Every error is `{\"error\": {\"code\", \"message\"}}`, whichever layer refused the request. Responses that count against a quota or rate carry `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset` and the IETF draft fields `RateLimit-Policy` and `RateLimit`; every 429 and 503 carries `Retry-After`.",
+        description = "Run Python, C, C++, Java, JavaScript, TypeScript, Go and Rust in a sandbox, follow runs live, keep a history and share runs by link.\n\nGuests are known by a cookie and their client IP and get `GUEST_QUOTA` runs a day (shares count like runs); users send `Authorization: Bearer <token>` from `POST /api/v1/token` and have a per-minute rate instead. Every error is `{\"error\": {\"code\", \"message\"}}`, whichever layer refused the request. Responses that count against a quota or rate carry `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset` and the IETF draft fields `RateLimit-Policy` and `RateLimit`; every 429 and 503 carries `Retry-After`.",
         license(name = "MIT"),
     ),
     modifiers(&Bearer),
@@ -62,9 +62,91 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// The description as JSON, made once.
 pub fn openapi_json() -> &'static str {
-    static JSON: LazyLock<String> =
-        LazyLock::new(|| openapi().to_json().unwrap_or_else(|_| "{}".into()));
+    static JSON: LazyLock<String> = LazyLock::new(|| {
+        let mut doc = serde_json::to_value(openapi()).unwrap_or_default();
+        tighten(&mut doc);
+        serde_json::to_string(&doc).unwrap_or_else(|_| "{}".into())
+    });
     &JSON
+}
+
+/// Adds to the request schemas the rules the derived ones cannot say, as the server
+/// applies them with its shipped defaults, so that a request the description forbids is
+/// refused with a `4xx` and one it allows is accepted as far as a JSON schema can say
+/// (what client generators and fuzzers rely on): `code` or `files` (one of them),
+/// non-blank code, file-name syntax, the counts, the limits' bounds (the highest cap of
+/// any language: Java's memory cap is higher). Left to the documented answers: sizes in
+/// bytes (`413`, `MAX_CODE_BYTES`, `MAX_STDIN_BYTES`), and what no JSON schema can say
+/// (`422`): file names unique, `main` one of them, the entry file's extension, a cap
+/// lower for the chosen language.
+fn tighten(doc: &mut serde_json::Value) {
+    use crate::server::runs::program::{
+        MAX_ARGS, MAX_ARG_BYTES, MAX_FILES, MIN_MEMORY_MB, MIN_TIME_MS,
+    };
+    use crate::server::sandbox::LANGUAGES;
+    use serde_json::json;
+    let cfg = crate::server::config::SandboxConfig::default();
+    let caps = LANGUAGES.iter().map(|l| l.limits(&cfg));
+    let (time_cap, memory_cap) = caps.fold((0, 0), |(t, m), c| {
+        (t.max(c.time_ms.max), m.max(c.memory_mb.max))
+    });
+    let part = "[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}";
+    let schemas = &mut doc["components"]["schemas"];
+    let run = &mut schemas["NewRun"];
+    run["oneOf"] = json!([
+        {"required": ["code"], "properties": {"code": {"type": "string"}, "files": {"type": "null"}, "main": {"type": "null"}}},
+        {"required": ["files"], "properties": {"files": {"type": "array"}, "code": {"type": "null"}}}
+    ]);
+    let props = &mut run["properties"];
+    merge(
+        &mut props["code"],
+        json!({"minLength": 1, "pattern": "\\S"}),
+    );
+    merge(
+        &mut props["files"],
+        json!({
+            "minItems": 1, "maxItems": MAX_FILES,
+            "contains": {"properties": {"content": {"pattern": "\\S"}}},
+            "items": {"properties": {
+                "name": {"pattern": format!("^{part}(/{part})?$")}
+            }},
+            "description": format!("Up to {MAX_FILES} files of together at most MAX_CODE_BYTES bytes ({} by default).", cfg.max_code_bytes)
+        }),
+    );
+    merge(
+        &mut props["main"],
+        json!({"pattern": format!("^{part}(/{part})?$")}),
+    );
+    merge(
+        &mut props["args"],
+        json!({"maxItems": MAX_ARGS, "items": {"maxLength": MAX_ARG_BYTES}}),
+    );
+    let limits = &mut schemas["RunLimits"]["properties"];
+    merge(
+        &mut limits["time_ms"],
+        json!({"minimum": MIN_TIME_MS, "maximum": time_cap}),
+    );
+    merge(
+        &mut limits["memory_mb"],
+        json!({"minimum": MIN_MEMORY_MB, "maximum": memory_cap}),
+    );
+    let input = &mut schemas["NewInput"];
+    input["anyOf"] = json!([
+        {"required": ["data"], "properties": {"data": {"minLength": 1}}},
+        {"required": ["eof"], "properties": {"eof": {"const": true}}}
+    ]);
+}
+
+/// Adds `extra`'s keys to the object `into` (recursively for objects both have).
+fn merge(into: &mut serde_json::Value, extra: serde_json::Value) {
+    match (into, extra) {
+        (serde_json::Value::Object(a), serde_json::Value::Object(b)) => {
+            for (k, v) in b {
+                merge(a.entry(k).or_insert(serde_json::Value::Null), v);
+            }
+        }
+        (slot, v) => *slot = v,
+    }
 }
 
 /// This description (OpenAPI 3.1).

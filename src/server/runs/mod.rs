@@ -35,8 +35,8 @@ use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::task::TaskTracker;
 
-/// What a run request carries: the body of `POST /api/v1/runs` (checked by
-/// [`program::check`]).
+/// What a run request carries: the body of `POST /api/v1/runs`. (Checked by
+/// `program::check`.)
 #[derive(Clone, Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct NewRun {
     #[schema(value_type = crate::server::sandbox::LanguageId)]
@@ -44,14 +44,14 @@ pub struct NewRun {
     /// The program as one file (the language's `source_file`); or else `files`.
     #[serde(default)]
     pub code: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "objects")]
     pub files: Option<Vec<SourceFile>>,
     /// The entry file among `files` (default: the first).
     #[serde(default)]
     pub main: Option<String>,
     #[serde(default)]
     pub args: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object")]
     pub limits: Option<RunLimits>,
     /// Standard input, at most `MAX_STDIN_BYTES` bytes (default 65536).
     #[serde(default)]
@@ -60,6 +60,37 @@ pub struct NewRun {
     /// (see [`Runs::send_input`]).
     #[serde(default)]
     pub interactive: bool,
+}
+
+/// `null` or a `T` written as a JSON object (serde's derive would also take a struct from
+/// an array of its fields in order, which no client means).
+fn object<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    use serde::de::Error;
+    Option::<serde_json::Map<String, serde_json::Value>>::deserialize(d)?
+        .map(|fields| serde_json::from_value(serde_json::Value::Object(fields)))
+        .transpose()
+        .map_err(D::Error::custom)
+}
+
+/// `null` or a list of `T`s, each written as a JSON object (see [`object`]).
+fn objects<'de, D, T>(d: D) -> Result<Option<Vec<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    use serde::de::Error;
+    Option::<Vec<serde_json::Map<String, serde_json::Value>>>::deserialize(d)?
+        .map(|list| {
+            list.into_iter()
+                .map(|fields| serde_json::from_value(serde_json::Value::Object(fields)))
+                .collect()
+        })
+        .transpose()
+        .map_err(D::Error::custom)
 }
 
 /// Input typed into a running program: `POST /api/v1/runs/{id}/stdin`.
