@@ -69,11 +69,25 @@ pub async fn identify(State(state): State<Identify>, mut req: Request, next: Nex
         Some(session) => session_caller(session, req.headers(), ip, keep_new).await,
     };
     req.extensions_mut().insert(caller);
+    // The REST API never changes a session, so a new one is stored while the request is
+    // answered rather than after (a cookie-less client's `?wait=true` run no longer
+    // waits for the session store's write at its end).
+    let early = match &fresh {
+        Some(session) if req.uri().path().starts_with("/api/v1/") => {
+            let session = session.clone();
+            Some(tokio::spawn(async move { session.save().await.is_ok() }))
+        }
+        _ => None,
+    };
     let res = next.run(req).await;
     if let Some(session) = fresh {
         // Save the new session here, so that a down store only means "no cookie this
         // time" instead of the session layer turning the page into an error.
-        if session.is_modified() && session.save().await.is_err() {
+        let saved = match early {
+            Some(saving) => saving.await.unwrap_or(false),
+            None => !session.is_modified() || session.save().await.is_ok(),
+        };
+        if !saved {
             session.clear().await;
         }
     }
