@@ -130,11 +130,42 @@ fn tighten(doc: &mut serde_json::Value) {
         &mut limits["memory_mb"],
         json!({"minimum": MIN_MEMORY_MB, "maximum": memory_cap}),
     );
-    let input = &mut schemas["NewInput"];
+    links(doc);
+    let input = &mut doc["components"]["schemas"]["NewInput"];
     input["anyOf"] = json!([
         {"required": ["data"], "properties": {"data": {"minLength": 1}}},
         {"required": ["eof"], "properties": {"eof": {"const": true}}}
     ]);
+}
+
+/// OpenAPI links: what a created run or share lets a client do next (client generators
+/// and stateful fuzzers follow them).
+fn links(doc: &mut serde_json::Value) {
+    use serde_json::json;
+    let by_id = |op: &str| json!({"operationId": op, "parameters": {"id": "$response.body#/id"}});
+    let run_links = json!({
+        "GetRun": by_id("get_run"),
+        "RunEvents": by_id("run_events"),
+        "StopRun": by_id("stop_run"),
+        "SendStdin": by_id("send_stdin"),
+        "ShareRun": by_id("share_run"),
+        "DeleteFromHistory": by_id("delete_history"),
+    });
+    for status in ["200", "202"] {
+        let response = &mut doc["paths"]["/api/v1/runs"]["post"]["responses"][status];
+        if response.is_object() {
+            response["links"] = run_links.clone();
+        }
+    }
+    let by_slug =
+        |op: &str| json!({"operationId": op, "parameters": {"slug": "$response.body#/slug"}});
+    let share = &mut doc["paths"]["/api/v1/runs/{id}/share"]["post"]["responses"]["201"];
+    if share.is_object() {
+        share["links"] = json!({
+            "GetShare": by_slug("get_share"),
+            "RevokeShare": by_slug("revoke_share"),
+        });
+    }
 }
 
 /// Adds `extra`'s keys to the object `into` (recursively for objects both have).
