@@ -77,13 +77,16 @@ async fn submit(client: &mut Client, code: &str) -> String {
     r.json()["id"].as_str().unwrap().to_string()
 }
 
-/// Claims run `id` from the queue as executor `consumer` (a name with no heartbeat: to
-/// the cluster, an executor that has died). Other runs claimed on the way go back.
-async fn claim_as(queue: &Queue, consumer: &str, id: &str) -> Claimed {
+/// Claims run `id` from the queue as a made-up executor `{who}-<random>` (a name with no
+/// heartbeat: to the cluster, an executor that has died), returning the queue handle and
+/// the claim. Other runs claimed on the way go back.
+async fn claim_as(web: &AppState, who: &str, id: &str) -> (Queue, Claimed) {
+    let queue = Queue::new(web.redis.clone(), 600);
+    let consumer = format!("{who}-{}", uuid::Uuid::new_v4().simple());
     loop {
-        let got = queue.claim(consumer).await;
+        let got = queue.claim(&consumer).await;
         match got {
-            Some(c) if c.job.id == id => return c,
+            Some(c) if c.job.id == id => return (queue, c),
             Some(other) => {
                 queue.requeue(&other).await;
             }
@@ -232,9 +235,7 @@ async fn a_run_claimed_by_an_executor_that_died_before_starting_it_runs_once_els
     let mut user = Client::new(&web);
     user.sign_up("reclaim").await;
     let id = submit(&mut user, "print('once')").await;
-    let queue = Queue::new(web.redis.clone(), 600);
-    let dead = format!("dead-{}", uuid::Uuid::new_v4().simple());
-    let claimed = claim_as(&queue, &dead, &id).await;
+    let (queue, claimed) = claim_as(&web, "dead", &id).await;
     // A live executor takes it over once the dead one's lease has passed, and runs it.
     let exec = executor().await;
     let run = common::wait_finished(&mut user, &id).await;
@@ -255,9 +256,7 @@ async fn a_started_run_of_a_dead_executor_ends_executor_lost_and_a_late_write_ch
     let mut user = Client::new(&web);
     user.sign_up("lost").await;
     let id = submit(&mut user, "print('never')").await;
-    let queue = Queue::new(web.redis.clone(), 600);
-    let stalled = format!("stalled-{}", uuid::Uuid::new_v4().simple());
-    let claimed = claim_as(&queue, &stalled, &id).await;
+    let (queue, claimed) = claim_as(&web, "stalled", &id).await;
     assert!(queue.start(&id, claimed.epoch).await, "the claim holds");
     let exec = executor().await;
     let run = common::wait_finished(&mut user, &id).await;
@@ -343,9 +342,7 @@ async fn a_guest_gets_a_lost_run_back_on_the_quota_and_keeps_what_it_printed() {
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
     assert_eq!(r.header("x-ratelimit-remaining").as_deref(), Some("9"));
     let id = r.json()["id"].as_str().unwrap().to_string();
-    let queue = Queue::new(web.redis.clone(), 600);
-    let dead = format!("dead-{}", uuid::Uuid::new_v4().simple());
-    let claimed = claim_as(&queue, &dead, &id).await;
+    let (queue, claimed) = claim_as(&web, "dead", &id).await;
     assert!(queue.start(&id, claimed.epoch).await);
     // What the dead executor had streamed before it went.
     let mut conn = web.redis.conn().await.unwrap();
