@@ -230,6 +230,9 @@ impl Runs {
             return false;
         }
         let deadline = tokio::time::Instant::now() + FIRST_SAVE_WAIT;
+        // Usually written by now or within a few ms (a short run can end before the
+        // web node's MongoDB write does): look again soon at first, then less often.
+        let mut pause = Duration::from_millis(1);
         loop {
             if let Some(saved) = self
                 .queue
@@ -242,7 +245,8 @@ impl Runs {
             if tokio::time::Instant::now() >= deadline {
                 return false;
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(20));
         }
     }
 
