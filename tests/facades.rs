@@ -182,7 +182,7 @@ async fn judge0_catalogue_speaks_judge0() {
     assert_eq!(cfg["cpu_time_limit"], 5.0);
     assert_eq!(cfg["max_cpu_time_limit"], 5.0);
     assert_eq!(cfg["memory_limit"], 256 * 1024);
-    assert_eq!(cfg["enable_additional_files"], false);
+    assert_eq!(cfg["enable_additional_files"], true);
     assert_eq!(cfg["max_submission_batch_size"], 20);
     common::finish(state).await;
 }
@@ -427,11 +427,6 @@ async fn refusals_are_in_judge0_shapes() {
             json!({"language_id": 71, "source_code": "print(1)", "command_line_arguments": "a 'b"}),
             "command_line_arguments",
             "has a quote that is not closed",
-        ),
-        (
-            json!({"language_id": 71, "source_code": "print(1)", "additional_files": "UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA=="}),
-            "additional_files",
-            "setting additional files is not allowed",
         ),
         (
             json!({"language_id": 71, "source_code": "print(1)", "enable_network": true}),
@@ -867,5 +862,137 @@ async fn piston_files_args_and_limits_reach_the_run() {
         .as_str()
         .unwrap()
         .contains("compiling has fixed limits"));
+    common::finish(state).await;
+}
+
+/// A zip of `entries` (name, bytes; a name ending in `/` is a directory), deflated, as
+/// base64: what a Judge0 client sends as `additional_files`.
+fn zipped(entries: &[(&str, &[u8])]) -> String {
+    use base64::Engine as _;
+    use std::io::Write;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, bytes) in entries {
+        if name.ends_with('/') {
+            w.add_directory(*name, opts).unwrap();
+        } else {
+            w.start_file(*name, opts).unwrap();
+            w.write_all(bytes).unwrap();
+        }
+    }
+    let bytes = w.finish().unwrap().into_inner();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[tokio::test]
+async fn judge0_additional_files_are_put_beside_the_source() {
+    let state = common::state().await;
+    let mut j = Judge0::user(&state).await;
+    // Python imports a module and a package file and reads a data file from the zip.
+    let extra = zipped(&[
+        ("helper.py", b"def greet(n):\n    return f'hello {n}'\n"),
+        ("lib/", b""),
+        ("lib/words.py", b"AND = 'and'\n"),
+        ("data.txt", b"from the zip\n"),
+    ]);
+    let main = "from helper import greet\nfrom lib.words import AND\nprint(greet('main'), AND, open('data.txt').read().strip())\n";
+    let s = j
+        .run(json!({"language_id": 71, "source_code": main, "additional_files": extra}))
+        .await;
+    assert_eq!(s["status"]["id"], 3, "{s}");
+    assert_eq!(s["stdout"], "hello main and from the zip\n");
+    assert_eq!(
+        s["source_code"], main,
+        "the source is the program's own file"
+    );
+    assert_eq!(
+        s["additional_files"],
+        extra.as_str(),
+        "answered back as sent"
+    );
+    // C++: a header from the zip.
+    let extra = zipped(&[(
+        "greet.h",
+        b"inline const char *greet() { return \"hi from a header\"; }\n",
+    )]);
+    let s = j
+        .run(json!({
+            "language_id": 54,
+            "source_code": "#include <cstdio>\n#include \"greet.h\"\nint main() { puts(greet()); }\n",
+            "additional_files": extra,
+        }))
+        .await;
+    assert_eq!(s["status"]["id"], 3, "{s}");
+    assert_eq!(s["stdout"], "hi from a header\n");
+    let ran = history_total(&mut j).await;
+    assert_eq!(ran, 2);
+
+    // Hostile archives: each refused in Judge0's shape, nothing run.
+    let bomb = vec![0u8; 8 * 1024 * 1024];
+    let many: Vec<(String, Vec<u8>)> = (0..25)
+        .map(|i| (format!("f{i}.py"), b"x = 1\n".to_vec()))
+        .collect();
+    let many: Vec<(&str, &[u8])> = many
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.as_slice()))
+        .collect();
+    let symlink = {
+        use base64::Engine as _;
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        w.add_symlink(
+            "link.py",
+            "/etc/passwd",
+            zip::write::SimpleFileOptions::default(),
+        )
+        .unwrap();
+        base64::engine::general_purpose::STANDARD.encode(w.finish().unwrap().into_inner())
+    };
+    for (zip, says) in [
+        ("not base64 at all!".to_string(), "is not valid base64"),
+        (b64("just text, not a zip"), "is not a zip archive"),
+        (
+            zipped(&[("../escape.py", b"x")]),
+            "\"../escape.py\", which is not allowed",
+        ),
+        (
+            zipped(&[("/etc/cron.d/x", b"x")]),
+            "\"/etc/cron.d/x\", which is not allowed",
+        ),
+        (
+            zipped(&[("a/b/c.py", b"x")]),
+            "which is not allowed: at most one directory level",
+        ),
+        (
+            zipped(&[("main.py", b"print('replaced')")]),
+            "the name of the source file",
+        ),
+        (
+            zipped(&[("blob.bin", &[0xff, 0xfe, 0x00, 0x80])]),
+            "which is not text",
+        ),
+        (zipped(&[("zeros.txt", &bomb)]), "unpacks to more than"),
+        (zipped(&many), "has more than 19 files"),
+        (symlink, "\"link.py\", a link"),
+    ] {
+        let r = j
+            .post(
+                "/judge0/submissions?wait=true",
+                &json!({"language_id": 71, "source_code": "print(1)", "additional_files": zip}),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{says}: {}",
+            r.text()
+        );
+        let msg = r.json()["additional_files"][0]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(msg.contains(says), "{says}: {msg}");
+    }
+    assert_eq!(history_total(&mut j).await, ran, "nothing refused ran");
     common::finish(state).await;
 }

@@ -6,7 +6,7 @@
 
 use super::{available, caps, new_run, refusal, submit_in_turn, Face, Program, Source};
 use crate::error::AppError;
-use crate::model::{Run, RunStatus, Verdict};
+use crate::model::{Run, RunStatus, SourceFile, Verdict};
 use crate::server::auth::{Caller, Owner};
 use crate::server::runs::{is_run_id, LiveRun};
 use crate::server::sandbox::{signal_number, Language};
@@ -154,7 +154,7 @@ async fn config_info(State(state): State<AppState>) -> Json<Value> {
         "enable_callbacks": false,
         "callbacks_max_tries": 0,
         "callbacks_timeout": 0.0,
-        "enable_additional_files": false,
+        "enable_additional_files": true,
         "max_queue_size": cfg.queue_size,
         "cpu_time_limit": run,
         "max_cpu_time_limit": run,
@@ -192,6 +192,9 @@ async fn config_info(State(state): State<AppState>) -> Json<Value> {
 pub struct Record {
     pub language_id: u32,
     pub expected_output: Option<String>,
+    /// `additional_files` as sent (base64 of a zip), answered back as Judge0 does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub additional_files: Option<String>,
     pub cpu_time_limit: f64,
     pub wall_time_limit: f64,
     pub memory_limit: u64,
@@ -236,6 +239,7 @@ async fn load_record(state: &AppState, run: &Run) -> Record {
     Record {
         language_id,
         expected_output: None,
+        additional_files: None,
         cpu_time_limit: cpu,
         wall_time_limit: cpu,
         memory_limit: mem,
@@ -433,16 +437,21 @@ pub fn encode64(text: &str) -> String {
 /// Decodes a base64 field as Judge0 receives it (line breaks and spaces allowed, padding
 /// optional); the text must be UTF-8, as every program and input here is.
 fn decode64(value: &str) -> Result<String, &'static str> {
+    let bytes = decode64_bytes(value)?;
+    String::from_utf8(bytes).map_err(|_| "is not valid UTF-8 once decoded from base64")
+}
+
+/// The bytes of a base64 field (line breaks and spaces allowed, padding optional).
+fn decode64_bytes(value: &str) -> Result<Vec<u8>, &'static str> {
     let clean: String = value.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     let engine = base64::engine::GeneralPurpose::new(
         &base64::alphabet::STANDARD,
         base64::engine::GeneralPurposeConfig::new()
             .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
     );
-    let bytes = engine
+    engine
         .decode(clean.as_bytes())
-        .map_err(|_| "is not valid base64")?;
-    String::from_utf8(bytes).map_err(|_| "is not valid UTF-8 once decoded from base64")
+        .map_err(|_| "is not valid base64")
 }
 
 /// Judge0's decimal text of seconds (`"0.012"`).
@@ -502,7 +511,19 @@ pub fn view(run: &Run, rec: &Record, base64: bool, fields: &[&str]) -> Value {
     let mut out = Map::new();
     for field in fields {
         let v = match *field {
-            "source_code" => text(run.code.as_deref()),
+            "source_code" => text(run.code.as_deref().or_else(|| {
+                let files = run.files.as_deref()?;
+                let main = run.main.as_deref();
+                files
+                    .iter()
+                    .find(|f| Some(f.name.as_str()) == main)
+                    .or(files.first())
+                    .map(|f| f.content.as_str())
+            })),
+            "additional_files" => rec
+                .additional_files
+                .clone()
+                .map_or(Value::Null, Value::String),
             "language_id" => json!(rec.language_id),
             "stdin" => text(run.stdin.as_deref().and_then(nonempty).as_deref()),
             "expected_output" => text(rec.expected_output.as_deref()),
@@ -698,12 +719,7 @@ fn check(state: &AppState, body: &Value, base64: bool) -> Result<Checked, Value>
     if !blank("callback_url") {
         bad.add("callback_url", "setting callback is not allowed");
     }
-    if !blank("additional_files") {
-        bad.add(
-            "additional_files",
-            "setting additional files is not allowed",
-        );
-    }
+    let zipped = text_param(body, "additional_files").filter(|s| !s.trim().is_empty());
     if truthy(body, "enable_network") {
         bad.add("enable_network", "enabling network is not allowed");
     }
@@ -790,11 +806,30 @@ fn check(state: &AppState, body: &Value, base64: bool) -> Result<Checked, Value>
     let (Some(code), Some((_, language))) = (source, lang) else {
         return Err(json!({ "source_code": ["can't be blank"] }));
     };
+    let source = match &zipped {
+        None => Source::Code(code),
+        Some(zip) => {
+            let budget = state
+                .engine
+                .config()
+                .max_code_bytes
+                .saturating_sub(code.len());
+            let extra = unzip(zip, language.source_file, budget)
+                .map_err(|m| json!({ "additional_files": [m] }))?;
+            let mut files = vec![SourceFile {
+                name: language.source_file.to_string(),
+                content: code,
+            }];
+            files.extend(extra);
+            Source::Files(files)
+        }
+    };
+    record.additional_files = zipped;
     record.expected_output = expected;
     Ok(Checked {
         program: Program {
             language,
-            source: Source::Code(code),
+            source,
             args,
             time_ms,
             memory_mb,
@@ -802,6 +837,70 @@ fn check(state: &AppState, body: &Value, base64: bool) -> Result<Checked, Value>
         },
         record,
     })
+}
+
+/// Judge0's `additional_files`: base64 of a zip whose files are put beside the source
+/// file (`main_name`). Read with bounds the archive cannot stretch: at most
+/// `MAX_FILES - 1` files, at most `budget` bytes unpacked in all (counted while
+/// inflating, whatever the archive claims), names by the run API's rules (one directory
+/// level, no `..`, no absolute paths), no links, text only. Directory entries are
+/// skipped. The message says what is wrong, in Judge0's error shape.
+fn unzip(b64: &str, main_name: &str, budget: usize) -> Result<Vec<SourceFile>, String> {
+    use std::io::Read;
+    let bytes = decode64_bytes(b64)?;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+        .map_err(|_| "is not a zip archive".to_string())?;
+    let most = crate::server::runs::program::MAX_FILES - 1;
+    if archive.len() > most * 4 {
+        return Err(format!(
+            "has {} entries; at most {most} files are allowed",
+            archive.len()
+        ));
+    }
+    let mut files: Vec<SourceFile> = Vec::new();
+    let mut used = 0usize;
+    for i in 0..archive.len() {
+        let mut entry = archive
+            .by_index(i)
+            .map_err(|e| format!("has an entry that cannot be read ({e})"))?;
+        if entry.is_dir() {
+            continue;
+        }
+        let name = entry.name().to_string();
+        if entry.is_symlink() {
+            return Err(format!(
+                "contains \"{name}\", a link (only files are allowed)"
+            ));
+        }
+        if let Some(problem) = crate::model::file_name_problem(&name) {
+            return Err(format!(
+                "contains \"{name}\", which is not allowed: {problem}"
+            ));
+        }
+        if name == main_name {
+            return Err(format!("contains \"{name}\", the name of the source file"));
+        }
+        if files.len() == most {
+            return Err(format!("has more than {most} files"));
+        }
+        let mut content = Vec::new();
+        let left = budget - used;
+        (&mut entry)
+            .take(left as u64 + 1)
+            .read_to_end(&mut content)
+            .map_err(|e| format!("has an entry that cannot be read ({e})"))?;
+        if content.len() > left {
+            return Err(format!(
+                "unpacks to more than {budget} bytes (with the source code, a program has at most MAX_CODE_BYTES)"
+            ));
+        }
+        used += content.len();
+        let content = String::from_utf8(content).map_err(|_| {
+            format!("contains \"{name}\", which is not text (only text files are allowed)")
+        })?;
+        files.push(SourceFile { name, content });
+    }
+    Ok(files)
 }
 
 /// Judge0's `command_line_arguments` as the program's arguments. Judge0 strips the text,
