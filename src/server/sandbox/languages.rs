@@ -271,7 +271,11 @@ mod tests {
         for lang in LANGUAGES.iter().filter(|l| !l.warm.is_empty()) {
             assert!(lang.run.len() > lang.warm.len(), "{}", lang.id);
             assert_eq!(&lang.run[..lang.warm.len()], lang.warm, "{}", lang.id);
-            assert!(lang.compile.is_none(), "{}: the compile step would kill it", lang.id);
+            assert!(
+                lang.compile.is_none(),
+                "{}: the compile step would kill it",
+                lang.id
+            );
         }
     }
 
