@@ -53,6 +53,9 @@ static int use_tty;
  * which it holds as fd 3 and reads the rest of its command from (see start_warm). */
 static pid_t warm_pid;
 static int warm_fd = -1;
+/* --warm-compile: the pre-started process is the compiler (stdin /dev/null, stdout onto
+ * stderr, as the compile step's), not the program. */
+static int warm_compile;
 static char **warm_argv;
 static int warm_words;
 
@@ -403,12 +406,50 @@ static void report(int fd, const char *buf, int len)
         die("writing the report: %s", strerror(errno));
 }
 
+static void drop_warm(void);
+
+/* Hands the compile to the warm compiler if cmd is its command (words joined by spaces)
+ * followed by more plain words (no shell syntax: what the shell would do with them is what
+ * the compiler gets); 0 when it took the compile, -1 when the compile must start afresh. */
+static int go_warm_compile(const char *cmd)
+{
+    if (warm_pid <= 0 || !warm_compile)
+        return -1;
+    const char *p = cmd;
+    for (int i = 0; i < warm_words; i++) {
+        size_t l = strlen(warm_argv[i]);
+        if (strncmp(p, warm_argv[i], l) != 0 || p[l] != ' ')
+            return -1;
+        p += l + 1;
+    }
+    if (*p == '\0' || strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                "0123456789_./:=+- ") != strlen(p))
+        return -1;
+    while (*p) {
+        size_t l = strcspn(p, " ");
+        if (l > 0 && (write_all(warm_fd, p, l) != 0 || write_all(warm_fd, "", 1) != 0))
+            return -1; /* it died: EPIPE */
+        p += l;
+        p += strspn(p, " ");
+    }
+    close(warm_fd);
+    warm_fd = -1;
+    return 0;
+}
+
 static void compile(const char *cmd)
 {
     long long oom_before = read_oom_kills();
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    pid_t pid = fork();
+    pid_t pid;
+    if (go_warm_compile(cmd) == 0) {
+        pid = warm_pid;
+        warm_pid = 0; /* reaped below; nothing of it is left for the run */
+    } else {
+        drop_warm();
+        pid = fork();
+    }
     if (pid < 0)
         die("fork: %s", strerror(errno));
     if (pid == 0) {
@@ -616,6 +657,8 @@ static struct outcome supervise_tty(pid_t pid, int m, int sfd, long long oom_bef
  * child set-up plus fd 3, the read end of a control pipe: when the run's command starts with
  * the warm command, the remaining words (each ending in a NUL) are written there and the pipe
  * closed, and the child goes on as the run's program. It reads nothing else before that.
+ * --warm-compile is the same for the compile step (see go_warm_compile): the compiler is
+ * pre-started, with the compile step's stdin and stdout.
  */
 static void start_warm(char **argv)
 {
@@ -628,6 +671,13 @@ static void start_warm(char **argv)
     if (pid == 0) {
         setpgid(0, 0);
         signal(SIGPIPE, SIG_DFL);
+        if (warm_compile) {
+            int null = open("/dev/null", O_RDONLY);
+            if (null < 0 || dup2(null, 0) < 0 || dup2(2, 1) < 0)
+                _exit(126);
+            if (null != 0 && null != ctl[0] && null != ctl[1])
+                close(null);
+        }
         /* dup2 leaves the copy without O_CLOEXEC, but is a no-op when the pipe is fd 3
          * already; everything above it is closed. */
         if (ctl[0] == 3 ? fcntl(3, F_SETFD, 0) < 0 : dup2(ctl[0], 3) < 0)
@@ -666,7 +716,7 @@ static void drop_warm(void)
  * the run (its limits set), -1 when the run must start a fresh process. */
 static int go_warm(char **argv)
 {
-    if (warm_pid <= 0 || use_tty)
+    if (warm_pid <= 0 || warm_compile || use_tty)
         return -1;
     int n = 0;
     while (argv[n] != NULL)
@@ -754,9 +804,10 @@ int main(int argc, char **argv)
     const char *compile_cmd = NULL;
     int i = 1;
     /* `--warm WORDS...`: the rest of argv is the command to pre-start (see start_warm). */
-    if (i < argc && strcmp(argv[i], "--warm") == 0) {
+    if (i < argc && (strcmp(argv[i], "--warm") == 0 || strcmp(argv[i], "--warm-compile") == 0)) {
         if (i + 1 >= argc)
-            die("--warm needs a command");
+            die("%s needs a command", argv[i]);
+        warm_compile = strcmp(argv[i], "--warm-compile") == 0;
         start_warm(argv + i + 1);
         i = argc;
     }
@@ -769,7 +820,7 @@ int main(int argc, char **argv)
     char **prog = NULL;
     if (i < argc) {
         if (strcmp(argv[i], "--") != 0 || i + 1 >= argc)
-            die("usage: supervisor [--warm WORDS...] | [--compile CMD] [-- PROGRAM [ARGS...]]");
+            die("usage: supervisor [--warm|--warm-compile WORDS...] | [--compile CMD] [-- PROGRAM [ARGS...]]");
         prog = argv + i + 1;
     }
 
@@ -783,8 +834,10 @@ int main(int argc, char **argv)
     if (prog == NULL)
         die("no program to run: neither argv nor the payload names one");
     if (compile_cmd != NULL) {
-        /* The compile's clean-up would kill it anyway; its memory is the compiler's. */
-        drop_warm();
+        /* A warm program: the compile's clean-up would kill it anyway; its memory is the
+         * compiler's. */
+        if (!warm_compile)
+            drop_warm();
         compile(compile_cmd);
     }
     run(prog);

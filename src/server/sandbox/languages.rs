@@ -48,6 +48,9 @@ pub struct Language {
     /// in the pool (`--warm`, docs/SANDBOX.md); the run then hands the rest of its command
     /// to that process. Empty: the program starts when its run comes.
     pub warm: &'static [&'static str],
+    /// The same for the compile step (`--warm-compile`): the words the compile command
+    /// starts with, separated by single spaces.
+    pub warm_compile: &'static [&'static str],
 }
 
 /// Node's start-up snapshot in the images that have Node (runtimes/Dockerfile).
@@ -67,6 +70,7 @@ pub static LANGUAGES: &[Language] = &[
         libraries: &["numpy 1.24"],
         tty: false,
         warm: &[],
+        warm_compile: &[],
     },
     Language {
         id: "cpp",
@@ -81,6 +85,7 @@ pub static LANGUAGES: &[Language] = &[
         libraries: &[],
         tty: true,
         warm: &[],
+        warm_compile: &[],
     },
     Language {
         id: "java",
@@ -92,13 +97,17 @@ pub static LANGUAGES: &[Language] = &[
         // single-threaded collector and the client compiler it starts in half the time
         // under the pids and CPU limits.
         // `-d .`: classes land by package under the work dir, wherever their source is.
-        compile: Some("javac -J-XX:+UseSerialGC -J-XX:TieredStopAtLevel=1 -J-XX:-UsePerfData -J-XX:SharedArchiveFile=/usr/local/libexec/own-ide/javac.jsa -proc:none -encoding UTF-8 -d . {sources}"),
+        // javac runs as WarmJavac (runtimes/java/WarmJavac.java), which the supervisor
+        // pre-starts and warms up in the pool (`warm_compile`); started afresh it is plain
+        // javac.
+        compile: Some("java -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:-UsePerfData -XX:SharedArchiveFile=/usr/local/libexec/own-ide/javac.jsa -cp /usr/local/libexec/own-ide/warm-javac.jar WarmJavac -proc:none -encoding UTF-8 -d . {sources}"),
         run: &["java", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:-UsePerfData", "-Xshare:auto", "-Dfile.encoding=UTF-8", "{main_class}"],
         template: "import java.util.Scanner;\n\npublic class Main {\n    public static void main(String[] args) {\n        Scanner in = new Scanner(System.in);\n        String name = in.hasNextLine() ? in.nextLine().trim() : \"\";\n        if (name.isEmpty()) name = \"world\";\n        System.out.println(\"Hello, \" + name + \"!\");\n    }\n}\n",
         big_memory: true,
         libraries: &[],
         tty: false,
         warm: &[],
+        warm_compile: &["java", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:-UsePerfData", "-XX:SharedArchiveFile=/usr/local/libexec/own-ide/javac.jsa", "-cp", "/usr/local/libexec/own-ide/warm-javac.jar", "WarmJavac"],
     },
     Language {
         id: "javascript",
@@ -115,6 +124,7 @@ pub static LANGUAGES: &[Language] = &[
         // Node boots from its snapshot in the pool and only loads the program when the
         // run comes (runtimes/javascript/warm.js).
         warm: &["node", "--snapshot-blob", NODE_BLOB],
+        warm_compile: &[],
     },
     Language {
         id: "c",
@@ -130,6 +140,7 @@ pub static LANGUAGES: &[Language] = &[
         libraries: &[],
         tty: true,
         warm: &[],
+        warm_compile: &[],
     },
     Language {
         id: "rust",
@@ -145,6 +156,7 @@ pub static LANGUAGES: &[Language] = &[
         libraries: &[],
         tty: false,
         warm: &[],
+        warm_compile: &[],
     },
     Language {
         id: "go",
@@ -163,6 +175,7 @@ pub static LANGUAGES: &[Language] = &[
         libraries: &[],
         tty: false,
         warm: &[],
+        warm_compile: &[],
     },
     Language {
         id: "typescript",
@@ -179,6 +192,7 @@ pub static LANGUAGES: &[Language] = &[
         libraries: &[],
         tty: false,
         warm: &[],
+        warm_compile: &[],
     },
 ];
 
@@ -276,6 +290,12 @@ mod tests {
                 "{}: the compile step would kill it",
                 lang.id
             );
+        }
+        for lang in LANGUAGES.iter().filter(|l| !l.warm_compile.is_empty()) {
+            let compile = lang.compile.expect("a compile step");
+            let prefix = format!("{} ", lang.warm_compile.join(" "));
+            assert!(compile.starts_with(&prefix), "{}", lang.id);
+            assert!(lang.warm.is_empty(), "{}: one warm process", lang.id);
         }
     }
 

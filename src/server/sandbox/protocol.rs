@@ -67,6 +67,9 @@ pub(super) fn command(lang: &Language) -> Vec<String> {
     if !lang.warm.is_empty() {
         argv.push("--warm".to_string());
         argv.extend(lang.warm.iter().map(|w| w.to_string()));
+    } else if !lang.warm_compile.is_empty() {
+        argv.push("--warm-compile".to_string());
+        argv.extend(lang.warm_compile.iter().map(|w| w.to_string()));
     }
     argv
 }
@@ -324,6 +327,14 @@ mod tests {
         let warm = command(js);
         assert_eq!(warm[..2], [SUPERVISOR, "--warm"]);
         assert_eq!(warm[2..], run[..run.len() - 2]);
+        // javac is pre-started as the compile command's first words.
+        let java = find("java").unwrap();
+        let compile = commands(java, &program(&[("Main.java", "")], "Main.java", &[])).compile;
+        let warm = command(java);
+        assert_eq!(warm[1], "--warm-compile");
+        assert!(compile
+            .unwrap()
+            .starts_with(&format!("{} -proc:none", warm[2..].join(" "))));
     }
 
     #[test]
