@@ -3,8 +3,9 @@
 // the code behind the javac command, with the same output and exit status). Given none, it
 // first compiles a small program of its own, so that javac's classes are loaded and its hot
 // paths compiled, then reads the real arguments from fd 3 (words ending in NUL, written by
-// the supervisor when the run's sources are known) and compiles those. javac runs no code of
-// the program (-proc:none: no annotation processors).
+// the supervisor when the run's sources are known) and compiles those; it skips the
+// warm-up when they are there already. javac runs no code of the program (-proc:none: no
+// annotation processors).
 import java.io.ByteArrayOutputStream;
 import java.io.FileInputStream;
 import java.io.InputStream;
@@ -21,8 +22,14 @@ import java.util.stream.Stream;
 public final class WarmJavac {
     public static void main(String[] args) throws Exception {
         if (args.length == 0) {
-            warmUp();
-            args = handedOver();
+            try (InputStream in = new FileInputStream("/proc/self/fd/3")) {
+                // A container made for a run at once (not taken from the pool) has its
+                // sources already: the warm-up would only delay them.
+                if (in.available() == 0) {
+                    warmUp();
+                }
+                args = handedOver(in);
+            }
             if (args.length == 0) {
                 return; // the supervisor ended without a compile
             }
@@ -54,11 +61,9 @@ public final class WarmJavac {
         }
     }
 
-    private static String[] handedOver() throws Exception {
+    private static String[] handedOver(InputStream in) throws Exception {
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        try (InputStream in = new FileInputStream("/proc/self/fd/3")) {
-            in.transferTo(bytes);
-        }
+        in.transferTo(bytes);
         List<String> words = new ArrayList<>();
         String all = bytes.toString(StandardCharsets.UTF_8);
         int start = 0;
