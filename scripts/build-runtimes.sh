@@ -44,6 +44,8 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 build_supervisor "$work/supervisor"
 cp "$root/runtimes/Dockerfile" "$work/Dockerfile"
+cp "$root/runtimes/javascript/warm.js" "$work/node-warm.js"
+cp "$root/runtimes/java/WarmJavac.java" "$work/WarmJavac.java"
 
 # Only there for maintainer scripts, which have all run when the customize hooks do: usrmerge
 # (done already) pulls in perl; debconf is perl too. Nothing a compiler or a program needs.
@@ -57,7 +59,8 @@ for lang in "${langs[@]}"; do
   # The base's key (what mmdebstrap makes) and the image's key (base + Dockerfile + supervisor)
   # are separate, so a supervisor change does not re-run mmdebstrap.
   base_hash="$( { cat "$0" "$list"; resolved_versions "${pkgs[@]}"; } | sha256sum | cut -c1-16)"
-  hash="$( { echo "$base_hash"; cat "$root/runtimes/Dockerfile" "$root/runtimes/supervisor/supervisor.c"; } |
+  hash="$( { echo "$base_hash"; cat "$root/runtimes/Dockerfile" "$root/runtimes/supervisor/supervisor.c" \
+    "$root/runtimes/javascript/warm.js" "$root/runtimes/java/WarmJavac.java"; } |
     sha256sum | cut -c1-16)"
   image="$prefix$lang:latest"
   have="$(docker image inspect -f '{{ index .Config.Labels "own-ide.hash" }}' "$image" 2>/dev/null || true)"

@@ -49,6 +49,15 @@ static int payload_run_words;
  * its stdin and stdout are a terminal (see run_tty). */
 static long long cpu_limit_s;
 static int use_tty;
+/* The pre-started program (--warm): its pid (0: none) and the write end of its control pipe,
+ * which it holds as fd 3 and reads the rest of its command from (see start_warm). */
+static pid_t warm_pid;
+static int warm_fd = -1;
+/* --warm-compile: the pre-started process is the compiler (stdin /dev/null, stdout onto
+ * stderr, as the compile step's), not the program. */
+static int warm_compile;
+static char **warm_argv;
+static int warm_words;
 
 static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 static void die(const char *fmt, ...)
@@ -397,12 +406,50 @@ static void report(int fd, const char *buf, int len)
         die("writing the report: %s", strerror(errno));
 }
 
+static void drop_warm(void);
+
+/* Hands the compile to the warm compiler if cmd is its command (words joined by spaces)
+ * followed by more plain words (no shell syntax: what the shell would do with them is what
+ * the compiler gets); 0 when it took the compile, -1 when the compile must start afresh. */
+static int go_warm_compile(const char *cmd)
+{
+    if (warm_pid <= 0 || !warm_compile)
+        return -1;
+    const char *p = cmd;
+    for (int i = 0; i < warm_words; i++) {
+        size_t l = strlen(warm_argv[i]);
+        if (strncmp(p, warm_argv[i], l) != 0 || p[l] != ' ')
+            return -1;
+        p += l + 1;
+    }
+    if (*p == '\0' || strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                "0123456789_./:=+- ") != strlen(p))
+        return -1;
+    while (*p) {
+        size_t l = strcspn(p, " ");
+        if (l > 0 && (write_all(warm_fd, p, l) != 0 || write_all(warm_fd, "", 1) != 0))
+            return -1; /* it died: EPIPE */
+        p += l;
+        p += strspn(p, " ");
+    }
+    close(warm_fd);
+    warm_fd = -1;
+    return 0;
+}
+
 static void compile(const char *cmd)
 {
     long long oom_before = read_oom_kills();
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    pid_t pid = fork();
+    pid_t pid;
+    if (go_warm_compile(cmd) == 0) {
+        pid = warm_pid;
+        warm_pid = 0; /* reaped below; nothing of it is left for the run */
+    } else {
+        drop_warm();
+        pid = fork();
+    }
     if (pid < 0)
         die("fork: %s", strerror(errno));
     if (pid == 0) {
@@ -602,6 +649,96 @@ static struct outcome supervise_tty(pid_t pid, int m, int sfd, long long oom_bef
     return o;
 }
 
+/*
+ * --warm: the run's program started before its run is known, while the container waits in
+ * the pool (a language whose runtime takes tens of milliseconds to boot, such as Node.js
+ * from its snapshot, then only loads the program when the run comes). It is started before
+ * the header is read, so that nothing of the nonce is ever in its memory, with the usual
+ * child set-up plus fd 3, the read end of a control pipe: when the run's command starts with
+ * the warm command, the remaining words (each ending in a NUL) are written there and the pipe
+ * closed, and the child goes on as the run's program. It reads nothing else before that.
+ * --warm-compile is the same for the compile step (see go_warm_compile): the compiler is
+ * pre-started, with the compile step's stdin and stdout.
+ */
+static void start_warm(char **argv)
+{
+    int ctl[2];
+    if (pipe2(ctl, O_CLOEXEC) != 0)
+        die("pipe: %s", strerror(errno));
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        setpgid(0, 0);
+        signal(SIGPIPE, SIG_DFL);
+        if (warm_compile) {
+            int null = open("/dev/null", O_RDONLY);
+            if (null < 0 || dup2(null, 0) < 0 || dup2(2, 1) < 0)
+                _exit(126);
+            if (null != 0 && null != ctl[0] && null != ctl[1])
+                close(null);
+        }
+        /* dup2 leaves the copy without O_CLOEXEC, but is a no-op when the pipe is fd 3
+         * already; everything above it is closed. */
+        if (ctl[0] == 3 ? fcntl(3, F_SETFD, 0) < 0 : dup2(ctl[0], 3) < 0)
+            _exit(126);
+#ifdef SYS_close_range
+        if (syscall(SYS_close_range, 4U, ~0U, 0U) != 0)
+#endif
+        {
+            for (int fd = 4; fd < 1024; fd++)
+                close(fd);
+        }
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    setpgid(pid, pid);
+    close(ctl[0]);
+    warm_pid = pid;
+    warm_fd = ctl[1];
+    warm_argv = argv;
+    for (warm_words = 0; argv[warm_words] != NULL; warm_words++)
+        ;
+}
+
+/* The warm child is not used: killed (the supervise loop reaps it). */
+static void drop_warm(void)
+{
+    if (warm_pid > 0)
+        kill(-warm_pid, SIGKILL);
+    if (warm_fd >= 0)
+        close(warm_fd);
+    warm_pid = 0;
+    warm_fd = -1;
+}
+
+/* Hands the run to the warm child if argv is its command plus more words; 0 when it took
+ * the run (its limits set), -1 when the run must start a fresh process. */
+static int go_warm(char **argv)
+{
+    if (warm_pid <= 0 || warm_compile || use_tty)
+        return -1;
+    int n = 0;
+    while (argv[n] != NULL)
+        n++;
+    if (n <= warm_words)
+        return -1;
+    for (int i = 0; i < warm_words; i++)
+        if (strcmp(argv[i], warm_argv[i]) != 0)
+            return -1;
+    if (cpu_limit_s > 0) {
+        struct rlimit rl = {(rlim_t)cpu_limit_s, (rlim_t)cpu_limit_s + 1};
+        if (prlimit(warm_pid, RLIMIT_CPU, &rl, NULL) != 0)
+            return -1;
+    }
+    for (int i = warm_words; i < n; i++)
+        if (write_all(warm_fd, argv[i], strlen(argv[i]) + 1) != 0)
+            return -1; /* it died: EPIPE */
+    close(warm_fd);
+    warm_fd = -1;
+    return 0;
+}
+
 static void run(char **argv)
 {
     long long oom_before = read_oom_kills();
@@ -618,7 +755,13 @@ static void run(char **argv)
     }
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    pid_t pid = fork();
+    pid_t pid;
+    if (go_warm(argv) == 0) {
+        pid = warm_pid;
+    } else {
+        drop_warm();
+        pid = fork();
+    }
     if (pid < 0)
         die("fork: %s", strerror(errno));
     if (pid == 0) {
@@ -660,6 +803,14 @@ int main(int argc, char **argv)
      * records (one per word) replace the program and its arguments. */
     const char *compile_cmd = NULL;
     int i = 1;
+    /* `--warm WORDS...`: the rest of argv is the command to pre-start (see start_warm). */
+    if (i < argc && (strcmp(argv[i], "--warm") == 0 || strcmp(argv[i], "--warm-compile") == 0)) {
+        if (i + 1 >= argc)
+            die("%s needs a command", argv[i]);
+        warm_compile = strcmp(argv[i], "--warm-compile") == 0;
+        start_warm(argv + i + 1);
+        i = argc;
+    }
     if (i < argc && strcmp(argv[i], "--compile") == 0) {
         if (i + 1 >= argc)
             die("--compile needs a command");
@@ -669,7 +820,7 @@ int main(int argc, char **argv)
     char **prog = NULL;
     if (i < argc) {
         if (strcmp(argv[i], "--") != 0 || i + 1 >= argc)
-            die("usage: supervisor [--compile CMD] [-- PROGRAM [ARGS...]]");
+            die("usage: supervisor [--warm|--warm-compile WORDS...] | [--compile CMD] [-- PROGRAM [ARGS...]]");
         prog = argv + i + 1;
     }
 
@@ -682,8 +833,13 @@ int main(int argc, char **argv)
     }
     if (prog == NULL)
         die("no program to run: neither argv nor the payload names one");
-    if (compile_cmd != NULL)
+    if (compile_cmd != NULL) {
+        /* A warm program: the compile's clean-up would kill it anyway; its memory is the
+         * compiler's. */
+        if (!warm_compile)
+            drop_warm();
         compile(compile_cmd);
+    }
     run(prog);
     return 0;
 }

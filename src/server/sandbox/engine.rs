@@ -305,7 +305,7 @@ impl Engine {
                     tracker: &self.tracker,
                 },
                 memory,
-                protocol::command(),
+                protocol::command(lang),
             ),
         )
         .await;

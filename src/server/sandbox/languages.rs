@@ -44,7 +44,17 @@ pub struct Language {
     /// runtimes buffer by the C library's rules: Python's `input()` would write its prompt
     /// to stderr on a terminal, and Java and Node do not look.
     pub tty: bool,
+    /// A prefix of `run` that the container's supervisor starts while the container waits
+    /// in the pool (`--warm`, docs/SANDBOX.md); the run then hands the rest of its command
+    /// to that process. Empty: the program starts when its run comes.
+    pub warm: &'static [&'static str],
+    /// The same for the compile step (`--warm-compile`): the words the compile command
+    /// starts with, separated by single spaces.
+    pub warm_compile: &'static [&'static str],
 }
+
+/// Node's start-up snapshot in the images that have Node (runtimes/Dockerfile).
+const NODE_BLOB: &str = "/usr/local/libexec/own-ide/node.blob";
 
 /// Every language the engine runs.
 pub static LANGUAGES: &[Language] = &[
@@ -59,6 +69,8 @@ pub static LANGUAGES: &[Language] = &[
         big_memory: false,
         libraries: &["numpy 1.24"],
         tty: false,
+        warm: &[],
+        warm_compile: &[],
     },
     Language {
         id: "cpp",
@@ -72,6 +84,8 @@ pub static LANGUAGES: &[Language] = &[
         big_memory: false,
         libraries: &[],
         tty: true,
+        warm: &[],
+        warm_compile: &[],
     },
     Language {
         id: "java",
@@ -83,12 +97,17 @@ pub static LANGUAGES: &[Language] = &[
         // single-threaded collector and the client compiler it starts in half the time
         // under the pids and CPU limits.
         // `-d .`: classes land by package under the work dir, wherever their source is.
-        compile: Some("javac -J-XX:+UseSerialGC -J-XX:TieredStopAtLevel=1 -J-XX:-UsePerfData -J-XX:SharedArchiveFile=/usr/local/libexec/own-ide/javac.jsa -proc:none -encoding UTF-8 -d . {sources}"),
+        // javac runs as WarmJavac (runtimes/java/WarmJavac.java), which the supervisor
+        // pre-starts and warms up in the pool (`warm_compile`); started afresh it is plain
+        // javac.
+        compile: Some("java -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:-UsePerfData -XX:SharedArchiveFile=/usr/local/libexec/own-ide/javac.jsa -cp /usr/local/libexec/own-ide/warm-javac.jar WarmJavac -proc:none -encoding UTF-8 -d . {sources}"),
         run: &["java", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:-UsePerfData", "-Xshare:auto", "-Dfile.encoding=UTF-8", "{main_class}"],
         template: "import java.util.Scanner;\n\npublic class Main {\n    public static void main(String[] args) {\n        Scanner in = new Scanner(System.in);\n        String name = in.hasNextLine() ? in.nextLine().trim() : \"\";\n        if (name.isEmpty()) name = \"world\";\n        System.out.println(\"Hello, \" + name + \"!\");\n    }\n}\n",
         big_memory: true,
         libraries: &[],
         tty: false,
+        warm: &[],
+        warm_compile: &["java", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:-UsePerfData", "-XX:SharedArchiveFile=/usr/local/libexec/own-ide/javac.jsa", "-cp", "/usr/local/libexec/own-ide/warm-javac.jar", "WarmJavac"],
     },
     Language {
         id: "javascript",
@@ -97,11 +116,15 @@ pub static LANGUAGES: &[Language] = &[
         source_file: "main.js",
         compile: None,
         // The image's start-up snapshot (runtimes/Dockerfile): Debian's node has none.
-        run: &["node", "--snapshot-blob", "/usr/local/libexec/own-ide/node.blob", "{main}"],
+        run: &["node", "--snapshot-blob", NODE_BLOB, "{main}"],
         template: "const lines = require(\"fs\").readFileSync(0, \"utf8\").split(\"\\n\");\nconst name = lines[0].trim() || \"world\";\nconsole.log(`Hello, ${name}!`);\n",
         big_memory: false,
         libraries: &[],
         tty: false,
+        // Node boots from its snapshot in the pool and only loads the program when the
+        // run comes (runtimes/javascript/warm.js).
+        warm: &["node", "--snapshot-blob", NODE_BLOB],
+        warm_compile: &[],
     },
     Language {
         id: "c",
@@ -116,6 +139,8 @@ pub static LANGUAGES: &[Language] = &[
         big_memory: false,
         libraries: &[],
         tty: true,
+        warm: &[],
+        warm_compile: &[],
     },
     Language {
         id: "rust",
@@ -130,6 +155,8 @@ pub static LANGUAGES: &[Language] = &[
         big_memory: false,
         libraries: &[],
         tty: false,
+        warm: &[],
+        warm_compile: &[],
     },
     Language {
         id: "go",
@@ -147,6 +174,8 @@ pub static LANGUAGES: &[Language] = &[
         big_memory: false,
         libraries: &[],
         tty: false,
+        warm: &[],
+        warm_compile: &[],
     },
     Language {
         id: "typescript",
@@ -157,11 +186,13 @@ pub static LANGUAGES: &[Language] = &[
         // do): esbuild bundles the main file and what it imports into one script in
         // milliseconds, where tsc would take seconds per run.
         compile: Some("esbuild {main} --bundle --platform=node --format=cjs --target=node18 --log-level=warning --outfile=/tmp/main.js"),
-        run: &["node", "--snapshot-blob", "/usr/local/libexec/own-ide/node.blob", "/tmp/main.js"],
+        run: &["node", "--snapshot-blob", NODE_BLOB, "/tmp/main.js"],
         template: "const lines: string[] = require(\"fs\").readFileSync(0, \"utf8\").split(\"\\n\");\nconst name: string = lines[0].trim() || \"world\";\nconsole.log(`Hello, ${name}!`);\n",
         big_memory: false,
         libraries: &[],
         tty: false,
+        warm: &[],
+        warm_compile: &[],
     },
 ];
 
@@ -245,6 +276,28 @@ impl utoipa::ToSchema for LanguageFilter {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The supervisor hands a run to the warm process only when the run's command starts
+    /// with the warm command and names more: a warm command that is not such a prefix
+    /// would be started in every pooled container and never used.
+    #[test]
+    fn each_warm_command_is_a_strict_prefix_of_the_run_command() {
+        for lang in LANGUAGES.iter().filter(|l| !l.warm.is_empty()) {
+            assert!(lang.run.len() > lang.warm.len(), "{}", lang.id);
+            assert_eq!(&lang.run[..lang.warm.len()], lang.warm, "{}", lang.id);
+            assert!(
+                lang.compile.is_none(),
+                "{}: the compile step would kill it",
+                lang.id
+            );
+        }
+        for lang in LANGUAGES.iter().filter(|l| !l.warm_compile.is_empty()) {
+            let compile = lang.compile.expect("a compile step");
+            let prefix = format!("{} ", lang.warm_compile.join(" "));
+            assert!(compile.starts_with(&prefix), "{}", lang.id);
+            assert!(lang.warm.is_empty(), "{}: one warm process", lang.id);
+        }
+    }
 
     #[test]
     fn the_eight_languages_are_there() {

@@ -60,9 +60,18 @@ pub(super) fn input(
     all
 }
 
-/// The container's command: the supervisor alone; each run gives it its commands.
-pub(super) fn command() -> Vec<String> {
-    vec![SUPERVISOR.to_string()]
+/// The container's command: the supervisor, with the language's warm command if it has
+/// one (pre-started in the pool, see `Language::warm`); each run gives it its commands.
+pub(super) fn command(lang: &Language) -> Vec<String> {
+    let mut argv = vec![SUPERVISOR.to_string()];
+    if !lang.warm.is_empty() {
+        argv.push("--warm".to_string());
+        argv.extend(lang.warm.iter().map(|w| w.to_string()));
+    } else if !lang.warm_compile.is_empty() {
+        argv.push("--warm-compile".to_string());
+        argv.extend(lang.warm_compile.iter().map(|w| w.to_string()));
+    }
+    argv
 }
 
 /// One run's commands, filled in from the language table's templates.
@@ -311,7 +320,21 @@ mod tests {
         let c = commands(cpp, &p);
         let framed = String::from_utf8(input("abc", &p, &c, "", Some(5))).unwrap();
         assert!(framed.contains(" cpu=5 tty\nmain.cpp 12\n"), "{framed}");
-        assert_eq!(command(), [SUPERVISOR]);
+        assert_eq!(command(cpp), [SUPERVISOR]);
+        // Node is pre-started by the supervisor, with the run's command minus the script.
+        let js = find("javascript").unwrap();
+        let run = commands(js, &program(&[("main.js", "")], "main.js", &["a"])).run;
+        let warm = command(js);
+        assert_eq!(warm[..2], [SUPERVISOR, "--warm"]);
+        assert_eq!(warm[2..], run[..run.len() - 2]);
+        // javac is pre-started as the compile command's first words.
+        let java = find("java").unwrap();
+        let compile = commands(java, &program(&[("Main.java", "")], "Main.java", &[])).compile;
+        let warm = command(java);
+        assert_eq!(warm[1], "--warm-compile");
+        assert!(compile
+            .unwrap()
+            .starts_with(&format!("{} -proc:none", warm[2..].join(" "))));
     }
 
     #[test]
