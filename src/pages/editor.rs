@@ -193,6 +193,14 @@ fn Toolbar(
                 on:click=move |_| state.options.update(|o| *o = !*o)>
                 "Options"
             </button>
+            // Off by default, so Run on a template shows its output at once; on, the
+            // output ends in a line that answers the running program.
+            <button type="button" class="button interactive-toggle js-only"
+                aria-pressed=move || state.interactive.get().to_string()
+                title="Type input to the program while it runs"
+                on:click=move |_| state.interactive.update(|o| *o = !*o)>
+                <span class="switch" aria-hidden="true"></span>"Interactive"
+            </button>
             <span class="spacer"></span>
             <QuotaNote quota=state.quota/>
         </div>
@@ -582,6 +590,7 @@ mod tests {
                 time_ms: String::new(),
                 memory_mb: "64".into(),
                 options: true,
+                interactive: false,
             }
         );
     }

@@ -33,7 +33,7 @@ impl Client {
         };
         self.run_id.set(Some(id.clone()));
         let language = self.state.language.get_untracked();
-        let interactive = self.state.stdin.with_untracked(|s| s.is_empty());
+        let interactive = self.state.interactive.get_untracked();
         self.state.typed.set(Vec::new());
         self.state.input_open.set(interactive);
         self.state.run.set(Some(Run {
@@ -67,8 +67,9 @@ impl Client {
         let mut body = serde_json::json!({
             "language": lang,
             "stdin": self.state.stdin.get_untracked(),
-            // Without input given up front, the program reads what is typed while it runs.
-            "interactive": self.state.stdin.with_untracked(|s| s.is_empty()),
+            // Only when asked: a program that reads stdin otherwise waits for typing
+            // nobody knows is expected (every template reads a name).
+            "interactive": self.state.interactive.get_untracked(),
         });
         match self.language(&lang) {
             Some(info) if draft.is_single(&info) => {

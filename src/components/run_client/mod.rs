@@ -40,6 +40,9 @@ pub struct Signals {
     pub memory_mb: RwSignal<String>,
     /// The options panel is open.
     pub options: RwSignal<bool>,
+    /// Runs take typed input while they run (the "Interactive" toggle); off, a run
+    /// reads only the stdin box and sees its end at once.
+    pub interactive: RwSignal<bool>,
     /// What was typed into the run on screen, echoed in its output.
     pub typed: RwSignal<Typed>,
     /// The run on screen takes typed input now (it runs interactively and its input has
@@ -61,6 +64,8 @@ pub struct Draft {
     pub memory_mb: String,
     #[serde(default)]
     pub options: bool,
+    #[serde(default)]
+    pub interactive: bool,
 }
 
 impl Draft {
@@ -97,6 +102,7 @@ impl Draft {
         };
         d.time_ms = differs(limits.time_ms, lang.limits.time_ms.default);
         d.memory_mb = differs(limits.memory_mb, lang.limits.memory_mb.default);
+        d.interactive = r.interactive;
         d.options = !(d.args.is_empty() && d.time_ms.is_empty() && d.memory_mb.is_empty());
         Some(d)
     }
@@ -135,6 +141,7 @@ impl Signals {
             time_ms: RwSignal::new(draft.time_ms),
             memory_mb: RwSignal::new(draft.memory_mb),
             options: RwSignal::new(draft.options),
+            interactive: RwSignal::new(draft.interactive),
             typed: RwSignal::new(Typed::default()),
             input_open: RwSignal::new(false),
         }
@@ -166,6 +173,7 @@ impl Signals {
             time_ms: self.time_ms.get(),
             memory_mb: self.memory_mb.get(),
             options: self.options.get(),
+            interactive: self.interactive.get(),
         }
     }
 
@@ -180,6 +188,7 @@ impl Signals {
         self.time_ms.set(fresh.time_ms.get_untracked());
         self.memory_mb.set(fresh.memory_mb.get_untracked());
         self.options.set(fresh.options.get_untracked());
+        self.interactive.set(fresh.interactive.get_untracked());
     }
 
     /// Shows file `i`.
