@@ -63,6 +63,8 @@ test('a saved run reopens in the editor with its files', async ({ page }) => {
   await page.click('button.run');
   await expect(page.locator('.status-line [data-verdict=ok]')).toBeVisible({ timeout: 30_000 });
   await page.goto('/history');
+  // The list shows the entry file's first line.
+  await expect(page.locator('[data-testid=history-row] .first-line').first()).toHaveText('import sys');
   const href = await page.locator('[data-testid=history-row]').first().getAttribute('href');
   const id = href.split('/').pop();
   // The run page shows what made the run.
