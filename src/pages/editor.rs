@@ -176,7 +176,7 @@ fn Toolbar(
             >
                 {options}
             </select>
-            <button type="submit" class="button primary run" disabled=move || running.get() aria-keyshortcuts="Control+Enter">
+            <button type="submit" class="button primary run" disabled=move || !state.can_run() aria-keyshortcuts="Control+Enter">
                 {move || if running.get() {
                     view! { <span class="spinner" aria-hidden="true"></span>"Running" }.into_any()
                 } else {

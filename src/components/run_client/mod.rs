@@ -45,6 +45,9 @@ pub struct Signals {
     pub interactive: RwSignal<bool>,
     /// What was typed into the run on screen, echoed in its output.
     pub typed: RwSignal<Typed>,
+    /// Run waits: a refusal (runs in flight, a rate) said to try again later, and
+    /// Run stays disabled until then.
+    pub held: RwSignal<bool>,
     /// The run on screen takes typed input now (it runs interactively and its input has
     /// not ended).
     pub input_open: RwSignal<bool>,
@@ -144,7 +147,18 @@ impl Signals {
             interactive: RwSignal::new(draft.interactive),
             typed: RwSignal::new(Typed::default()),
             input_open: RwSignal::new(false),
+            held: RwSignal::new(false),
         }
+    }
+
+    /// Whether Run makes sense now: no run going on, no refusal to wait out, and runs
+    /// left for a guest.
+    pub fn can_run(self) -> bool {
+        !self.running.get()
+            && !self.held.get()
+            && self
+                .quota
+                .with(|q| q.as_ref().is_none_or(|q| q.remaining > 0))
     }
 
     /// Copies the text on screen into its file.
