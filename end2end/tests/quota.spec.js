@@ -39,6 +39,8 @@ test('runs used up elsewhere: the refused Run shows none left, when they reset, 
   await expect(quota).toHaveAttribute('data-remaining', '0');
   await expect(quota).toContainText("You have used today's 5 guest runs (they reset in");
   await expect(page.locator('button.run')).toBeDisabled();
+  // Greyed, not the busy look of a run going on.
+  await expect(page.locator('button.run')).toHaveClass(/\bheld\b/);
   await expect(page.locator('.status-line [data-verdict]')).toHaveCount(0);
   await page.screenshot({ path: 'screenshots/quota-refused.png' });
 });

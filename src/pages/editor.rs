@@ -176,7 +176,8 @@ fn Toolbar(
             >
                 {options}
             </select>
-            <button type="submit" class="button primary run" disabled=move || !state.can_run() aria-keyshortcuts="Control+Enter">
+            <button type="submit" class="button primary run" disabled=move || !state.can_run() aria-keyshortcuts="Control+Enter"
+                class:held=move || !running.get() && !state.can_run()>
                 {move || if running.get() {
                     view! { <span class="spinner" aria-hidden="true"></span>"Running" }.into_any()
                 } else {
