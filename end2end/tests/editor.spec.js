@@ -21,6 +21,19 @@ for (const [language, code] of Object.entries(PROGRAMS)) {
   });
 }
 
+// A first visit: every language's template, run as it is, answers at once (it reads a
+// name from stdin, and a run that is not interactive sees the input end straight away).
+for (const language of ['python', 'cpp', 'java', 'javascript', 'c', 'rust', 'go', 'typescript']) {
+  test(`${language}: Run on the template shows its output without waiting for input`, async ({ page }) => {
+    await openEditor(page, `/?lang=${language}`);
+    await expect(page.locator('button.interactive-toggle')).toHaveAttribute('aria-pressed', 'false');
+    await page.click('button.run');
+    await expect(page.locator('.status-line [data-verdict=ok]')).toHaveText('OK', { timeout: 30_000 });
+    await expect(page.locator('pre.stdout')).toHaveText('Hello, world!\n');
+    await expect(page.locator('input.stdin-line')).toBeHidden();
+  });
+}
+
 test('a C++ compile error shows the compiler message and its verdict', async ({ page }) => {
   await openEditor(page, '/?lang=cpp');
   await setCode(page, 'int main() {\nreturn undefined_name;\n}\n');

@@ -16,6 +16,11 @@ test('an interactive Python program is answered through the input line', async (
   await openEditor(page);
   await setCode(page, PROGRAM);
   await expect(page.locator('#stdin')).toHaveValue('');
+  // Off by default; switched on, it is kept with the draft.
+  const toggle = page.locator('button.interactive-toggle');
+  await expect(toggle).toHaveAttribute('aria-pressed', 'false');
+  await toggle.click();
+  await expect(toggle).toHaveAttribute('aria-pressed', 'true');
   await page.click('button.run');
 
   // The prompt is there while nothing has been typed, and the line has the focus.
@@ -49,4 +54,13 @@ test('a run with input given up front shows no input line', async ({ page }) => 
   await page.click('button.run');
   await expect(page.locator('pre.stdout')).toHaveText('abab\n', { timeout: 30_000 });
   await expect(page.locator('input.stdin-line')).toBeHidden();
+});
+
+test('the interactive toggle is kept with the draft', async ({ page }) => {
+  await openEditor(page);
+  await page.click('button.interactive-toggle');
+  await expect(page.locator('button.interactive-toggle')).toHaveAttribute('aria-pressed', 'true');
+  await page.reload();
+  await expect(page.locator('.cm-host.mounted .cm-content')).toBeVisible();
+  await expect(page.locator('button.interactive-toggle')).toHaveAttribute('aria-pressed', 'true');
 });

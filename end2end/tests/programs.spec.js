@@ -3,12 +3,16 @@
 // with its files.
 const { test, expect, openEditor, setCode, register, freshName } = require('./helpers');
 
-// Adds a file through the Options panel, answering the name prompt with `name`.
+// Adds a file through the Options panel, typing `name` into the new tab's name field.
 async function addFile(page, name) {
-  page.once('dialog', (d) => d.accept(name));
   const toggle = page.locator('button.options-toggle');
   if ((await toggle.getAttribute('aria-expanded')) !== 'true') await toggle.click();
   await page.click('button.add-file');
+  const field = page.locator('.file-tab.editing input.file-name-input');
+  await expect(field).toBeFocused();
+  await expect(field).toHaveValue('helper.py');
+  await field.fill(name);
+  await field.press('Enter');
   await expect(page.locator('.file-tab.active .tab-name')).toHaveText(name);
 }
 
@@ -24,7 +28,7 @@ async function twoFiles(page) {
 test('a second file: run, and both files took part', async ({ page }) => {
   await twoFiles(page);
   // The first file stays the entry (marked), whichever tab is on screen.
-  await expect(page.locator('.file-tab.main .tab-name')).toContainText('main.py');
+  await expect(page.locator('.file-tab.entry .tab-name')).toContainText('main.py');
   await page.click('button.run');
   await expect(page.locator('pre.stdout')).toHaveText("main says helper says hi ['one', 'two words']\n", { timeout: 30_000 });
   await expect(page.locator('.status-line [data-verdict=ok]')).toHaveText('OK');
@@ -59,6 +63,8 @@ test('a saved run reopens in the editor with its files', async ({ page }) => {
   await page.click('button.run');
   await expect(page.locator('.status-line [data-verdict=ok]')).toBeVisible({ timeout: 30_000 });
   await page.goto('/history');
+  // The list shows the entry file's first line.
+  await expect(page.locator('[data-testid=history-row] .first-line').first()).toHaveText('import sys');
   const href = await page.locator('[data-testid=history-row]').first().getAttribute('href');
   const id = href.split('/').pop();
   // The run page shows what made the run.
@@ -69,4 +75,27 @@ test('a saved run reopens in the editor with its files', async ({ page }) => {
   await expect(page.locator('.cm-host.mounted .cm-content')).toContainText('from helper import greet');
   await expect(page.locator('.file-tab .tab-name')).toHaveText([/main\.py/, 'helper.py']);
   await expect(page.locator('#args')).toHaveValue("one 'two words'");
+});
+
+test('a file is renamed in its tab: Enter confirms, Escape cancels, a bad name says why', async ({ page }) => {
+  await twoFiles(page);
+  const tab = page.locator('.file-tab.active');
+  await expect(tab.locator('.tab-name')).toHaveText('helper.py');
+  // From the keyboard: the rename button, then the field in the tab.
+  await tab.locator('button.rename').focus();
+  await page.keyboard.press('Enter');
+  const field = page.locator('.file-tab.editing input.file-name-input');
+  await expect(field).toBeFocused();
+  await expect(field).toHaveValue('helper.py');
+  await field.fill('bad name!.py');
+  await field.press('Enter');
+  await expect(page.locator('.name-error')).toContainText('cannot be a file name');
+  await expect(field).toHaveAttribute('aria-invalid', 'true');
+  await field.press('Escape');
+  await expect(page.locator('.file-tab .tab-name')).toHaveText([/main\.py/, 'helper.py']);
+  await page.locator('.file-tab .tab-name', { hasText: 'helper.py' }).dblclick();
+  await field.fill('greeting.py');
+  await field.press('Enter');
+  await expect(page.locator('.file-tab .tab-name')).toHaveText([/main\.py/, 'greeting.py']);
+  await page.screenshot({ path: 'screenshots/file-tabs.png' });
 });

@@ -79,3 +79,29 @@ test.describe('without JavaScript', () => {
     await expect(page.locator('#stdin')).toHaveValue('Grace');
   });
 });
+
+test.describe('a program of two files, without JavaScript', () => {
+  test.use({ javaScriptEnabled: false });
+
+  test('the shared page shows every file, the entry first, each under its name', async ({ page }) => {
+    const files = [
+      { name: 'helper.py', content: '# the helper\ndef greet():\n    return "hi from helper"\n' },
+      { name: 'app.py', content: 'from helper import greet\nprint(greet())\n' },
+    ];
+    const run = await page.request.post('/api/v1/runs?wait=true', { data: { language: 'python', files, main: 'app.py' } });
+    expect(run.status()).toBe(200);
+    const { id } = await run.json();
+    const share = await page.request.post(`/api/v1/runs/${id}/share`);
+    expect(share.status()).toBe(201);
+    const { slug } = await share.json();
+
+    await page.goto(`/s/${slug}`);
+    const names = page.locator('.shared-files h3.file-name');
+    await expect(names).toHaveText(['app.py (entry file)', 'helper.py']);
+    await expect(page.locator('[data-testid=shared-code]')).toContainText('from helper import greet');
+    await expect(page.locator('pre.code-view[data-file="app.py"]')).toContainText('print(greet())');
+    await expect(page.locator('pre.code-view[data-file="helper.py"] .tok-comment')).toHaveText('# the helper');
+    await expect(page.locator('pre.stdout')).toHaveText('hi from helper\n');
+    await page.screenshot({ path: 'screenshots/shared-two-files.png', fullPage: true });
+  });
+});

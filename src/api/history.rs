@@ -19,7 +19,8 @@ pub async fn list_history(page: u64, language: Option<String>) -> Result<History
                 .history(&caller, Some(&page), None, language.as_deref())
                 .await?;
             for run in &mut list.items {
-                run.code = run.code.as_deref().map(first_line);
+                run.code = Some(program_line(run));
+                run.files = None;
                 run.stdin = None;
                 run.stdout.clear();
                 run.stderr.clear();
@@ -29,6 +30,27 @@ pub async fn list_history(page: u64, language: Option<String>) -> Result<History
         }
         .await,
     )
+}
+
+/// The line the history shows for a run: the first non-empty line of its code, or of
+/// its entry file for a program of files (that file's name if it has none).
+pub fn program_line(run: &Run) -> String {
+    if let Some(code) = &run.code {
+        return first_line(code);
+    }
+    let files = run.files.as_deref().unwrap_or_default();
+    let main = run
+        .main
+        .as_deref()
+        .and_then(|m| files.iter().find(|f| f.name == m))
+        .or(files.first());
+    match main {
+        Some(f) => match first_line(&f.content) {
+            l if l.is_empty() => f.name.clone(),
+            l => l,
+        },
+        None => String::new(),
+    }
 }
 
 /// The first non-empty line of a program, cut to 100 characters.
@@ -82,4 +104,35 @@ pub async fn delete_run(id: String, confirmed: Option<String>) -> Result<(), App
         }
         .await,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::SourceFile;
+
+    fn file(name: &str, content: &str) -> SourceFile {
+        SourceFile {
+            name: name.into(),
+            content: content.into(),
+        }
+    }
+
+    #[test]
+    fn a_program_of_files_shows_its_entry_files_first_line_or_its_name() {
+        let mut r = Run::new("r", "python", "");
+        r.code = Some("\n  \nprint(1)\n".into());
+        assert_eq!(program_line(&r), "print(1)");
+        r.code = None;
+        r.files = Some(vec![
+            file("a.py", "import b\n"),
+            file("b.py", "\n\nx = 2\n"),
+        ]);
+        r.main = Some("b.py".into());
+        assert_eq!(program_line(&r), "x = 2");
+        r.main = None;
+        assert_eq!(program_line(&r), "import b");
+        r.files = Some(vec![file("empty.py", "  \n")]);
+        assert_eq!(program_line(&r), "empty.py");
+    }
 }

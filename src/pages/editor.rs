@@ -104,6 +104,7 @@ fn Editor(
     state.quota.set(quota);
     let actions = Actions::connect(state, &langs, start.from_history);
     let run = actions.start;
+    let naming = RwSignal::new(None::<Naming>);
     view! {
         <form
             class="editor-page"
@@ -121,10 +122,10 @@ fn Editor(
             }
         >
             <Toolbar state=state actions=actions langs=langs.clone() selected=start.language/>
-            <OptionsPanel state=state langs=langs.clone()/>
+            <OptionsPanel state=state langs=langs.clone() naming=naming/>
             <div class="panes">
                 <div class="pane code-pane">
-                    <FileTabs state=state/>
+                    <FileTabs state=state naming=naming/>
                     <CodeEditor code=state.code language=state.language on_run=run/>
                 </div>
                 <SidePane state=state actions=actions/>
@@ -175,7 +176,8 @@ fn Toolbar(
             >
                 {options}
             </select>
-            <button type="submit" class="button primary run" disabled=move || running.get() aria-keyshortcuts="Control+Enter">
+            <button type="submit" class="button primary run" disabled=move || !state.can_run() aria-keyshortcuts="Control+Enter"
+                class:held=move || !running.get() && !state.can_run()>
                 {move || if running.get() {
                     view! { <span class="spinner" aria-hidden="true"></span>"Running" }.into_any()
                 } else {
@@ -193,27 +195,91 @@ fn Toolbar(
                 on:click=move |_| state.options.update(|o| *o = !*o)>
                 "Options"
             </button>
+            // Off by default, so Run on a template shows its output at once; on, the
+            // output ends in a line that answers the running program.
+            <button type="button" class="button interactive-toggle js-only"
+                aria-pressed=move || state.interactive.get().to_string()
+                title="Type input to the program while it runs"
+                on:click=move |_| state.interactive.update(|o| *o = !*o)>
+                <span class="switch" aria-hidden="true"></span>"Interactive"
+            </button>
             <span class="spacer"></span>
             <QuotaNote quota=state.quota/>
         </div>
     }
 }
 
-/// Asks the person for a file name (the browser's prompt); `None` if they cancel.
-fn ask_name(question: &str, suggested: &str) -> Option<String> {
-    #[cfg(feature = "hydrate")]
-    {
-        web_sys::window()?
-            .prompt_with_message_and_default(question, suggested)
-            .ok()
-            .flatten()
-            .map(|n| n.trim().to_string())
-            .filter(|n| !n.is_empty())
-    }
-    #[cfg(not(feature = "hydrate"))]
-    {
-        let _ = (question, suggested);
-        None
+/// A file name being typed in a tab: a new file's, or file `i`'s new name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Naming {
+    Add,
+    Rename(usize),
+}
+
+/// The text field that names a file, in its tab: Enter confirms, Escape (or leaving the
+/// field) cancels; a refused name shows why under the field and keeps it open.
+#[component]
+fn NameField(
+    state: Signals,
+    naming: RwSignal<Option<Naming>>,
+    what: Naming,
+    initial: String,
+) -> impl IntoView {
+    let value = RwSignal::new(initial);
+    let error = RwSignal::new(None::<String>);
+    let input = NodeRef::<leptos::html::Input>::new();
+    // Typing goes into the field at once, over the suggested name.
+    Effect::new(move |_| {
+        if let Some(el) = input.get() {
+            request_animation_frame(move || {
+                let _ = el.focus();
+                el.select();
+            });
+        }
+    });
+    let commit = move || {
+        let name = value.get_untracked().trim().to_string();
+        let done = match what {
+            Naming::Add => state.add_file(&name),
+            Naming::Rename(i) => state.rename_file(i, &name),
+        };
+        match done {
+            Ok(()) => naming.set(None),
+            Err(e) => error.set(Some(e)),
+        }
+    };
+    let label = match what {
+        Naming::Add => "Name of the new file",
+        Naming::Rename(_) => "New name of the file",
+    };
+    view! {
+        <span class="name-field">
+            <input node_ref=input type="text" class="file-name-input" aria-label=label
+                spellcheck="false" autocomplete="off" size="14"
+                aria-invalid=move || error.with(Option::is_some).to_string()
+                aria-describedby="file-name-error"
+                prop:value=move || value.get()
+                on:input=move |ev| {
+                    value.set(event_target_value(&ev));
+                    error.set(None);
+                }
+                on:keydown=move |ev| match ev.key().as_str() {
+                    "Enter" if !ev.ctrl_key() && !ev.meta_key() => {
+                        ev.prevent_default();
+                        ev.stop_propagation();
+                        commit();
+                    }
+                    "Escape" => {
+                        ev.prevent_default();
+                        ev.stop_propagation();
+                        naming.set(None);
+                    }
+                    _ => {}
+                }
+                on:blur=move |_| naming.set(None)/>
+            <span id="file-name-error" class="name-error" role="alert"
+                hidden=move || error.with(Option::is_none)>{move || error.get()}</span>
+        </span>
     }
 }
 
@@ -235,34 +301,15 @@ fn new_file_name(state: Signals) -> String {
     name
 }
 
-/// Tabs over the editor, one per file, once a program has more than one: select,
-/// rename (double-click or ✎), delete (×), and make a file the entry (the one run; ▶
-/// marks it).
+/// Tabs over the editor, one per file, once a program has more than one (or a file is
+/// being added): select, rename (double-click or ✎, in place), delete (×), and make a
+/// file the entry (the one run; ▶ marks it).
 #[component]
-fn FileTabs(state: Signals) -> impl IntoView {
-    let rename = move |i: usize| {
-        let Some(old) = state
-            .files
-            .with_untracked(|f| f.get(i).map(|f| f.name.clone()))
-        else {
-            return;
-        };
-        if let Some(name) = ask_name("New name of the file", &old) {
-            if let Err(e) = state.rename_file(i, &name) {
-                state.message.set(Some(e));
-            }
-        }
-    };
-    let add = move |_| {
-        if let Some(name) = ask_name("Name of the new file", &new_file_name(state)) {
-            if let Err(e) = state.add_file(&name) {
-                state.message.set(Some(e));
-            }
-        }
-    };
+fn FileTabs(state: Signals, naming: RwSignal<Option<Naming>>) -> impl IntoView {
+    let rename = move |i: usize| naming.set(Some(Naming::Rename(i)));
     // Re-rendered whole on a change: at most 20 small tabs.
     let tabs = move || {
-        let (active, main) = (state.active.get(), state.main.get());
+        let (active, main, now) = (state.active.get(), state.main.get(), naming.get());
         state
             .files
             .get()
@@ -270,21 +317,43 @@ fn FileTabs(state: Signals) -> impl IntoView {
             .enumerate()
             .map(|(i, f)| {
                 let is_main = f.name == main;
-                tab(state, i, f.name, i == active, is_main, rename)
+                if now == Some(Naming::Rename(i)) {
+                    view! {
+                        <div class="file-tab editing" class:active=i == active class:entry=is_main>
+                            <NameField state=state naming=naming what=Naming::Rename(i) initial=f.name/>
+                        </div>
+                    }
+                    .into_any()
+                } else {
+                    tab(state, i, f.name, i == active, is_main, rename).into_any()
+                }
             })
             .collect_view()
     };
+    let adding = move || {
+        (naming.get() == Some(Naming::Add)).then(|| {
+            view! {
+                <div class="file-tab editing">
+                    <NameField state=state naming=naming what=Naming::Add initial=new_file_name(state)/>
+                </div>
+            }
+        })
+    };
     view! {
-        <Show when=move || state.files.with(|f| f.len() > 1)>
+        <Show when=move || state.files.with(|f| f.len() > 1) || naming.get().is_some()>
             <div class="file-tabs" role="tablist" aria-label="Files">
                 {tabs}
-                <button type="button" class="tab-add" title="Add a file" aria-label="Add a file" on:click=add>"+"</button>
+                {adding}
+                <button type="button" class="tab-add" title="Add a file" aria-label="Add a file"
+                    hidden=move || naming.get() == Some(Naming::Add)
+                    on:click=move |_| naming.set(Some(Naming::Add))>"+"</button>
             </div>
         </Show>
     }
 }
 
-/// One file's tab; the active one carries its actions.
+/// One file's tab; the active one carries its actions. (The entry's class is `entry`:
+/// `main` is the page layout's, which would stretch the tab.)
 fn tab(
     state: Signals,
     i: usize,
@@ -313,7 +382,7 @@ fn tab(
         }
     });
     view! {
-        <div class="file-tab" class:active=active class:main=is_main>
+        <div class="file-tab" class:active=active class:entry=is_main>
             <button type="button" class="tab-name" role="tab"
                 aria-selected=active.to_string()
                 title=if is_main { "The entry file: this one runs" } else { "" }
@@ -329,9 +398,13 @@ fn tab(
 
 /// The options under the control row (closed by default, remembered with the draft):
 /// the program's arguments, its time and memory limits (the caps as placeholders), and
-/// adding a file.
+/// adding a file (named in its new tab).
 #[component]
-fn OptionsPanel(state: Signals, langs: Vec<LanguageInfo>) -> impl IntoView {
+fn OptionsPanel(
+    state: Signals,
+    langs: Vec<LanguageInfo>,
+    naming: RwSignal<Option<Naming>>,
+) -> impl IntoView {
     let limits = move || {
         let id = state.language.get();
         langs.iter().find(|l| l.id == id).map(|l| l.limits)
@@ -346,13 +419,7 @@ fn OptionsPanel(state: Signals, langs: Vec<LanguageInfo>) -> impl IntoView {
         Some(_) => ().into_any(),
         None => view! { <span class="chip-error">"A quote is not closed."</span> }.into_any(),
     };
-    let add = move |_| {
-        if let Some(name) = ask_name("Name of the new file", &new_file_name(state)) {
-            if let Err(e) = state.add_file(&name) {
-                state.message.set(Some(e));
-            }
-        }
-    };
+    let add = move |_| naming.set(Some(Naming::Add));
     view! {
         <div id="options" class="options-panel js-only" hidden=move || !state.options.get()>
             <label class="option args">
@@ -582,6 +649,7 @@ mod tests {
                 time_ms: String::new(),
                 memory_mb: "64".into(),
                 options: true,
+                interactive: false,
             }
         );
     }

@@ -68,23 +68,34 @@ fn SharedView(share: SharedRun, language_name: String) -> impl IntoView {
     } else {
         preview
     };
-    let lines = highlight(&share.language, &share.code);
     let slug = share.slug.clone();
     let stdin = share.stdin.clone();
     let shared_at = share.shared_at.clone();
     let expires = share.expires_at.clone();
     let run = Signal::stored(Some(share.as_run()));
-    let code_lines = lines
+    let several = share.files.as_ref().is_some_and(|f| f.len() > 1);
+    let code = program_files(&share)
         .into_iter()
-        .map(|line| {
-            let pieces = line
-                .into_iter()
-                .map(|(kind, text)| match kind.class() {
-                    Some(class) => view! { <span class=class>{text}</span> }.into_any(),
-                    None => text.into_any(),
-                })
-                .collect_view();
-            view! { <span class="line">{pieces}"\n"</span> }
+        .enumerate()
+        .map(|(i, (name, content))| {
+            let lines = code_lines(&share.language, &content);
+            // The entry file keeps the test id the single-file page always had.
+            let testid = (i == 0).then_some("shared-code");
+            let label = match &name {
+                Some(n) => format!("Code of {n}"),
+                None => "Code".to_string(),
+            };
+            let head = name.clone().filter(|_| several).map(|n| {
+                view! {
+                    <h3 class="file-name">
+                        {n}{(i == 0).then(|| view! { " " <span class="entry-note">"(entry file)"</span> })}
+                    </h3>
+                }
+            });
+            view! {
+                {head}
+                <pre class="code-view" data-testid=testid data-file=name aria-label=label><code>{lines}</code></pre>
+            }
         })
         .collect_view();
     view! {
@@ -104,8 +115,8 @@ fn SharedView(share: SharedRun, language_name: String) -> impl IntoView {
                 <a class="button primary" href=format!("/?fork={slug}") data-testid="fork">"Open in editor"</a>
             </div>
             {just_made.then(|| view! { <LinkNote slug=slug.clone()/> })}
-            <h2 class="pane-title">"Code"</h2>
-            <pre class="code-view" data-testid="shared-code" aria-label="Code"><code>{code_lines}</code></pre>
+            <h2 class="pane-title">{if several { "Files" } else { "Code" }}</h2>
+            <div class="shared-files">{code}</div>
             <h2 class="pane-title">"Input (stdin)"</h2>
             <pre class="stdin-view" data-testid="shared-stdin">{if stdin.is_empty() { "(none)".to_string() } else { stdin }}</pre>
             <h2 class="pane-title">"Output"</h2>
@@ -118,6 +129,40 @@ fn SharedView(share: SharedRun, language_name: String) -> impl IntoView {
             </p>
         </section>
     }
+}
+
+/// The program's files to show, the entry first, each with its name; a program of one
+/// file is its code (no name to show).
+fn program_files(share: &SharedRun) -> Vec<(Option<String>, String)> {
+    match &share.files {
+        Some(files) if !files.is_empty() => {
+            let main = share.main.as_deref().unwrap_or(&files[0].name);
+            let (entry, rest): (Vec<_>, Vec<_>) = files.iter().partition(|f| f.name == main);
+            entry
+                .into_iter()
+                .chain(rest)
+                .map(|f| (Some(f.name.clone()), f.content.clone()))
+                .collect()
+        }
+        _ => vec![(None, share.code.clone())],
+    }
+}
+
+/// One file's code, highlighted as the language's, line by line.
+fn code_lines(language: &str, code: &str) -> impl IntoView {
+    highlight(language, code)
+        .into_iter()
+        .map(|line| {
+            let pieces = line
+                .into_iter()
+                .map(|(kind, text)| match kind.class() {
+                    Some(class) => view! { <span class=class>{text}</span> }.into_any(),
+                    None => text.into_any(),
+                })
+                .collect_view();
+            view! { <span class="line">{pieces}"\n"</span> }
+        })
+        .collect_view()
 }
 
 /// Shown right after a share was made without JavaScript: the link to copy.

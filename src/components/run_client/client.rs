@@ -168,7 +168,8 @@ impl Client {
             running, message, ..
         } = self.state;
         Callback::new(move |_| {
-            if running.get_untracked() {
+            // Ctrl+Enter too waits while the Run button is disabled.
+            if !untrack(|| self.state.can_run()) {
                 return;
             }
             running.set(true);

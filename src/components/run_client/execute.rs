@@ -33,7 +33,7 @@ impl Client {
         };
         self.run_id.set(Some(id.clone()));
         let language = self.state.language.get_untracked();
-        let interactive = self.state.stdin.with_untracked(|s| s.is_empty());
+        let interactive = self.state.interactive.get_untracked();
         self.state.typed.set(Vec::new());
         self.state.input_open.set(interactive);
         self.state.run.set(Some(Run {
@@ -67,8 +67,9 @@ impl Client {
         let mut body = serde_json::json!({
             "language": lang,
             "stdin": self.state.stdin.get_untracked(),
-            // Without input given up front, the program reads what is typed while it runs.
-            "interactive": self.state.stdin.with_untracked(|s| s.is_empty()),
+            // Only when asked: a program that reads stdin otherwise waits for typing
+            // nobody knows is expected (every template reads a name).
+            "interactive": self.state.interactive.get_untracked(),
         });
         match self.language(&lang) {
             Some(info) if draft.is_single(&info) => {
@@ -123,10 +124,22 @@ impl Client {
             // A used-up guest quota: the quota note now invites the guest to sign in, no
             // error banner. Other refusals (too many runs in flight, a user's per-minute
             // rate) pass on, and will pass, so their message says what to wait for.
-            429 => match resp.json::<ErrorBody>().await {
-                Ok(b) if b.error.code != "quota_exhausted" => Err(b.error.message),
-                _ => Ok(None),
-            },
+            429 => {
+                let retry = resp
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.trim().parse::<u64>().ok());
+                match resp.json::<ErrorBody>().await {
+                    Ok(b) if b.error.code != "quota_exhausted" => {
+                        self.hold(retry);
+                        Err(b.error.message)
+                    }
+                    _ => {
+                        self.used_up(retry);
+                        Ok(None)
+                    }
+                }
+            }
             202 => resp
                 .json::<Accepted>()
                 .await
@@ -138,6 +151,30 @@ impl Client {
                 .map(|b| b.error.message)
                 .unwrap_or_else(|_| format!("The server answered {status}."))),
         }
+    }
+
+    /// Keeps Run disabled for the wait a refusal asked for (a few seconds when it did not
+    /// say; at most a minute, so that a run that ends sooner is not waited out long).
+    fn hold(self, retry_after: Option<u64>) {
+        let held = self.state.held;
+        held.set(true);
+        let secs = retry_after.unwrap_or(3).clamp(1, 60);
+        set_timeout(
+            move || held.set(false),
+            std::time::Duration::from_secs(secs),
+        );
+    }
+
+    /// A guest's quota refused the run: the note shows none left, and when they come
+    /// back, even if the answer had no rate-limit headers (another tab, or the API,
+    /// used the last run since this page counted).
+    fn used_up(self, retry_after: Option<u64>) {
+        self.state.quota.update(|q| {
+            if let Some(q) = q.as_mut().filter(|q| q.remaining > 0) {
+                q.remaining = 0;
+                q.reset_seconds = retry_after.unwrap_or(q.reset_seconds);
+            }
+        });
     }
 
     /// A guest's runs left, from the rate-limit headers of any answer that has them.

@@ -40,8 +40,14 @@ pub struct Signals {
     pub memory_mb: RwSignal<String>,
     /// The options panel is open.
     pub options: RwSignal<bool>,
+    /// Runs take typed input while they run (the "Interactive" toggle); off, a run
+    /// reads only the stdin box and sees its end at once.
+    pub interactive: RwSignal<bool>,
     /// What was typed into the run on screen, echoed in its output.
     pub typed: RwSignal<Typed>,
+    /// Run waits: a refusal (runs in flight, a rate) said to try again later, and
+    /// Run stays disabled until then.
+    pub held: RwSignal<bool>,
     /// The run on screen takes typed input now (it runs interactively and its input has
     /// not ended).
     pub input_open: RwSignal<bool>,
@@ -61,6 +67,8 @@ pub struct Draft {
     pub memory_mb: String,
     #[serde(default)]
     pub options: bool,
+    #[serde(default)]
+    pub interactive: bool,
 }
 
 impl Draft {
@@ -97,6 +105,7 @@ impl Draft {
         };
         d.time_ms = differs(limits.time_ms, lang.limits.time_ms.default);
         d.memory_mb = differs(limits.memory_mb, lang.limits.memory_mb.default);
+        d.interactive = r.interactive;
         d.options = !(d.args.is_empty() && d.time_ms.is_empty() && d.memory_mb.is_empty());
         Some(d)
     }
@@ -135,9 +144,21 @@ impl Signals {
             time_ms: RwSignal::new(draft.time_ms),
             memory_mb: RwSignal::new(draft.memory_mb),
             options: RwSignal::new(draft.options),
+            interactive: RwSignal::new(draft.interactive),
             typed: RwSignal::new(Typed::default()),
             input_open: RwSignal::new(false),
+            held: RwSignal::new(false),
         }
+    }
+
+    /// Whether Run makes sense now: no run going on, no refusal to wait out, and runs
+    /// left for a guest.
+    pub fn can_run(self) -> bool {
+        !self.running.get()
+            && !self.held.get()
+            && self
+                .quota
+                .with(|q| q.as_ref().is_none_or(|q| q.remaining > 0))
     }
 
     /// Copies the text on screen into its file.
@@ -166,6 +187,7 @@ impl Signals {
             time_ms: self.time_ms.get(),
             memory_mb: self.memory_mb.get(),
             options: self.options.get(),
+            interactive: self.interactive.get(),
         }
     }
 
@@ -180,6 +202,7 @@ impl Signals {
         self.time_ms.set(fresh.time_ms.get_untracked());
         self.memory_mb.set(fresh.memory_mb.get_untracked());
         self.options.set(fresh.options.get_untracked());
+        self.interactive.set(fresh.interactive.get_untracked());
     }
 
     /// Shows file `i`.
