@@ -33,6 +33,25 @@ const PROGRAMS: &[(&str, &str)] = &[
         "javascript",
         "const rl = require('readline').createInterface({ input: process.stdin, output: process.stdout });\nrl.question('name? ', (name) => {\n  console.log(`Hello, ${name}!`);\n  let n = 0;\n  rl.on('line', (l) => { n += l.split(/\\s+/).filter(Boolean).length; });\n  rl.on('close', () => console.log(`then ${n} words`));\n});\n",
     ),
+    // C on a pseudo-terminal, as C++'s stdio row: printf's prompt shows before fgets waits.
+    (
+        "c",
+        "#include <stdio.h>\n#include <string.h>\nint main(void) {\n    char name[64], w[64];\n    printf(\"name? \");\n    if (!fgets(name, sizeof name, stdin)) return 1;\n    name[strcspn(name, \"\\n\")] = 0;\n    printf(\"Hello, %s!\\n\", name);\n    int n = 0;\n    while (scanf(\"%63s\", w) == 1) n++;\n    printf(\"then %d words\\n\", n);\n    return 0;\n}\n",
+    ),
+    // Rust's stdout is line-buffered everywhere: a prompt is flushed, as Rust programs do.
+    (
+        "rust",
+        "use std::io::{self, BufRead, Write};\nfn main() {\n    print!(\"name? \");\n    io::stdout().flush().unwrap();\n    let stdin = io::stdin();\n    let mut name = String::new();\n    stdin.lock().read_line(&mut name).unwrap();\n    println!(\"Hello, {}!\", name.trim_end());\n    let n: usize = stdin.lock().lines().map(|l| l.unwrap().split_whitespace().count()).sum();\n    println!(\"then {} words\", n);\n}\n",
+    ),
+    // Go's os.Stdout is unbuffered: fmt.Print's prompt is out at once.
+    (
+        "go",
+        "package main\n\nimport (\n\t\"bufio\"\n\t\"fmt\"\n\t\"os\"\n\t\"strings\"\n)\n\nfunc main() {\n\tin := bufio.NewReader(os.Stdin)\n\tfmt.Print(\"name? \")\n\tname, _ := in.ReadString('\\n')\n\tfmt.Printf(\"Hello, %s!\\n\", strings.TrimSpace(name))\n\twords := bufio.NewScanner(in)\n\twords.Split(bufio.ScanWords)\n\tn := 0\n\tfor words.Scan() {\n\t\tn++\n\t}\n\tfmt.Printf(\"then %d words\\n\", n)\n}\n",
+    ),
+    (
+        "typescript",
+        "import * as readline from 'readline';\nconst rl = readline.createInterface({ input: process.stdin, output: process.stdout });\nrl.question('name? ', (name: string) => {\n  console.log(`Hello, ${name}!`);\n  let n: number = 0;\n  rl.on('line', (l: string) => { n += l.split(/\\s+/).filter(Boolean).length; });\n  rl.on('close', () => console.log(`then ${n} words`));\n});\n",
+    ),
 ];
 
 async fn start(c: &mut Client, lang: &str, code: &str) -> String {
