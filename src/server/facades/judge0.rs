@@ -1062,6 +1062,25 @@ async fn destroy(
     Json(view(&run, &rec, true, &fields)).into_response()
 }
 
+/// Judge0's bounds on a batch (of submissions or of tokens), with its words.
+fn batch_size(n: usize) -> Result<(), Response> {
+    if n > MAX_BATCH {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "number of submissions in a batch should be less than or equal to {MAX_BATCH}"
+            ),
+        ));
+    }
+    if n == 0 {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "there should be at least one submission in a batch",
+        ));
+    }
+    Ok(())
+}
+
 async fn batch_create(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -1080,19 +1099,8 @@ async fn batch_create(
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    if items.len() > MAX_BATCH {
-        return error(
-            StatusCode::BAD_REQUEST,
-            &format!(
-                "number of submissions in a batch should be less than or equal to {MAX_BATCH}"
-            ),
-        );
-    }
-    if items.is_empty() {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "there should be at least one submission in a batch",
-        );
+    if let Err(refused) = batch_size(items.len()) {
+        return refused;
     }
     let mut answers = Vec::with_capacity(items.len());
     let mut accepted: Vec<Arc<LiveRun>> = Vec::new();
@@ -1157,19 +1165,8 @@ async fn batch_show(
         .or(q.tokens.clone())
         .unwrap_or_default();
     let tokens: Vec<&str> = tokens.trim().split(',').filter(|t| !t.is_empty()).collect();
-    if tokens.len() > MAX_BATCH {
-        return error(
-            StatusCode::BAD_REQUEST,
-            &format!(
-                "number of submissions in a batch should be less than or equal to {MAX_BATCH}"
-            ),
-        );
-    }
-    if tokens.is_empty() {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "there should be at least one submission in a batch",
-        );
+    if let Err(refused) = batch_size(tokens.len()) {
+        return refused;
     }
     let owner = caller.owner();
     let base64 = flag(&q.base64_encoded);
