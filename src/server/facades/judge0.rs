@@ -1062,23 +1062,22 @@ async fn destroy(
     Json(view(&run, &rec, true, &fields)).into_response()
 }
 
-/// Judge0's bounds on a batch (of submissions or of tokens), with its words.
-fn batch_size(n: usize) -> Result<(), Response> {
+/// Judge0's refusal of a batch (of submissions or of tokens) of `n`, if it is one.
+fn batch_size_refused(n: usize) -> Option<Response> {
     if n > MAX_BATCH {
-        return Err(error(
+        return Some(error(
             StatusCode::BAD_REQUEST,
             &format!(
                 "number of submissions in a batch should be less than or equal to {MAX_BATCH}"
             ),
         ));
     }
-    if n == 0 {
-        return Err(error(
+    (n == 0).then(|| {
+        error(
             StatusCode::BAD_REQUEST,
             "there should be at least one submission in a batch",
-        ));
-    }
-    Ok(())
+        )
+    })
 }
 
 async fn batch_create(
@@ -1099,7 +1098,7 @@ async fn batch_create(
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    if let Err(refused) = batch_size(items.len()) {
+    if let Some(refused) = batch_size_refused(items.len()) {
         return refused;
     }
     let mut answers = Vec::with_capacity(items.len());
@@ -1165,7 +1164,7 @@ async fn batch_show(
         .or(q.tokens.clone())
         .unwrap_or_default();
     let tokens: Vec<&str> = tokens.trim().split(',').filter(|t| !t.is_empty()).collect();
-    if let Err(refused) = batch_size(tokens.len()) {
+    if let Some(refused) = batch_size_refused(tokens.len()) {
         return refused;
     }
     let owner = caller.owner();
