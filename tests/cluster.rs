@@ -164,13 +164,10 @@ async fn an_executor_killed_between_claim_and_start_leaves_the_run_to_another_wh
     assert_eq!(listed["stdout"], "once\n");
 }
 
-// Ignored: a known race, not yet fixed. The executor that takes over a lost run removes
-// every container of the "dead" executor, which here is only paused: once resumed, it can
-// hand its next run a pooled container that is being removed, and that run ends
-// `runtime_error` (supervisor killed) instead of `ok` (seen once in CI; it passed before).
-// Run it with `cargo test --features ssr --test cluster -- --ignored`.
+// The takeover may remove the paused executor's containers (it is silent then); once
+// back, it learns that before it takes a run and drops its warm pool, so its next run
+// gets a container no one is removing.
 #[tokio::test]
-#[ignore = "known race: a takeover removes a paused executor's pooled containers"]
 async fn an_executor_paused_past_its_lease_changes_nothing_when_it_comes_back() {
     let _turn = TURN.lock().await;
     let cluster = Cluster::start(one_slot_executors());
