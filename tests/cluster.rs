@@ -366,3 +366,63 @@ async fn the_load_balancer_passes_the_client_address_the_web_nodes_trust() {
     let other = guest(b).await;
     assert_eq!(other.status, 200, "{}", other.body);
 }
+
+#[tokio::test]
+async fn input_typed_while_a_run_is_queued_reaches_it_when_it_starts() {
+    let _turn = TURN.lock().await;
+    let cluster = Cluster::start(Spec {
+        executors: 1,
+        ..one_slot_executors()
+    });
+    let user = User::sign_up(&cluster.lb, "typedq").await;
+    // The only slot is busy until this run is stopped.
+    let busy = user.submit(&cluster.web(1), FOREVER).await;
+    user.events(&cluster.web(1), &busy, None)
+        .await
+        .until("started", |e| {
+            e.event == "stdout" && e.data.contains("started")
+        })
+        .await;
+
+    let r = user
+        .post(
+            &cluster.web(1),
+            "/api/v1/runs",
+            &serde_json::json!({
+                "language": "python",
+                "code": "a = input()\nb = input()\nprint('got', a, b)",
+                "interactive": true,
+            }),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let id = r.json()["id"].as_str().expect("a run id").to_string();
+    let queued = user.run(&cluster.web(2), &id).await;
+    assert_eq!(queued["status"], "queued", "{queued}");
+
+    // Typed through the other web node while it waits, in two parts, in order.
+    for (data, eof) in [("first\n", false), ("second\n", true)] {
+        let r = user
+            .post(
+                &cluster.web(2),
+                &format!("/api/v1/runs/{id}/stdin"),
+                &serde_json::json!({"data": data, "eof": eof}),
+            )
+            .await;
+        assert_eq!(r.status, 202, "{}", r.body);
+    }
+    let still = user.run(&cluster.web(1), &id).await;
+    assert_eq!(still["status"], "queued", "typed while queued: {still}");
+
+    let r = user
+        .post(
+            &cluster.web(1),
+            &format!("/api/v1/runs/{busy}/stop"),
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let result = user.events(&cluster.lb, &id, None).await.result().await;
+    assert_eq!(result["verdict"], "ok", "{result}");
+    assert_eq!(result["stdout"], "got first second\n", "{result}");
+}

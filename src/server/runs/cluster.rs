@@ -306,6 +306,10 @@ impl Runs {
         if self.queue.stop_flagged(&job.id).await {
             live.stop();
         }
+        // Input typed while it was queued (later input comes with its notice).
+        if live.takes_input() {
+            self.take_held_input(&live, &job.id).await;
+        }
         let stdin = job.request.stdin.clone().unwrap_or_default();
         let outcome = self.execute(&live, ticket, lang, &program, &stdin).await;
         let run = final_run(&live, outcome);

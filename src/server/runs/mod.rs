@@ -235,9 +235,9 @@ impl Runs {
                         runs.stop_here(id);
                     }
                 };
-                let input_here = |input: TypedInput| {
+                let input_here = |id: &str| {
                     if let Some(runs) = weak.upgrade() {
-                        runs.input_here(input);
+                        runs.input_here(id);
                     }
                 };
                 shared.listen(alive, stop_here, input_here).await;
@@ -815,18 +815,36 @@ impl Runs {
         }
     }
 
-    /// Passes input another instance received to a run executing here (that instance
-    /// has checked the owner). Input for a run not here is not ours.
-    fn input_here(&self, input: TypedInput) {
+    /// Passes input another instance received (and held in Redis) to a run executing
+    /// here (that instance has checked the owner). Input for a run not here is not ours.
+    fn input_here(self: &Arc<Self>, id: &str) {
         let live = self
             .live
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&input.id)
+            .get(id)
             .cloned();
-        if let Some(l) = live {
-            if let Err(e) = l.send_input(&input.data, input.eof) {
-                tracing::info!(run = %input.id, refusal = ?e, "typed input from another instance was not taken");
+        if let Some(live) = live.filter(|l| l.takes_input()) {
+            let (this, id) = (self.clone(), id.to_string());
+            tokio::spawn(async move { this.take_held_input(&live, &id).await });
+        }
+    }
+
+    /// Passes run `id`'s typed input held in Redis that it has not had yet, in order:
+    /// when it starts here (what was typed while it was queued) and on each notice.
+    pub(super) async fn take_held_input(&self, live: &LiveRun, id: &str) {
+        let mut taken = live.typed_taken.lock().await;
+        match self.shared.typed_since(id, *taken).await {
+            Ok(held) => {
+                for input in held {
+                    *taken += 1;
+                    if let Err(e) = live.send_input(&input.data, input.eof) {
+                        tracing::info!(run = %id, refusal = ?e, "typed input from another instance was not taken");
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(run = %id, error = %e, "could not read typed input from Redis")
             }
         }
     }
