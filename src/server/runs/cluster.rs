@@ -5,7 +5,7 @@
 
 use super::live::{LiveRun, RunEvent};
 use super::queue::{owner_key, Claimed, Job};
-use super::{accepted_run, final_run, now_rfc3339, NewRun, Refused, Runs, Source, Submitted};
+use super::{final_run, now_rfc3339, Accepted, NewRun, Refused, Runs, Source, Submitted};
 use crate::model::{Run, RunStatus, Verdict};
 use crate::server::auth::{Caller, Owner};
 use crate::server::heartbeat::Standing;
@@ -37,18 +37,10 @@ impl Runs {
         lang: &'static sandbox::Language,
         program: &Program,
     ) -> Result<Submitted, Refused> {
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        let lease = self.in_flight.acquire(caller, &id).await?;
-        let quota = match self.count(caller).await {
-            Ok(q) => q,
-            Err(refused) => {
-                lease.release().await;
-                return Err(refused);
-            }
-        };
+        let Accepted { run, lease, quota } = self.accept(caller, &req, program, lang).await?;
+        let id = run.id.clone();
         let owner = caller.owner();
         let is_user = matches!(owner, Owner::User(_));
-        let run = accepted_run(is_user, &req, program, lang, id.clone());
         let quota_keys = match caller {
             Caller::Guest { guest_id, ip } => Quota::keys(guest_id, *ip),
             Caller::User { .. } => Vec::new(),

@@ -72,6 +72,14 @@ pub struct NewInput {
     pub eof: bool,
 }
 
+/// A run through [`Runs::accept`]: the run, the caller's in-flight lease, and the count
+/// against their quota or rate.
+struct Accepted {
+    run: Run,
+    lease: Lease,
+    quota: Option<QuotaInfo>,
+}
+
 /// A run just accepted. A user's keeps what made it (the history reopens it); a
 /// guest's does not.
 fn accepted_run(
@@ -309,18 +317,9 @@ impl Runs {
             Refusal::Busy => AppError::unavailable("queue_full", r.to_string(), 5),
             Refusal::DockerDown => AppError::unavailable("docker_unavailable", r.to_string(), 10),
         })?;
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        let lease = self.in_flight.acquire(caller, &id).await?;
-        let quota = match self.count(caller).await {
-            Ok(q) => q,
-            Err(refused) => {
-                lease.release().await;
-                return Err(refused);
-            }
-        };
+        let Accepted { run, lease, quota } = self.accept(caller, &req, &program, lang).await?;
         let owner = caller.owner();
         let is_user = matches!(owner, Owner::User(_));
-        let run = accepted_run(is_user, &req, &program, lang, id);
         let source = (!is_user).then(|| Source::of(&req));
         let input_limit = req
             .interactive
@@ -368,6 +367,30 @@ impl Runs {
             this.finish(&task_live, outcome, first_saved, lease).await;
         });
         Ok(Submitted { live, quota })
+    }
+
+    /// The accepting step of every new run, executed here or queued: a fresh id, the
+    /// caller's in-flight lease, then the count against their quota or rate (the lease
+    /// given back when that refuses).
+    async fn accept(
+        &self,
+        caller: &Caller,
+        req: &NewRun,
+        program: &Program,
+        lang: &sandbox::Language,
+    ) -> Result<Accepted, Refused> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let lease = self.in_flight.acquire(caller, &id).await?;
+        let quota = match self.count(caller).await {
+            Ok(q) => q,
+            Err(refused) => {
+                lease.release().await;
+                return Err(refused);
+            }
+        };
+        let is_user = matches!(caller, Caller::User { .. });
+        let run = accepted_run(is_user, req, program, lang, id);
+        Ok(Accepted { run, lease, quota })
     }
 
     /// Counts the run (or a share) against a guest's daily quota or a user's per-minute
