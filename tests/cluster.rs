@@ -164,13 +164,10 @@ async fn an_executor_killed_between_claim_and_start_leaves_the_run_to_another_wh
     assert_eq!(listed["stdout"], "once\n");
 }
 
-// Ignored: a known race, not yet fixed. The executor that takes over a lost run removes
-// every container of the "dead" executor, which here is only paused: once resumed, it can
-// hand its next run a pooled container that is being removed, and that run ends
-// `runtime_error` (supervisor killed) instead of `ok` (seen once in CI; it passed before).
-// Run it with `cargo test --features ssr --test cluster -- --ignored`.
+// The takeover may remove the paused executor's containers (it is silent then); once
+// back, it learns that before it takes a run and drops its warm pool, so its next run
+// gets a container no one is removing.
 #[tokio::test]
-#[ignore = "known race: a takeover removes a paused executor's pooled containers"]
 async fn an_executor_paused_past_its_lease_changes_nothing_when_it_comes_back() {
     let _turn = TURN.lock().await;
     let cluster = Cluster::start(one_slot_executors());
@@ -368,4 +365,64 @@ async fn the_load_balancer_passes_the_client_address_the_web_nodes_trust() {
     assert_eq!(again.status, 429, "{}", again.body);
     let other = guest(b).await;
     assert_eq!(other.status, 200, "{}", other.body);
+}
+
+#[tokio::test]
+async fn input_typed_while_a_run_is_queued_reaches_it_when_it_starts() {
+    let _turn = TURN.lock().await;
+    let cluster = Cluster::start(Spec {
+        executors: 1,
+        ..one_slot_executors()
+    });
+    let user = User::sign_up(&cluster.lb, "typedq").await;
+    // The only slot is busy until this run is stopped.
+    let busy = user.submit(&cluster.web(1), FOREVER).await;
+    user.events(&cluster.web(1), &busy, None)
+        .await
+        .until("started", |e| {
+            e.event == "stdout" && e.data.contains("started")
+        })
+        .await;
+
+    let r = user
+        .post(
+            &cluster.web(1),
+            "/api/v1/runs",
+            &serde_json::json!({
+                "language": "python",
+                "code": "a = input()\nb = input()\nprint('got', a, b)",
+                "interactive": true,
+            }),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let id = r.json()["id"].as_str().expect("a run id").to_string();
+    let queued = user.run(&cluster.web(2), &id).await;
+    assert_eq!(queued["status"], "queued", "{queued}");
+
+    // Typed through the other web node while it waits, in two parts, in order.
+    for (data, eof) in [("first\n", false), ("second\n", true)] {
+        let r = user
+            .post(
+                &cluster.web(2),
+                &format!("/api/v1/runs/{id}/stdin"),
+                &serde_json::json!({"data": data, "eof": eof}),
+            )
+            .await;
+        assert_eq!(r.status, 202, "{}", r.body);
+    }
+    let still = user.run(&cluster.web(1), &id).await;
+    assert_eq!(still["status"], "queued", "typed while queued: {still}");
+
+    let r = user
+        .post(
+            &cluster.web(1),
+            &format!("/api/v1/runs/{busy}/stop"),
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let result = user.events(&cluster.lb, &id, None).await.result().await;
+    assert_eq!(result["verdict"], "ok", "{result}");
+    assert_eq!(result["stdout"], "got first second\n", "{result}");
 }

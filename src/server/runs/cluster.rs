@@ -5,9 +5,10 @@
 
 use super::live::{LiveRun, RunEvent};
 use super::queue::{owner_key, Claimed, Job};
-use super::{accepted_run, final_run, now_rfc3339, NewRun, Refused, Runs, Source, Submitted};
+use super::{final_run, now_rfc3339, Accepted, NewRun, Refused, Runs, Source, Submitted};
 use crate::model::{Run, RunStatus, Verdict};
 use crate::server::auth::{Caller, Owner};
+use crate::server::heartbeat::Standing;
 use crate::server::limits::release_keys;
 use crate::server::quota::Quota;
 use crate::server::sandbox::{self, Liveness, Program};
@@ -21,6 +22,9 @@ use tokio::sync::{watch, Semaphore};
 const IDLE_WAIT: Duration = Duration::from_secs(1);
 /// How long the final write waits for the web node's word on the first history write.
 const FIRST_SAVE_WAIT: Duration = Duration::from_secs(2);
+/// How long an executor declared dead waits for the removal of its containers before
+/// it rejoins anyway (the declaration expires then too).
+const LOST_WAIT: Duration = Duration::from_secs(30);
 
 impl Runs {
     /// `ROLE=web`: accepts a run like the in-process path (in-flight lease, quota), then
@@ -33,18 +37,10 @@ impl Runs {
         lang: &'static sandbox::Language,
         program: &Program,
     ) -> Result<Submitted, Refused> {
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        let lease = self.in_flight.acquire(caller, &id).await?;
-        let quota = match self.count(caller).await {
-            Ok(q) => q,
-            Err(refused) => {
-                lease.release().await;
-                return Err(refused);
-            }
-        };
+        let Accepted { run, lease, quota } = self.accept(caller, &req, program, lang).await?;
+        let id = run.id.clone();
         let owner = caller.owner();
         let is_user = matches!(owner, Owner::User(_));
-        let run = accepted_run(is_user, &req, program, lang, id.clone());
         let quota_keys = match caller {
             Caller::Guest { guest_id, ip } => Quota::keys(guest_id, *ip),
             Caller::User { .. } => Vec::new(),
@@ -306,6 +302,10 @@ impl Runs {
         if self.queue.stop_flagged(&job.id).await {
             live.stop();
         }
+        // Input typed while it was queued (later input comes with its notice).
+        if live.takes_input() {
+            self.take_held_input(&live, &job.id).await;
+        }
         let stdin = job.request.stdin.clone().unwrap_or_default();
         let outcome = self.execute(&live, ticket, lang, &program, &stdin).await;
         let run = final_run(&live, outcome);
@@ -402,12 +402,56 @@ impl Runs {
             self.quota.refund(&c.job.quota_keys).await;
         }
         self.complete(&c.job, Some(&c.entry), run, None).await;
-        // The container it left, if the dead executor shared this Docker host (on
-        // another host the sweep there removes it once past the run limits).
-        let (engine, dead) = (self.engine.clone(), dead.to_string());
+        // The containers it left, if the dead executor shared this Docker host (on
+        // another host the sweep there removes them once past the run limits). Only if
+        // it is still silent, atomically with its own beat before it takes work: an
+        // executor that was only stalled either beat first (nothing of it is removed;
+        // its stale run ends there and removes its own container), or learns it was
+        // declared dead before it takes a run, and drops its warm pool then.
+        let (this, dead) = (self.clone(), dead.to_string());
         tokio::spawn(async move {
-            engine.remove_instance(&dead).await;
+            if this.liveness.declare_lost(&dead).await {
+                this.engine.remove_instance(&dead).await;
+                this.liveness.removed(&dead).await;
+            }
         });
+    }
+
+    /// Beats before this executor takes a run. One that a takeover declared dead while
+    /// it stalled waits until its containers are removed (bounded by the declaration's
+    /// expiry), drops its warm pool (those containers may be gone) and rejoins. `false`:
+    /// take nothing now (Redis cannot tell, or it was declared dead again meanwhile).
+    async fn ready_to_claim(&self, me: &str) -> bool {
+        let ttl = self.engine.config().heartbeat;
+        let deadline = tokio::time::Instant::now() + LOST_WAIT;
+        let mut declared = false;
+        loop {
+            match self.liveness.beat_unless_lost(me, ttl).await {
+                Ok(Standing::Alive) => break,
+                Ok(Standing::BeingRemoved) if tokio::time::Instant::now() < deadline => {
+                    declared = true;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Ok(_) => {
+                    declared = true;
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not beat before taking a run; waiting");
+                    return false;
+                }
+            }
+        }
+        if declared {
+            tracing::warn!("this executor was declared dead while it stalled; dropping its warm containers and rejoining");
+            self.engine.flush_pools().await;
+            self.liveness.clear_lost(me).await;
+            return matches!(
+                self.liveness.beat_unless_lost(me, ttl).await,
+                Ok(Standing::Alive)
+            );
+        }
+        true
     }
 }
 
@@ -436,6 +480,14 @@ pub(super) fn start_executor(runs: &Arc<Runs>) {
                     return;
                 }
                 let Some(runs) = weak.upgrade() else { return };
+                if !runs.ready_to_claim(&me).await {
+                    drop((runs, permit));
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(IDLE_WAIT) => {}
+                    }
+                    continue;
+                }
                 match queue.claim(&me).await {
                     Some(c) => {
                         let r = runs.clone();

@@ -96,26 +96,18 @@ impl EventStreams {
     /// Writes event 1 of run `id` before anything else can be written to its stream (a
     /// web node, before the run is queued: an executor continues from 2).
     pub async fn append_first(&self, id: &str, ev: &RunEvent) -> bool {
-        let (Ok(mut conn), Ok(json)) = (self.redis.conn().await, serde_json::to_string(ev)) else {
-            return false;
-        };
-        let mut pipe = redis::pipe();
-        pipe.cmd("XADD")
-            .arg(key(id))
-            .arg("0-1")
-            .arg(FIELD)
-            .arg(json)
-            .ignore()
-            .cmd("EXPIRE")
-            .arg(key(id))
-            .arg(self.ttl)
-            .ignore();
-        pipe.query_async::<()>(&mut conn).await.is_ok()
+        self.append(id, ev, "0-1").await
     }
 
     /// Appends `ev` as the next event of run `id` (`0-*`: Redis numbers it), for a node
     /// that ends a run it is not executing. Returns false when Redis did not take it.
     pub async fn append_next(&self, id: &str, ev: &RunEvent) -> bool {
+        self.append(id, ev, "0-*").await
+    }
+
+    /// Appends `ev` to run `id`'s stream under entry id `entry` (capped, its expiry
+    /// renewed). Returns false when Redis did not take it.
+    async fn append(&self, id: &str, ev: &RunEvent, entry: &str) -> bool {
         let (Ok(mut conn), Ok(json)) = (self.redis.conn().await, serde_json::to_string(ev)) else {
             return false;
         };
@@ -125,7 +117,7 @@ impl EventStreams {
             .arg("MAXLEN")
             .arg("~")
             .arg(MAXLEN)
-            .arg("0-*")
+            .arg(entry)
             .arg(FIELD)
             .arg(json)
             .ignore()

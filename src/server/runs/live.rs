@@ -46,6 +46,9 @@ pub struct LiveRun {
     input: Mutex<Option<Input>>,
     /// The program's end of that input, taken by the engine when the run starts.
     typed: Mutex<Option<Typed>>,
+    /// How many of the typed inputs held in Redis for this run it has had (read in
+    /// order, one reader at a time).
+    pub(super) typed_taken: tokio::sync::Mutex<usize>,
 }
 
 struct Inner {
@@ -118,6 +121,7 @@ impl LiveRun {
             mirror,
             input: Mutex::new(input),
             typed: Mutex::new(typed),
+            typed_taken: tokio::sync::Mutex::new(0),
         }
     }
 

@@ -103,6 +103,14 @@ pub struct NewInput {
     pub eof: bool,
 }
 
+/// A run through [`Runs::accept`]: the run, the caller's in-flight lease, and the count
+/// against their quota or rate.
+struct Accepted {
+    run: Run,
+    lease: Lease,
+    quota: Option<QuotaInfo>,
+}
+
 /// A run just accepted. A user's keeps what made it (the history reopens it); a
 /// guest's does not.
 fn accepted_run(
@@ -266,9 +274,9 @@ impl Runs {
                         runs.stop_here(id);
                     }
                 };
-                let input_here = |input: TypedInput| {
+                let input_here = |id: &str| {
                     if let Some(runs) = weak.upgrade() {
-                        runs.input_here(input);
+                        runs.input_here(id);
                     }
                 };
                 shared.listen(alive, stop_here, input_here).await;
@@ -340,18 +348,9 @@ impl Runs {
             Refusal::Busy => AppError::unavailable("queue_full", r.to_string(), 5),
             Refusal::DockerDown => AppError::unavailable("docker_unavailable", r.to_string(), 10),
         })?;
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        let lease = self.in_flight.acquire(caller, &id).await?;
-        let quota = match self.count(caller).await {
-            Ok(q) => q,
-            Err(refused) => {
-                lease.release().await;
-                return Err(refused);
-            }
-        };
+        let Accepted { run, lease, quota } = self.accept(caller, &req, &program, lang).await?;
         let owner = caller.owner();
         let is_user = matches!(owner, Owner::User(_));
-        let run = accepted_run(is_user, &req, &program, lang, id);
         let source = (!is_user).then(|| Source::of(&req));
         let input_limit = req
             .interactive
@@ -399,6 +398,30 @@ impl Runs {
             this.finish(&task_live, outcome, first_saved, lease).await;
         });
         Ok(Submitted { live, quota })
+    }
+
+    /// The accepting step of every new run, executed here or queued: a fresh id, the
+    /// caller's in-flight lease, then the count against their quota or rate (the lease
+    /// given back when that refuses).
+    async fn accept(
+        &self,
+        caller: &Caller,
+        req: &NewRun,
+        program: &Program,
+        lang: &sandbox::Language,
+    ) -> Result<Accepted, Refused> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let lease = self.in_flight.acquire(caller, &id).await?;
+        let quota = match self.count(caller).await {
+            Ok(q) => q,
+            Err(refused) => {
+                lease.release().await;
+                return Err(refused);
+            }
+        };
+        let is_user = matches!(caller, Caller::User { .. });
+        let run = accepted_run(is_user, req, program, lang, id);
+        Ok(Accepted { run, lease, quota })
     }
 
     /// Counts the run (or a share) against a guest's daily quota or a user's per-minute
@@ -846,18 +869,36 @@ impl Runs {
         }
     }
 
-    /// Passes input another instance received to a run executing here (that instance
-    /// has checked the owner). Input for a run not here is not ours.
-    fn input_here(&self, input: TypedInput) {
+    /// Passes input another instance received (and held in Redis) to a run executing
+    /// here (that instance has checked the owner). Input for a run not here is not ours.
+    fn input_here(self: &Arc<Self>, id: &str) {
         let live = self
             .live
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&input.id)
+            .get(id)
             .cloned();
-        if let Some(l) = live {
-            if let Err(e) = l.send_input(&input.data, input.eof) {
-                tracing::info!(run = %input.id, refusal = ?e, "typed input from another instance was not taken");
+        if let Some(live) = live.filter(|l| l.takes_input()) {
+            let (this, id) = (self.clone(), id.to_string());
+            tokio::spawn(async move { this.take_held_input(&live, &id).await });
+        }
+    }
+
+    /// Passes run `id`'s typed input held in Redis that it has not had yet, in order:
+    /// when it starts here (what was typed while it was queued) and on each notice.
+    pub(super) async fn take_held_input(&self, live: &LiveRun, id: &str) {
+        let mut taken = live.typed_taken.lock().await;
+        match self.shared.typed_since(id, *taken).await {
+            Ok(held) => {
+                for input in held {
+                    *taken += 1;
+                    if let Err(e) = live.send_input(&input.data, input.eof) {
+                        tracing::info!(run = %id, refusal = ?e, "typed input from another instance was not taken");
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(run = %id, error = %e, "could not read typed input from Redis")
             }
         }
     }

@@ -1,7 +1,8 @@
 //! What app instances share about runs through Redis: each run's state (so any instance
 //! answers for it) and three channels, one asking the instance that executes a run to
-//! stop it, one carrying input typed into a run to the instance that executes it, one
-//! telling every instance that a run has finished.
+//! stop it, one telling the instance that executes a run that input typed into it waits
+//! in Redis (held there in order, so input typed while the run is queued is not lost),
+//! one telling every instance that a run has finished.
 
 use crate::model::Run;
 use crate::server::auth::Owner;
@@ -16,9 +17,12 @@ use tokio::sync::broadcast;
 const STOP_CHANNEL: &str = "own-ide:stop";
 /// The channel on which an instance tells the others that a run finished (payload: its id).
 const FINISHED_CHANNEL: &str = "own-ide:finished";
-/// The channel carrying typed input to the instance that executes a run (payload: a
-/// [`TypedInput`] as JSON).
+/// The channel telling the instance that executes a run that typed input for it waits
+/// in Redis (payload: its id).
 const INPUT_CHANNEL: &str = "own-ide:stdin";
+/// At most this many typed inputs are held for one run (each may be just an end of input,
+/// which the byte limit does not count).
+const MAX_TYPED_ENTRIES: usize = 4096;
 
 /// Input typed into a run through an instance that does not execute it.
 #[derive(Serialize, Deserialize)]
@@ -106,30 +110,57 @@ impl Shared {
         self.finished.subscribe()
     }
 
-    /// Sends typed input to every instance (the one executing the run passes it on),
-    /// after counting its bytes against the run's `limit` in Redis: `Ok(false)` when it
-    /// would pass the limit (nothing is sent). `Err` when Redis is unavailable.
+    /// Holds typed input for its run in Redis (a list per run, in the order received,
+    /// expiring with the run's state) and tells every instance (the one executing the
+    /// run reads the list on). A run still queued finds its input there when it starts.
+    /// Its bytes count against the run's `limit` and the list's length against
+    /// [`MAX_TYPED_ENTRIES`]: `Ok(false)` when it would pass either (nothing is kept).
+    /// `Err` when Redis is unavailable.
     pub async fn send_input(&self, input: &TypedInput, limit: usize) -> Result<bool, String> {
         let mut conn = self.redis.conn().await.map_err(|e| e.to_string())?;
-        let key = format!("own-ide:run:{}:typed", input.id);
-        let len = input.data.len() as i64;
-        let (total, _): (i64, bool) = redis::pipe()
-            .atomic()
-            .incr(&key, len)
-            .expire(&key, self.ttl as i64)
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| e.to_string())?;
-        if total > limit as i64 {
-            let _: Result<i64, _> = conn.decr(&key, len).await;
+        let json = serde_json::to_string(input).map_err(|e| e.to_string())?;
+        let kept: bool = redis::Script::new(
+            r"local total = redis.call('INCRBY', KEYS[1], ARGV[1])
+              redis.call('EXPIRE', KEYS[1], ARGV[2])
+              if total > tonumber(ARGV[3]) or redis.call('LLEN', KEYS[2]) >= tonumber(ARGV[4]) then
+                redis.call('DECRBY', KEYS[1], ARGV[1])
+                return 0
+              end
+              redis.call('RPUSH', KEYS[2], ARGV[5])
+              redis.call('EXPIRE', KEYS[2], ARGV[2])
+              return 1",
+        )
+        .key(format!("own-ide:run:{}:typed", input.id))
+        .key(typed_key(&input.id))
+        .arg(input.data.len())
+        .arg(self.ttl)
+        .arg(limit)
+        .arg(MAX_TYPED_ENTRIES)
+        .arg(json)
+        .invoke_async(&mut conn)
+        .await
+        .map_err(|e| e.to_string())?;
+        if !kept {
             return Ok(false);
         }
-        let json = serde_json::to_string(input).map_err(|e| e.to_string())?;
         let _: u64 = conn
-            .publish(INPUT_CHANNEL, json)
+            .publish(INPUT_CHANNEL, &input.id)
             .await
             .map_err(|e| e.to_string())?;
         Ok(true)
+    }
+
+    /// Run `id`'s typed input held in Redis from entry `from` on, in order.
+    pub async fn typed_since(&self, id: &str, from: usize) -> Result<Vec<TypedInput>, String> {
+        let mut conn = self.redis.conn().await.map_err(|e| e.to_string())?;
+        let held: Vec<String> = conn
+            .lrange(typed_key(id), from as isize, -1)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(held
+            .iter()
+            .filter_map(|j| serde_json::from_str(j).ok())
+            .collect())
     }
 
     async fn publish(&self, channel: &str, id: &str) {
@@ -148,7 +179,7 @@ impl Shared {
         &self,
         alive: impl Fn() -> bool,
         stop_here: impl Fn(&str),
-        input_here: impl Fn(TypedInput),
+        input_here: impl Fn(&str),
     ) {
         while alive() {
             if let Some(mut pubsub) = self.redis.pubsub().await {
@@ -169,11 +200,7 @@ impl Shared {
                             FINISHED_CHANNEL => {
                                 let _ = self.finished.send(payload);
                             }
-                            INPUT_CHANNEL => {
-                                if let Ok(input) = serde_json::from_str(&payload) {
-                                    input_here(input);
-                                }
-                            }
+                            INPUT_CHANNEL => input_here(&payload),
                             _ => stop_here(&payload),
                         }
                     }
@@ -182,6 +209,11 @@ impl Shared {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
+}
+
+/// The list holding a run's typed input, in order.
+fn typed_key(id: &str) -> String {
+    format!("own-ide:run:{id}:typed-input")
 }
 
 fn state_key(id: &str) -> String {

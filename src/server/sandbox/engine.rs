@@ -706,6 +706,13 @@ impl Engine {
         removed
     }
 
+    /// Drops every warm container (removed in the background) and makes new ones: for an
+    /// instance that was declared dead while it stalled, whose pooled containers another
+    /// node may have removed.
+    pub async fn flush_pools(&self) {
+        self.pools.flush().await;
+    }
+
     /// The start-up clean-up: one sweep (see [`Engine::sweep`]).
     pub async fn remove_leftovers(&self) -> usize {
         self.sweep().await

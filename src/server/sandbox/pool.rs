@@ -109,6 +109,17 @@ impl Pools {
         self.running.load(Ordering::SeqCst)
     }
 
+    /// Removes the ready containers, leaving the pools open to refill with new ones.
+    pub async fn flush(&self) {
+        for ready in self.ready.values() {
+            let mut rx = ready.lock().await;
+            while let Ok(c) = rx.try_recv() {
+                drop(c);
+            }
+        }
+        self.activity.notify_waiters();
+    }
+
     /// Closes the pools and removes the containers in them.
     pub async fn drain(&self) {
         for ready in self.ready.values() {
