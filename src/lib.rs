@@ -1,6 +1,10 @@
 //! Own-IDE: a web IDE and code-execution service. The library holds the Leptos app
 //! (shared by server and browser) and, behind the `ssr` feature, the server.
 
+// The editor's view is one deeply nested Leptos type; computing its layout in an
+// optimised build goes past the default depth of 128.
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod app;
 pub mod components;
