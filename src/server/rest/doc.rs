@@ -74,22 +74,15 @@ pub fn openapi_json() -> &'static str {
 /// applies them with its shipped defaults, so that a request the description forbids is
 /// refused with a `4xx` and one it allows is accepted as far as a JSON schema can say
 /// (what client generators and fuzzers rely on): `code` or `files` (one of them),
-/// non-blank code, file-name syntax, the counts, the limits' bounds (the highest cap of
-/// any language: Java's memory cap is higher). Left to the documented answers: sizes in
-/// bytes (`413`, `MAX_CODE_BYTES`, `MAX_STDIN_BYTES`), and what no JSON schema can say
-/// (`422`): file names unique, `main` one of them, the entry file's extension, a cap
-/// lower for the chosen language.
+/// non-blank code, file-name syntax, the counts. Left to the documented answers: sizes in
+/// bytes (`413`, `MAX_CODE_BYTES`, `MAX_STDIN_BYTES`), the limits' bounds (`422`: they
+/// are this server's settings and each language's, told by `GET /api/v1/languages`,
+/// and `RunLimits` also describes the limits a run was given), and what no JSON schema
+/// can say (`422`): file names unique, `main` one of them, the entry file's extension.
 fn tighten(doc: &mut serde_json::Value) {
-    use crate::server::runs::program::{
-        MAX_ARGS, MAX_ARG_BYTES, MAX_FILES, MIN_MEMORY_MB, MIN_TIME_MS,
-    };
-    use crate::server::sandbox::LANGUAGES;
+    use crate::server::runs::program::{MAX_ARGS, MAX_ARG_BYTES, MAX_FILES};
     use serde_json::json;
     let cfg = crate::server::config::SandboxConfig::default();
-    let caps = LANGUAGES.iter().map(|l| l.limits(&cfg));
-    let (time_cap, memory_cap) = caps.fold((0, 0), |(t, m), c| {
-        (t.max(c.time_ms.max), m.max(c.memory_mb.max))
-    });
     let part = "[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}";
     let schemas = &mut doc["components"]["schemas"];
     let run = &mut schemas["NewRun"];
@@ -120,15 +113,6 @@ fn tighten(doc: &mut serde_json::Value) {
     merge(
         &mut props["args"],
         json!({"maxItems": MAX_ARGS, "items": {"maxLength": MAX_ARG_BYTES}}),
-    );
-    let limits = &mut schemas["RunLimits"]["properties"];
-    merge(
-        &mut limits["time_ms"],
-        json!({"minimum": MIN_TIME_MS, "maximum": time_cap}),
-    );
-    merge(
-        &mut limits["memory_mb"],
-        json!({"minimum": MIN_MEMORY_MB, "maximum": memory_cap}),
     );
     links(doc);
     let input = &mut doc["components"]["schemas"]["NewInput"];
