@@ -178,7 +178,17 @@ async fn hostile_programs_in_every_new_language_get_their_verdicts() {
         assert_verdict(&run, "memory_limit");
 
         let run = c.run(lang, case.output_flood, "").await;
-        assert_verdict(&run, "output_limit");
+        if lang == "typescript" {
+            // Node keeps writes the pipe cannot take at once in its own memory: whichever
+            // limit the flood reaches first ends it (seen: memory_limit in one CI run).
+            let verdict = run["verdict"].as_str().unwrap_or_default();
+            assert!(
+                matches!(verdict, "output_limit" | "memory_limit"),
+                "{run:#}"
+            );
+        } else {
+            assert_verdict(&run, "output_limit");
+        }
         assert_eq!(run["truncated"], true);
         assert_eq!(run["stdout"].as_str().unwrap().len(), 64 * 1024, "{lang}");
 
