@@ -178,19 +178,15 @@ async fn hostile_programs_in_every_new_language_get_their_verdicts() {
         assert_verdict(&run, "memory_limit");
 
         let run = c.run(lang, case.output_flood, "").await;
-        if lang == "typescript" {
-            // Node keeps writes the pipe cannot take at once in its own memory: whichever
-            // limit the flood reaches first ends it (seen: memory_limit in one CI run).
-            let verdict = run["verdict"].as_str().unwrap_or_default();
-            assert!(
-                matches!(verdict, "output_limit" | "memory_limit"),
-                "{run:#}"
-            );
+        // Node keeps writes the pipe cannot take at once in its own memory: for TypeScript
+        // whichever limit the flood reaches first ends it (seen: memory_limit in one CI run).
+        if lang == "typescript" && run["verdict"] == "memory_limit" {
+            assert_eq!(run["status"], "finished");
         } else {
             assert_verdict(&run, "output_limit");
+            assert_eq!(run["truncated"], true);
+            assert_eq!(run["stdout"].as_str().unwrap().len(), 64 * 1024, "{lang}");
         }
-        assert_eq!(run["truncated"], true);
-        assert_eq!(run["stdout"].as_str().unwrap().len(), 64 * 1024, "{lang}");
 
         let run = c.run(lang, case.peek, "").await;
         assert_verdict(&run, "ok");
